@@ -1,0 +1,1 @@
+//! The Azure Resource Manager client: credentials, pipeline, retries, LROs, paging, errors.

@@ -1,0 +1,7 @@
+//! `platform`: provision a k3s platform on Azure end to end from one config file.
+//!
+//! The binary (`src/main.rs`) only parses arguments and maps errors to exit codes; every
+//! command is an operation in this library. See `docs/ARCHITECTURE.md` for the code map.
+
+pub mod azure;
+pub mod local_cloud;

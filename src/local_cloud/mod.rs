@@ -1,0 +1,1 @@
+//! The local ARM-compatible cloud used by tests and by `cloud.kind: local`.
