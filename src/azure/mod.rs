@@ -1,1 +1,4 @@
 //! The Azure Resource Manager client: credentials, pipeline, retries, LROs, paging, errors.
+
+pub mod api_versions;
+pub mod ids;
