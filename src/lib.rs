@@ -4,4 +4,13 @@
 //! command is an operation in this library. See `docs/ARCHITECTURE.md` for the code map.
 
 pub mod azure;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
 pub mod local_cloud;
+pub mod output;
+pub mod phase;
+pub mod phases;
+pub mod state;
+pub mod templates;

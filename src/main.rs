@@ -1,1 +1,35 @@
-fn main() {}
+//! The `platform` binary: parse arguments, run the command, map errors to exit codes.
+
+use clap::Parser;
+use platform::cli::Cli;
+use platform::error::EXIT_FAILED;
+use platform::output::{OutputFormat, Printer, init_tracing};
+
+fn main() {
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.global.output, cli.global.verbosity());
+    init_tracing(cli.global.verbosity(), printer.multi().cloned());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            printer.error(&format!("cannot start the async runtime: {e}"));
+            std::process::exit(EXIT_FAILED);
+        }
+    };
+    let result = runtime.block_on(platform::commands::execute(cli, &printer));
+    if let Err(e) = result {
+        let code = e.exit_code();
+        if printer.format() == OutputFormat::Json && !printer.wrote_data() {
+            printer
+                .json(&serde_json::json!({"error": {"message": e.to_string(), "exit_code": code}}));
+        }
+        printer.error(&e.to_string());
+        if let Some(h) = e.hint() {
+            printer.hint(&h);
+        }
+        std::process::exit(code);
+    }
+}

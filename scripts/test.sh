@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command (README "Quick start"): installs what the tests need on a
+# fresh Debian machine, then runs every test. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+# Tests of later phases use real OpenSSH servers, sudo and iproute2; install them when
+# missing (root only; elsewhere the tests that need them say what is missing).
+for pair in ssh:openssh-client sshd:openssh-server sudo:sudo ip:iproute2; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then need_apt+=("$pkg"); fi
+done
+if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing: ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+cargo test --locked --all-targets

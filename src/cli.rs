@@ -1,0 +1,218 @@
+//! Command-line types (clap derive) and nothing else; commands convert them to library calls.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::output::OutputFormat;
+use crate::phase::Phase;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  an operation failed (cloud, SSH, a phase); state records where it stopped
+  2  bad usage or an invalid config; nothing was touched
+  3  another platform command holds the state lock";
+
+/// Provision a k3s platform on Azure end to end from one config file.
+#[derive(Debug, Parser)]
+#[command(name = "platform", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The config file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PLATFORM_CONFIG",
+        default_value = "platform.yaml"
+    )]
+    pub config: PathBuf,
+    /// The state directory (default: `state_dir` of the config, `.platform` beside it).
+    #[arg(long, global = true, env = "PLATFORM_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output format of results on stdout.
+    #[arg(short, long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// More detail on stderr (-v debug, -vv trace). Shows plain lines instead of spinners.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors and results.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl Global {
+    /// -1 quiet, 0 normal, n verbose.
+    pub fn verbosity(&self) -> i8 {
+        if self.quiet {
+            -1
+        } else {
+            self.verbose.min(3) as i8
+        }
+    }
+}
+
+/// Which phases a command covers.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PhaseFlags {
+    /// Run only this phase (repeatable).
+    #[arg(long, value_enum, conflicts_with = "from")]
+    pub only: Vec<Phase>,
+    /// Run this phase and every phase after it.
+    #[arg(long, value_enum)]
+    pub from: Option<Phase>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented platform.yaml with every option and its default.
+    Init {
+        /// Which cloud the config targets.
+        #[arg(long, value_enum, default_value = "azure")]
+        cloud: InitCloud,
+        /// The cluster name.
+        #[arg(long, default_value = "demo")]
+        cluster: String,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show what `up` would do, per phase and resource, without changing anything.
+    Plan {
+        #[command(flatten)]
+        phases: PhaseFlags,
+    },
+    /// Create or converge the cluster: infra, inventory, nodes, gitops.
+    Up {
+        #[command(flatten)]
+        phases: PhaseFlags,
+        /// Run this phase even if its inputs are unchanged (repeatable).
+        #[arg(long, value_enum)]
+        force_phase: Vec<Phase>,
+    },
+    /// Delete everything this cluster created, in reverse order.
+    Down {
+        /// Do not ask for the cluster name as confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Phases from state (status, timings, input fingerprints) and live checks.
+    Status,
+    /// The cluster's hosts as an Ansible inventory (dynamic-inventory protocol).
+    Inventory {
+        /// All groups and hosts (`ansible-inventory` protocol).
+        #[arg(long, conflicts_with = "host")]
+        list: bool,
+        /// The variables of one host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Format for humans; `--list`/`--host` always print JSON.
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: InventoryFormat,
+        /// Re-query the cloud instead of reading state.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Write or merge the cluster's kubeconfig (context named after the cluster).
+    Kubeconfig {
+        /// Merge into this kubeconfig instead of writing a separate file.
+        #[arg(long)]
+        merge: Option<PathBuf>,
+    },
+    /// Run a command on the cluster's nodes.
+    Run {
+        /// Hosts or groups to target (Ansible pattern).
+        #[arg(long)]
+        limit: Option<String>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Run a playbook (Ansible syntax subset) on the cluster's nodes.
+    Play {
+        /// The playbook file.
+        playbook: PathBuf,
+        /// Hosts or groups to target (Ansible pattern).
+        #[arg(long)]
+        limit: Option<String>,
+        /// Extra variables, KEY=VALUE (repeatable).
+        #[arg(short = 'e', long = "extra-vars")]
+        extra_vars: Vec<String>,
+        /// Report what would change without changing it.
+        #[arg(long)]
+        check: bool,
+        /// Show file differences.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// The local ARM-compatible cloud.
+    LocalCloud {
+        #[command(subcommand)]
+        command: LocalCloudCommand,
+    },
+}
+
+/// `platform init --cloud`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum InitCloud {
+    Azure,
+    Local,
+}
+
+/// `platform inventory --format`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum InventoryFormat {
+    Yaml,
+    Json,
+    Ini,
+}
+
+/// `platform local-cloud ...`.
+#[derive(Debug, Subcommand)]
+pub enum LocalCloudCommand {
+    /// Serve the local cloud over HTTPS on loopback until interrupted.
+    Serve(LocalCloudServe),
+}
+
+/// `platform local-cloud serve` flags.
+#[derive(Debug, Args)]
+pub struct LocalCloudServe {
+    /// Where resources, the CA and the certificate are kept.
+    #[arg(long, default_value = ".platform/local-cloud")]
+    pub data_dir: PathBuf,
+    /// Port on 127.0.0.1 (0 picks a free one; the endpoint is printed).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Azure-shaped latencies are multiplied by this (1.0 = Azure-like minutes).
+    #[arg(long, default_value_t = 0.01)]
+    pub time_factor: f64,
+    /// Fraction of requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// Fraction of requests answered 500.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Items per page of list calls.
+    #[arg(long, default_value_t = 100)]
+    pub page_size: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

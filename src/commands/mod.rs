@@ -1,0 +1,73 @@
+//! One thin function per command: load config and state, call the library, print results.
+
+mod down;
+mod init;
+mod plan;
+mod status;
+mod up;
+
+use std::path::Path;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::output::Printer;
+
+/// Runs the parsed command line.
+pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
+    let g = &cli.global;
+    let load = || Config::load(&g.config, g.state_dir.as_deref());
+    match cli.command {
+        Command::Init {
+            cloud,
+            cluster,
+            force,
+        } => init::run(&g.config, cloud, &cluster, force, printer),
+        Command::Plan { phases } => plan::run(&load()?, &phases.into(), printer).await,
+        Command::Up {
+            phases,
+            force_phase,
+        } => up::run(&load()?, &phases.into(), &force_phase, printer).await,
+        Command::Down { yes } => down::run(&load()?, yes, printer).await,
+        Command::Status => status::run(&load()?, printer),
+        Command::Inventory { .. } => not_built("inventory", "the inventory issue"),
+        Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
+        Command::Run { .. } => not_built("run", "the nodes-over-SSH issue"),
+        Command::Play { .. } => not_built("play", "the nodes-over-SSH issue"),
+        Command::LocalCloud { .. } => not_built("local-cloud", "the Azure infra issue"),
+    }
+}
+
+fn not_built(command: &str, issue: &str) -> Result<()> {
+    Err(Error::Failed(format!(
+        "`platform {command}` is not built yet; it comes with {issue}"
+    )))
+}
+
+impl From<crate::cli::PhaseFlags> for crate::phase::Selection {
+    fn from(f: crate::cli::PhaseFlags) -> Self {
+        crate::phase::Selection {
+            only: f.only,
+            from: f.from,
+        }
+    }
+}
+
+/// Loads state for reading (no lock): an empty state when there is none yet.
+fn read_state(config: &Config) -> Result<crate::state::State> {
+    Ok(crate::state::State::load(&config.state_dir)?
+        .unwrap_or_else(|| crate::state::State::new(&config.cluster)))
+}
+
+/// Refuses to use a state directory that belongs to another cluster.
+fn check_cluster(config: &Config, state: &crate::state::State, dir: &Path) -> Result<()> {
+    if state.cluster != config.cluster {
+        return Err(Error::Usage(format!(
+            "{} holds the state of cluster {:?}, but the config names {:?}; use another --state-dir or fix `cluster`",
+            dir.display(),
+            state.cluster,
+            config.cluster
+        )));
+    }
+    Ok(())
+}

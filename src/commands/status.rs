@@ -1,0 +1,92 @@
+//! `platform status`: every phase with its recorded result, timings and fingerprint.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::output::{OutputFormat, Printer, format_duration, table};
+use crate::phase::{Phase, fingerprint};
+use crate::state::PhaseStatus;
+
+pub fn run(config: &Config, printer: &Printer) -> Result<()> {
+    let state = super::read_state(config)?;
+    super::check_cluster(config, &state, &config.state_dir)?;
+    let rows: Vec<serde_json::Value> = Phase::ALL
+        .iter()
+        .map(|p| {
+            let current = fingerprint(*p, config, &state);
+            match state.phase(*p) {
+                None => serde_json::json!({"phase": p, "status": "pending", "current_fingerprint": current}),
+                Some(r) => serde_json::json!({
+                    "phase": p,
+                    "status": r.status,
+                    "started_at": r.started_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                    "finished_at": r.finished_at.and_then(|f| f.format(&time::format_description::well_known::Rfc3339).ok()),
+                    "duration_ms": r.duration().map(|d| d.whole_milliseconds()),
+                    "attempts": r.attempts,
+                    "fingerprint": r.fingerprint,
+                    "current_fingerprint": current,
+                    "inputs_changed": r.fingerprint != current,
+                    "error": r.error,
+                }),
+            }
+        })
+        .collect();
+    match printer.format() {
+        OutputFormat::Json => printer.json(&serde_json::json!({
+            "cluster": config.cluster,
+            "state_dir": config.state_dir,
+            "updated_at": state.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
+            "phases": rows,
+        })),
+        OutputFormat::Text => {
+            let mut lines = Vec::new();
+            let mut errors = Vec::new();
+            for p in Phase::ALL {
+                let current = fingerprint(p, config, &state);
+                let row = match state.phase(p) {
+                    None => vec![p.to_string(), "pending".into(), "-".into(), "-".into(), "-".into(), short(&current)],
+                    Some(r) => {
+                        let status = match r.status {
+                            PhaseStatus::Running => "interrupted",
+                            PhaseStatus::Succeeded => "succeeded",
+                            PhaseStatus::Failed => "failed",
+                        };
+                        if let Some(e) = &r.error {
+                            errors.push(format!("{p}: {e}"));
+                        }
+                        let started = r
+                            .started_at
+                            .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z"))
+                            .unwrap_or_default();
+                        let dur = r
+                            .duration()
+                            .and_then(|d| d.try_into().ok())
+                            .map(format_duration)
+                            .unwrap_or_else(|| "-".into());
+                        let inputs = if r.fingerprint == current {
+                            short(&r.fingerprint)
+                        } else {
+                            format!("{} (config changed: {})", short(&r.fingerprint), short(&current))
+                        };
+                        vec![p.to_string(), status.into(), started, dur, r.attempts.to_string(), inputs]
+                    }
+                };
+                lines.push(row);
+            }
+            let mut out = format!("cluster {} (state: {})\n", config.cluster, config.state_dir.display());
+            out.push_str(&table::render(
+                &["PHASE", "STATUS", "STARTED", "DURATION", "RUNS", "INPUTS"],
+                &lines,
+            ));
+            for e in errors {
+                out.push_str(&format!("\nlast error of {e}"));
+            }
+            printer.data(&out);
+        }
+    }
+    Ok(())
+}
+
+/// The first 12 hex digits of a `sha256:` fingerprint.
+fn short(fp: &str) -> String {
+    fp.trim_start_matches("sha256:").chars().take(12).collect()
+}

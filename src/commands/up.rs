@@ -1,0 +1,60 @@
+//! `platform up`: run the selected phases under the state lock.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::output::{OutputFormat, Printer, table};
+use crate::phase::{Phase, PhaseOutcome, Selection, run as run_phases};
+use crate::phases::Phases;
+use crate::state::{State, StateLock};
+
+pub async fn run(
+    config: &Config,
+    sel: &Selection,
+    forced: &[Phase],
+    printer: &Printer,
+) -> Result<()> {
+    let lock = StateLock::acquire(&config.state_dir, "platform up")?;
+    let mut state = State::load(&config.state_dir)?.unwrap_or_else(|| State::new(&config.cluster));
+    super::check_cluster(config, &state, &config.state_dir)?;
+    let result = run_phases(&Phases, config, &mut state, &lock, sel, forced, printer).await;
+    let (outcomes, err) = match result {
+        Ok(o) => (o, None),
+        Err((o, e)) => (o, Some(e)),
+    };
+    report(&outcomes, err.as_ref(), printer);
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn report(outcomes: &[PhaseOutcome], err: Option<&crate::error::Error>, printer: &Printer) {
+    match printer.format() {
+        OutputFormat::Json => printer.json(&serde_json::json!({
+            "ok": err.is_none(),
+            "phases": outcomes,
+            "error": err.map(ToString::to_string),
+        })),
+        OutputFormat::Text => {
+            let rows: Vec<Vec<String>> = outcomes
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.phase.to_string(),
+                        o.result.into(),
+                        o.duration_ms
+                            .map(|ms| {
+                                crate::output::format_duration(std::time::Duration::from_millis(
+                                    ms as u64,
+                                ))
+                            })
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            if !rows.is_empty() {
+                printer.data(&table::render(&["PHASE", "RESULT", "DURATION"], &rows));
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The config schema (`platform.yaml`), its defaults, and validation with field paths.
+//!
+//! Loading never stops at the first problem: the file is parsed into a positioned YAML tree
+//! ([`yaml`]), decoded field by field ([`sections`]), then checked as a whole ([`validate`]);
+//! every issue found on the way is reported together.
+
+mod decode;
+mod sections;
+mod validate;
+pub mod yaml;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The default config file name.
+pub const DEFAULT_FILE: &str = "platform.yaml";
+
+/// The whole config.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// Cluster name: prefix of every Azure resource name and the kubeconfig context.
+    pub cluster: String,
+    pub cloud: Cloud,
+    pub network: Network,
+    pub nodes: Nodes,
+    pub k3s: K3s,
+    pub postgres: Postgres,
+    pub gitops: Gitops,
+    /// Where state, known_hosts, generated keys and the local cloud live (absolute).
+    pub state_dir: PathBuf,
+    /// The directory of the config file; relative paths in the config are resolved here.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Which cloud provisions the infrastructure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudKind {
+    /// Azure Resource Manager.
+    Azure,
+    /// The local ARM-compatible cloud started in-process (no Azure account needed).
+    Local,
+}
+
+/// How to obtain Azure credentials (`cloud.credential`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialChoice {
+    Auto,
+    ServicePrincipal,
+    WorkloadIdentity,
+    ManagedIdentity,
+    AzureCli,
+}
+
+/// The `cloud` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cloud {
+    pub kind: CloudKind,
+    pub subscription_id: String,
+    pub location: String,
+    pub resource_group: String,
+    /// ARM endpoint; `None` means the public cloud's (or the in-process local cloud's).
+    pub arm_endpoint: Option<String>,
+    pub credential: CredentialChoice,
+    /// Local cloud only: latencies are Azure-shaped times multiplied by this factor.
+    pub local_time_factor: f64,
+}
+
+/// The `network` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Network {
+    pub address_space: Ipv4Net,
+    pub node_subnet: Ipv4Net,
+    pub postgres_subnet: Ipv4Net,
+    /// Networks allowed to reach SSH (22) and the k3s API (6443). Never defaulted.
+    pub admin_cidrs: Vec<Ipv4Net>,
+    /// Explicit consent to `0.0.0.0/0` in `admin_cidrs`.
+    pub allow_public_admin: bool,
+    /// Open 80/443 to the internet for an ingress controller.
+    pub ingress: bool,
+}
+
+/// Where the SSH key pair comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SshKey {
+    /// Generate an ed25519 key pair in the state directory on first use.
+    Generate,
+    /// An existing private key; its public key is `<path>.pub`.
+    Path(PathBuf),
+}
+
+/// One VM pool (scale set).
+#[derive(Clone, Debug, Serialize)]
+pub struct Pool {
+    pub count: u32,
+    pub vm_size: String,
+    /// Marketplace image URN `publisher:offer:sku:version`.
+    pub image: String,
+    /// Give every VM its own public IP (needed to SSH without a jump host).
+    pub public_ip: bool,
+}
+
+/// The `nodes` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Nodes {
+    pub ssh_user: String,
+    pub ssh_key: SshKey,
+    pub servers: Pool,
+    pub agents: Pool,
+}
+
+/// Where k3s keeps cluster state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datastore {
+    /// Embedded etcd (`cluster-init` on the first server); needs an odd server count.
+    Etcd,
+    /// The PostgreSQL Flexible Server as external datastore.
+    Postgres,
+}
+
+/// Air-gap install files uploaded to the nodes instead of downloading k3s.
+#[derive(Clone, Debug, Serialize)]
+pub struct Airgap {
+    pub binary: PathBuf,
+    pub images: PathBuf,
+    pub install_script: PathBuf,
+}
+
+/// The `k3s` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct K3s {
+    /// An exact release such as `v1.31.4+k3s1`; wins over `channel`.
+    pub version: Option<String>,
+    /// A release channel (`stable`, `latest`, `testing`, or `v1.31`-style).
+    pub channel: String,
+    pub datastore: Datastore,
+    pub flannel_backend: String,
+    pub cluster_cidr: Ipv4Net,
+    pub service_cidr: Ipv4Net,
+    pub disable: Vec<String>,
+    pub airgap: Option<Airgap>,
+}
+
+/// The `postgres` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Postgres {
+    pub enabled: bool,
+    pub server_name: String,
+    pub version: String,
+    pub sku: String,
+    pub tier: String,
+    pub storage_gb: u32,
+    pub admin_user: String,
+    pub databases: Vec<String>,
+}
+
+/// The GitOps controller to bootstrap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Controller {
+    Flux,
+    Argocd,
+    None,
+}
+
+/// The `gitops` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Gitops {
+    pub controller: Controller,
+    pub repository: Option<String>,
+    pub branch: String,
+    pub path: String,
+}
+
+/// One problem in a config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Field path such as `nodes.servers.count` (empty for the whole file).
+    pub path: String,
+    pub pos: Option<yaml::Pos>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.issues.len();
+        write!(
+            f,
+            "{} has {n} error{}:",
+            self.file.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for i in &self.issues {
+            write!(f, "\n  - ")?;
+            if let Some(p) = i.pos {
+                write!(f, "{}:{}:{}: ", self.file.display(), p.line, p.column)?;
+            }
+            if !i.path.is_empty() {
+                write!(f, "{}: ", i.path)?;
+            }
+            write!(f, "{}", i.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, decodes and validates a config file. Paths in it are resolved against its
+    /// directory; `state_dir_override` (from `--state-dir`) wins over `state_dir`.
+    pub fn load(path: &Path, state_dir_override: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            issues: vec![ConfigIssue {
+                path: String::new(),
+                pos: None,
+                message: if e.kind() == std::io::ErrorKind::NotFound {
+                    "file not found; create one with `platform init`".into()
+                } else {
+                    format!("cannot read: {e}")
+                },
+            }],
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+        Self::from_str(&text, &base, state_dir_override).map_err(|issues| ConfigError {
+            file: path.to_owned(),
+            issues,
+        })
+    }
+
+    /// Decodes and validates config text; `base_dir` resolves relative paths.
+    pub fn from_str(
+        text: &str,
+        base_dir: &Path,
+        state_dir_override: Option<&Path>,
+    ) -> Result<Config, Vec<ConfigIssue>> {
+        let root = yaml::parse(text).map_err(|e| vec![e])?;
+        let mut issues = Vec::new();
+        let mut config = sections::decode(&root, base_dir, &mut issues);
+        if let Some(dir) = state_dir_override {
+            config.state_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+        }
+        // Fields that failed to decode hold their defaults; semantic checks still run so that
+        // every problem is reported at once, but not twice for the same field.
+        let mut semantic = Vec::new();
+        validate::check(&config, &root, &mut semantic);
+        semantic.retain(|s| !issues.iter().any(|i| i.path == s.path));
+        issues.extend(semantic);
+        // In file order; problems with no place in the file (missing fields) last.
+        issues.sort_by_key(|i| i.pos.map_or((u64::MAX, 0), |p| (p.line, p.column)));
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// Path of a file inside the state directory.
+    pub fn state_path(&self, name: &str) -> PathBuf {
+        self.state_dir.join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

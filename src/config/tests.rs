@@ -1,0 +1,233 @@
+//! Unit tests of decoding and validation; the CLI-level snapshots live in `tests/`.
+
+use super::*;
+use std::path::Path;
+
+fn load(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+    Config::from_str(text, Path::new("/tmp/cfg"), None)
+}
+
+fn paths(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap_err()
+        .into_iter()
+        .map(|i| i.path)
+        .collect()
+}
+
+const MINIMAL: &str = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: none}\n";
+
+#[test]
+fn minimal_local_config_takes_every_default() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.cloud.resource_group, "demo-rg");
+    assert_eq!(
+        c.cloud.subscription_id,
+        "00000000-0000-0000-0000-000000000000"
+    );
+    assert_eq!(c.nodes.servers.count, 3);
+    assert_eq!(c.nodes.agents.count, 2);
+    assert_eq!(c.nodes.ssh_key, SshKey::Generate);
+    assert_eq!(c.postgres.server_name, "demo-pg");
+    assert_eq!(c.gitops.path, "clusters/demo");
+    assert_eq!(c.state_dir, Path::new("/tmp/cfg/.platform"));
+}
+
+#[test]
+fn the_init_templates_are_valid_and_name_every_field() {
+    for cloud in ["local", "azure"] {
+        let text = crate::templates::render(
+            crate::templates::Template::InitConfig,
+            serde_json::json!({"cluster": "demo", "cloud": cloud}),
+        )
+        .unwrap();
+        let result = load(&text);
+        if cloud == "local" {
+            result.unwrap();
+        } else {
+            // Azure needs the user's subscription, location, admin networks and repository.
+            let mut p: Vec<String> = result.unwrap_err().into_iter().map(|i| i.path).collect();
+            p.sort();
+            assert_eq!(
+                p,
+                [
+                    "cloud.location",
+                    "cloud.subscription_id",
+                    "gitops.repository",
+                    "network.admin_cidrs"
+                ]
+            );
+        }
+    }
+}
+
+#[test]
+fn all_errors_are_reported_at_once_with_positions() {
+    let text = "cluster: Demo_1\ncloud:\n  kind: gcp\nnodes:\n  servers:\n    count: 2\n    cuont: 1\n  agents: {count: -1}\nnetwork:\n  admin_cidrs: [10.0.0.1/8, nonsense]\n";
+    let issues = load(text).unwrap_err();
+    let got: Vec<(String, Option<u64>)> = issues
+        .iter()
+        .map(|i| (i.path.clone(), i.pos.map(|p| p.line)))
+        .collect();
+    assert!(got.contains(&("cloud.kind".into(), Some(3))), "{got:?}");
+    assert!(
+        got.contains(&("nodes.servers.cuont".into(), Some(7))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("nodes.agents.count".into(), Some(8))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("network.admin_cidrs[0]".into(), Some(10))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("network.admin_cidrs[1]".into(), Some(10))),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn semantic_errors_come_after_a_clean_decode() {
+    let text = format!("{MINIMAL}nodes: {{servers: {{count: 2}}}}\n");
+    let issues = load(&text).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].path, "nodes.servers.count");
+    assert!(
+        issues[0].message.contains("odd number"),
+        "{}",
+        issues[0].message
+    );
+    assert_eq!(issues[0].pos.map(|p| p.line), Some(5));
+}
+
+#[test]
+fn even_servers_are_fine_with_an_external_datastore() {
+    let text = format!("{MINIMAL}nodes: {{servers: {{count: 2}}}}\nk3s: {{datastore: postgres}}\n");
+    load(&text).unwrap();
+}
+
+#[test]
+fn overlapping_networks_are_named() {
+    let text = "cluster: demo\ncloud: {kind: local}\ngitops: {controller: none}\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\n  postgres_subnet: 10.0.1.128/25\nk3s:\n  service_cidr: 10.42.128.0/17\n";
+    let p = paths(text);
+    assert_eq!(p, ["network.postgres_subnet", "k3s.service_cidr"]);
+}
+
+#[test]
+fn subnets_must_sit_in_the_address_space_and_fit_the_nodes() {
+    let text = "cluster: demo\ncloud: {kind: local}\ngitops: {controller: none}\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\n  node_subnet: 10.1.0.0/29\nnodes: {agents: {count: 10}}\n";
+    let issues = load(text).unwrap_err();
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    assert!(issues[0].message.contains("not inside"));
+    assert!(issues[1].message.contains("fewer than the 18 needed"));
+}
+
+#[test]
+fn the_internet_as_admin_network_needs_consent() {
+    let open = "cluster: demo\ncloud: {kind: local}\ngitops: {controller: none}\nnetwork: {admin_cidrs: [0.0.0.0/0]}\n";
+    assert_eq!(paths(open), ["network.admin_cidrs[0]"]);
+    let consented = open.replace("]}", "], allow_public_admin: true}");
+    load(&consented).unwrap();
+}
+
+#[test]
+fn admin_networks_are_required() {
+    let text = "cluster: demo\ncloud: {kind: local}\ngitops: {controller: none}\n";
+    assert_eq!(paths(text), ["network.admin_cidrs"]);
+}
+
+#[test]
+fn azure_names_are_checked() {
+    let text = format!(
+        "{MINIMAL}nodes: {{ssh_user: root, servers: {{vm_size: D2s}}, agents: {{image: ubuntu}}}}\npostgres: {{server_name: -pg, admin_user: azure_superuser, databases: [app, app], storage_gb: 100, version: 12}}\n"
+    );
+    let mut p = paths(&text);
+    p.sort();
+    assert_eq!(
+        p,
+        [
+            "nodes.agents.image",
+            "nodes.servers.vm_size",
+            "nodes.ssh_user",
+            "postgres.admin_user",
+            "postgres.databases[1]",
+            "postgres.server_name",
+            "postgres.storage_gb",
+            "postgres.version",
+        ],
+        "type errors and semantic errors come together"
+    );
+}
+
+#[test]
+fn k3s_versions_and_components() {
+    let ok =
+        format!("{MINIMAL}k3s: {{version: v1.31.4+k3s1, channel: v1.31, disable: [traefik]}}\n");
+    load(&ok).unwrap();
+    let bad = format!(
+        "{MINIMAL}k3s: {{version: 1.31, channel: edge, disable: [nginx], flannel_backend: ipsec}}\n"
+    );
+    let mut p = paths(&bad);
+    p.sort();
+    // 1.31 is a YAML number, not a version string.
+    assert_eq!(
+        p,
+        [
+            "k3s.channel",
+            "k3s.disable[0]",
+            "k3s.flannel_backend",
+            "k3s.version"
+        ]
+    );
+    let bad = format!("{MINIMAL}k3s: {{version: \"1.31\", channel: edge}}\n");
+    assert_eq!(paths(&bad), ["k3s.version", "k3s.channel"]);
+}
+
+#[test]
+fn missing_ssh_key_and_airgap_files_are_named() {
+    let text = format!(
+        "{MINIMAL}nodes: {{ssh_key: ./nope}}\nk3s: {{airgap: {{binary: ./k3s, images: ./i.tar}}}}\n"
+    );
+    let mut p = paths(&text);
+    p.sort();
+    assert_eq!(p, ["k3s.airgap.install_script", "nodes.ssh_key"]);
+    let text = text.replace(
+        "images: ./i.tar}",
+        "images: ./i.tar, install_script: ./i.sh}",
+    );
+    let mut p = paths(&text);
+    p.sort();
+    assert_eq!(
+        p,
+        [
+            "k3s.airgap.binary",
+            "k3s.airgap.images",
+            "k3s.airgap.install_script",
+            "nodes.ssh_key",
+        ]
+    );
+}
+
+#[test]
+fn wrong_section_types_are_reported() {
+    let p = paths("cluster: demo\nnetwork: [1]\nnodes: 3\n");
+    assert_eq!(
+        p,
+        [
+            "network",
+            "network.admin_cidrs",
+            "nodes",
+            "cloud.subscription_id",
+            "cloud.location",
+            "gitops.repository"
+        ]
+    );
+}
+
+#[test]
+fn empty_file_says_what_is_required() {
+    let p = paths("");
+    assert_eq!(p[0], "cluster");
+}

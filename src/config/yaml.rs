@@ -1,0 +1,328 @@
+//! A YAML tree with source positions, and a decoder that collects every error at once.
+//!
+//! serde's derive stops at the first error. Users fixing a config want all of them, each
+//! with its field path and line, so the file is parsed (by serde-saphyr) into this tree and
+//! then decoded field by field, recording errors instead of returning early.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+use std::fmt;
+
+use super::ConfigIssue;
+
+/// Line and column (1-based) of a node in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pos {
+    pub line: u64,
+    pub column: u64,
+}
+
+/// A YAML node.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Option<Pos>,
+}
+
+/// The value of a YAML node.
+#[derive(Clone, Debug)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Option<Pos>, Node)>),
+}
+
+impl Value {
+    /// A word for the kind of value, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// Parse a YAML document. An empty document gives an empty mapping.
+pub fn parse(text: &str) -> Result<Node, ConfigIssue> {
+    if text.trim().is_empty() {
+        return Ok(Node {
+            value: Value::Map(Vec::new()),
+            pos: None,
+        });
+    }
+    match serde_saphyr::from_str::<Spanned<Raw>>(text) {
+        Ok(raw) => Ok(raw.into()),
+        Err(e) => {
+            let pos = e.location().map(|l| Pos {
+                line: l.line(),
+                column: l.column(),
+            });
+            // The first line of serde-saphyr's message is the summary; the rest is a snippet
+            // we render ourselves from the position.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid YAML");
+            let first = first.trim_start_matches("error: ");
+            let first = match first.split_once(": ") {
+                Some((loc, rest)) if loc.starts_with("line ") => rest,
+                _ => first,
+            };
+            Err(ConfigIssue {
+                path: String::new(),
+                pos,
+                message: format!("invalid YAML: {first}"),
+            })
+        }
+    }
+}
+
+/// What serde-saphyr gives us: every node wrapped in `Spanned`.
+enum Raw {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Raw>>),
+    Map(Vec<(Spanned<String>, Spanned<Raw>)>),
+}
+
+fn pos_of<T>(s: &Spanned<T>) -> Option<Pos> {
+    let l = s.referenced;
+    (l.line() > 0).then(|| Pos {
+        line: l.line(),
+        column: l.column(),
+    })
+}
+
+impl From<Spanned<Raw>> for Node {
+    fn from(s: Spanned<Raw>) -> Node {
+        let pos = pos_of(&s);
+        let value = match s.value {
+            Raw::Null => Value::Null,
+            Raw::Bool(b) => Value::Bool(b),
+            Raw::Int(i) => Value::Int(i),
+            Raw::Float(f) => Value::Float(f),
+            Raw::Str(s) => Value::Str(s),
+            Raw::Seq(items) => Value::Seq(items.into_iter().map(Node::from).collect()),
+            Raw::Map(entries) => Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let kp = pos_of(&k);
+                        (k.value, kp, Node::from(v))
+                    })
+                    .collect(),
+            ),
+        };
+        Node { value, pos }
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_none<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+        Ok(Raw::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
+        i64::try_from(v)
+            .map(Raw::Int)
+            .map_err(|_| E::custom("integer too large"))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+        Ok(Raw::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = a.next_element()? {
+            v.push(x);
+        }
+        Ok(Raw::Seq(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
+        let mut v = Vec::new();
+        while let Some(k) = a.next_key()? {
+            let val = a.next_value()?;
+            v.push((k, val));
+        }
+        Ok(Raw::Map(v))
+    }
+}
+
+/// Decodes a mapping's fields, recording type errors and unknown keys in `issues`.
+pub struct MapDecoder<'a> {
+    path: String,
+    entries: Vec<(&'a str, Option<Pos>, &'a Node)>,
+    used: Vec<&'a str>,
+    pub pos: Option<Pos>,
+}
+
+impl<'a> MapDecoder<'a> {
+    /// Starts decoding `node` at `path`. A null node decodes as an empty mapping (every field
+    /// takes its default); any other non-mapping is an error and decodes as empty too.
+    pub fn new(node: Option<&'a Node>, path: &str, issues: &mut Vec<ConfigIssue>) -> Self {
+        let mut entries = Vec::new();
+        let pos = node.and_then(|n| n.pos);
+        match node.map(|n| &n.value) {
+            None | Some(Value::Null) => {}
+            Some(Value::Map(m)) => {
+                for (k, kp, v) in m {
+                    entries.push((k.as_str(), *kp, v));
+                }
+            }
+            Some(other) => issues.push(ConfigIssue {
+                path: path.to_owned(),
+                pos,
+                message: format!("expected a mapping, found {}", other.kind()),
+            }),
+        }
+        MapDecoder {
+            path: path.to_owned(),
+            entries,
+            used: Vec::new(),
+            pos,
+        }
+    }
+
+    /// The full path of a field of this mapping.
+    pub fn child_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// The node of a field, if present and not null; marks the key as known.
+    pub fn get(&mut self, key: &'static str) -> Option<&'a Node> {
+        self.used.push(key);
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, n)| *n)
+            .filter(|n| !matches!(n.value, Value::Null))
+    }
+
+    /// Reports every key that no `get` asked for, with the keys that are allowed.
+    pub fn finish(self, issues: &mut Vec<ConfigIssue>) {
+        for (k, kp, _) in &self.entries {
+            if !self.used.contains(k) {
+                let mut allowed = self.used.clone();
+                allowed.sort_unstable();
+                allowed.dedup();
+                let hint = suggestion(k, &allowed)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                issues.push(ConfigIssue {
+                    path: self.child_path(k),
+                    pos: *kp,
+                    message: format!(
+                        "unknown field `{k}`{hint}; allowed here: {}",
+                        allowed.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// The allowed key closest to a mistyped one, when it is close enough to be a typo.
+fn suggestion<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
+    allowed
+        .iter()
+        .map(|a| (edit_distance(key, a), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
+        .min()
+        .map(|(_, a)| a)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_positions_of_nested_values() {
+        let n = parse("a:\n  b: [1, x]\n").unwrap();
+        let Value::Map(m) = &n.value else { panic!() };
+        let Value::Map(inner) = &m[0].2.value else {
+            panic!()
+        };
+        assert_eq!(inner[0].0, "b");
+        assert_eq!(inner[0].1, Some(Pos { line: 2, column: 3 }));
+        let Value::Seq(items) = &inner[0].2.value else {
+            panic!()
+        };
+        assert!(matches!(items[1].value, Value::Str(ref s) if s == "x"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let e = parse("a: 1\n  b: [\n").unwrap_err();
+        assert!(e.pos.is_some(), "{e:?}");
+        assert!(e.message.starts_with("invalid YAML"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_a_suggestion() {
+        let n = parse("cuont: 3\n").unwrap();
+        let mut issues = Vec::new();
+        let mut d = MapDecoder::new(Some(&n), "nodes.servers", &mut issues);
+        let _ = d.get("count");
+        let _ = d.get("vm_size");
+        d.finish(&mut issues);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].path, "nodes.servers.cuont");
+        assert!(
+            issues[0].message.contains("did you mean `count`"),
+            "{issues:?}"
+        );
+    }
+}

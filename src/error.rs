@@ -1,0 +1,79 @@
+//! The error classes every command can end with, and their exit codes.
+//!
+//! Exit codes (also in `--help` and the README): 0 ok, 1 operation failed, 2 bad usage or
+//! config, 3 the state is locked by another `platform` process.
+
+use crate::config::ConfigError;
+use crate::phase::Phase;
+use crate::state::StateError;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an operation failed (cloud, SSH, a phase).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad usage or an invalid config; nothing was touched.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: another process holds the state lock.
+pub const EXIT_LOCKED: i32 = 3;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("phase {phase} is not built yet: {what}")]
+    NotBuilt { phase: Phase, what: &'static str },
+    #[error("phase {phase} failed: {message}")]
+    PhaseFailed { phase: Phase, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::State(StateError::Locked { .. }) => EXIT_LOCKED,
+            Error::State(StateError::NewerSchema { .. }) => EXIT_USAGE,
+            _ => EXIT_FAILED,
+        }
+    }
+
+    /// An I/O error with what was being done and to which path.
+    pub fn io(what: &str, path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::Io {
+            context: format!("{what} {}", path.display()),
+            source,
+        }
+    }
+
+    /// A one-line `hint:` for the user, when there is an obvious next step.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::State(StateError::Locked { .. }) => {
+                Some("wait for that command to finish; the lock is released when it exits".into())
+            }
+            Error::PhaseFailed { phase, .. } => Some(format!(
+                "fix the cause and run `platform up` again: it resumes at {phase}"
+            )),
+            Error::NotBuilt { .. } => {
+                Some("`platform plan` shows which phases this build can run".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,306 @@
+//! The phases and their runner: fixed order, input fingerprints, skip, resume.
+//!
+//! Each phase reads config sections and the outputs of earlier phases; the hash of exactly
+//! those inputs is its fingerprint. `up` skips a phase whose last run succeeded with the same
+//! fingerprint, so a changed upstream output re-runs everything downstream of it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::output::Printer;
+use crate::state::{PhaseRecord, PhaseStatus, State, StateLock, now};
+
+/// One phase of `up`, in execution order.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Azure resources: network, load balancer, scale sets, PostgreSQL.
+    Infra,
+    /// The hosts of the scale sets (or a static file) as Ansible inventories.
+    Inventory,
+    /// k3s on the hosts over SSH.
+    Nodes,
+    /// Flux or Argo CD through the Kubernetes API.
+    Gitops,
+}
+
+impl Phase {
+    /// Every phase in execution order.
+    pub const ALL: [Phase; 4] = [Phase::Infra, Phase::Inventory, Phase::Nodes, Phase::Gitops];
+
+    /// The phase's name in state, output and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Infra => "infra",
+            Phase::Inventory => "inventory",
+            Phase::Nodes => "nodes",
+            Phase::Gitops => "gitops",
+        }
+    }
+
+    /// What the phase does, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Infra => "Azure network, load balancer, scale sets and PostgreSQL",
+            Phase::Inventory => "hosts of the scale sets as Ansible inventories",
+            Phase::Nodes => "k3s installed on the hosts over SSH",
+            Phase::Gitops => "GitOps controller and sync of the repository",
+        }
+    }
+
+    /// Earlier phases whose outputs this phase reads.
+    pub fn upstream(self) -> &'static [Phase] {
+        match self {
+            Phase::Infra => &[],
+            Phase::Inventory => &[Phase::Infra],
+            Phase::Nodes => &[Phase::Inventory],
+            Phase::Gitops => &[Phase::Infra, Phase::Nodes],
+        }
+    }
+
+    /// The config this phase reads, as JSON (the fingerprint's config part).
+    pub fn config_inputs(self, c: &Config) -> serde_json::Value {
+        let mut cloud = serde_json::to_value(&c.cloud).unwrap_or_default();
+        // How we authenticate and how fast the local cloud runs change no result.
+        if let Some(o) = cloud.as_object_mut() {
+            o.remove("credential");
+            o.remove("local_time_factor");
+        }
+        match self {
+            Phase::Infra => serde_json::json!({
+                "cluster": c.cluster, "cloud": cloud, "network": j(&c.network),
+                "nodes": j(&c.nodes), "postgres": j(&c.postgres),
+            }),
+            Phase::Inventory => serde_json::json!({
+                "cluster": c.cluster, "cloud": cloud, "nodes": j(&c.nodes),
+            }),
+            Phase::Nodes => serde_json::json!({
+                "cluster": c.cluster, "nodes": j(&c.nodes), "k3s": j(&c.k3s),
+            }),
+            Phase::Gitops => serde_json::json!({
+                "cluster": c.cluster, "gitops": j(&c.gitops), "postgres": j(&c.postgres),
+            }),
+        }
+    }
+}
+
+/// A config section as JSON.
+fn j<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The fingerprint of a phase's inputs: config sections plus upstream outputs.
+pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
+    let upstream: serde_json::Map<String, serde_json::Value> = phase
+        .upstream()
+        .iter()
+        .map(|p| {
+            let out = state
+                .phase(*p)
+                .map(|r| r.outputs.clone())
+                .unwrap_or_default();
+            (p.name().to_owned(), out)
+        })
+        .collect();
+    let inputs = serde_json::json!({
+        "phase": phase.name(),
+        "config": phase.config_inputs(config),
+        "upstream": upstream,
+    });
+    // serde_json keeps insertion order; inputs are built the same way every time.
+    let digest = Sha256::digest(inputs.to_string().as_bytes());
+    format!("sha256:{}", hex::encode(digest))
+}
+
+/// Whether `up` runs a phase, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", content = "reason", rename_all = "snake_case")]
+pub enum Decision {
+    Run(String),
+    Skip(String),
+}
+
+/// Decides from the last record and the current fingerprint.
+pub fn decide(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> Decision {
+    let run = |s: &str| Decision::Run(s.to_owned());
+    match record {
+        _ if forced => run("forced with --force-phase"),
+        None => run("never ran"),
+        Some(r) => match r.status {
+            PhaseStatus::Running => run("last run was interrupted"),
+            PhaseStatus::Failed => run("last run failed"),
+            PhaseStatus::Succeeded if r.fingerprint != fingerprint => run("inputs changed"),
+            PhaseStatus::Succeeded => Decision::Skip("unchanged since last success".into()),
+        },
+    }
+}
+
+/// Which phases a command covers.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// `--only`: exactly these phases.
+    pub only: Vec<Phase>,
+    /// `--from`: this phase and all after it.
+    pub from: Option<Phase>,
+}
+
+impl Selection {
+    /// The selected phases in execution order.
+    pub fn phases(&self) -> Vec<Phase> {
+        Phase::ALL
+            .into_iter()
+            .filter(|p| self.only.is_empty() || self.only.contains(p))
+            .filter(|p| self.from.is_none_or(|f| *p >= f))
+            .collect()
+    }
+}
+
+/// Runs one phase's work. The product's implementation is `crate::phases::Phases`; unit
+/// tests of the runner use their own.
+pub trait PhaseExec {
+    /// Does the phase's work and returns its outputs for the state file.
+    fn run(
+        &self,
+        phase: Phase,
+        config: &Config,
+        state: &State,
+        printer: &Printer,
+    ) -> impl Future<Output = Result<serde_json::Value, Error>>;
+}
+
+/// What happened to one phase in a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhaseOutcome {
+    pub phase: Phase,
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// `succeeded`, `failed` or `skipped`.
+    pub result: &'static str,
+    pub duration_ms: Option<u128>,
+}
+
+/// Runs the selected phases in order, recording each in state (saved after every change so a
+/// crash leaves an accurate record). Stops at the first failure, which is recorded and
+/// returned; a re-run resumes there because a failed phase always runs again.
+pub async fn run<E: PhaseExec>(
+    exec: &E,
+    config: &Config,
+    state: &mut State,
+    lock: &StateLock,
+    selection: &Selection,
+    forced: &[Phase],
+    printer: &Printer,
+) -> Result<Vec<PhaseOutcome>, (Vec<PhaseOutcome>, Error)> {
+    let dir: &Path = &config.state_dir;
+    let mut outcomes = Vec::new();
+    for phase in selection.phases() {
+        for up in phase.upstream() {
+            let ok = state
+                .phase(*up)
+                .is_some_and(|r| r.status == PhaseStatus::Succeeded);
+            if !ok {
+                let e = Error::Usage(format!(
+                    "phase {phase} needs the outputs of {up}, which has not succeeded yet; run `platform up --from {up}`"
+                ));
+                return Err((outcomes, e));
+            }
+        }
+        let fp = fingerprint(phase, config, state);
+        let decision = decide(state.phase(phase), &fp, forced.contains(&phase));
+        if let Decision::Skip(_) = &decision {
+            printer.info(&format!("{phase}: unchanged, skipped"));
+            outcomes.push(PhaseOutcome {
+                phase,
+                decision,
+                result: "skipped",
+                duration_ms: None,
+            });
+            continue;
+        }
+        let attempts = state.phase(phase).map_or(0, |r| r.attempts) + 1;
+        let started = now();
+        state.phases.insert(
+            phase,
+            PhaseRecord {
+                status: PhaseStatus::Running,
+                started_at: started,
+                finished_at: None,
+                fingerprint: fp.clone(),
+                outputs: state
+                    .phase(phase)
+                    .map(|r| r.outputs.clone())
+                    .unwrap_or_default(),
+                error: None,
+                attempts,
+            },
+        );
+        if let Err(e) = state.save(dir, lock) {
+            return Err((outcomes, e.into()));
+        }
+        let t0 = std::time::Instant::now();
+        let result = exec.run(phase, config, state, printer).await;
+        let rec = state.phases.get_mut(&phase).expect("inserted above");
+        rec.finished_at = Some(now());
+        let ms = Some(t0.elapsed().as_millis());
+        match result {
+            Ok(outputs) => {
+                rec.status = PhaseStatus::Succeeded;
+                rec.outputs = outputs;
+                if let Err(e) = state.save(dir, lock) {
+                    return Err((outcomes, e.into()));
+                }
+                outcomes.push(PhaseOutcome {
+                    phase,
+                    decision,
+                    result: "succeeded",
+                    duration_ms: ms,
+                });
+            }
+            Err(e) => {
+                rec.status = PhaseStatus::Failed;
+                rec.error = Some(e.to_string());
+                let _ = state.save(dir, lock);
+                outcomes.push(PhaseOutcome {
+                    phase,
+                    decision,
+                    result: "failed",
+                    duration_ms: ms,
+                });
+                let e = match e {
+                    e @ (Error::NotBuilt { .. } | Error::Usage(_) | Error::Config(_)) => e,
+                    other => Error::PhaseFailed {
+                        phase,
+                        message: other.to_string(),
+                    },
+                };
+                return Err((outcomes, e));
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! The CLI as a user meets it: init, config errors, plan, status, exit codes.
+
+mod support;
+
+use support::{run, write_local_config};
+
+#[test]
+fn init_writes_a_commented_config_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        dir.path(),
+        &["init", "--cloud", "local", "--cluster", "lab"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let text = std::fs::read_to_string(dir.path().join("platform.yaml")).unwrap();
+    insta::assert_snapshot!("init_local", text);
+
+    let again = run(dir.path(), &["init", "--cloud", "local"]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("already exists; pass --force"),
+        "{again:?}"
+    );
+    let forced = run(dir.path(), &["init", "--cloud", "azure", "--force"]);
+    assert_eq!(forced.code, 0);
+    let text = std::fs::read_to_string(dir.path().join("platform.yaml")).unwrap();
+    insta::assert_snapshot!("init_azure", text);
+}
+
+#[test]
+fn init_rejects_a_bad_cluster_name_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &["init", "--cluster", "My_Cluster"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--cluster:"), "{r:?}");
+    assert!(!dir.path().join("platform.yaml").exists());
+}
+
+#[test]
+fn a_fresh_local_config_plans_every_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run(dir.path(), &["init", "--cloud", "local"]).code, 0);
+    let r = run(dir.path(), &["plan"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for phase in ["infra", "inventory", "nodes", "gitops"] {
+        assert!(r.stdout.contains(phase), "{r:?}");
+    }
+    let json = run(dir.path(), &["plan", "--output", "json", "--from", "nodes"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let phases: Vec<&str> = v["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["nodes", "gitops"]);
+    // plan writes nothing.
+    assert!(!dir.path().join(".platform/state.json").exists());
+}
+
+#[test]
+fn config_errors_name_every_field_with_its_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("platform.yaml"),
+        "cluster: Demo\ncloud:\n  kind: local\n  regoin: westeurope\nnetwork:\n  admin_cidrs: [0.0.0.0/0]\n  node_subnet: 10.0.1.0/24\n  postgres_subnet: 10.0.1.0/28\nnodes:\n  servers: {count: 4, vm_size: big}\n  agents: {count: many}\nk3s:\n  cluster_cidr: 10.0.0.0/16\ngitops: {controller: flux, repository: ftp://example.com/x}\n",
+    )
+    .unwrap();
+    for cmd in ["plan", "up", "status"] {
+        let r = run(dir.path(), &[cmd]);
+        assert_eq!(r.code, 2, "{cmd}: {r:?}");
+        assert!(r.stdout.is_empty());
+        insta::assert_snapshot!("config_errors", r.stderr);
+    }
+    assert!(!dir.path().join(".platform").exists(), "nothing touched");
+}
+
+#[test]
+fn invalid_yaml_points_at_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("platform.yaml"),
+        "cluster: demo\nnodes:\n  servers: [\n",
+    )
+    .unwrap();
+    let r = run(dir.path(), &["plan"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!("invalid_yaml", r.stderr);
+}
+
+#[test]
+fn missing_config_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &["status"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("file not found; create one with `platform init`"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn up_records_an_unbuilt_phase_as_failed_and_status_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_local_config(dir.path(), "demo", "");
+    let before = run(dir.path(), &["status"]);
+    assert_eq!(before.code, 0);
+    assert!(before.stdout.contains("pending"), "{before:?}");
+
+    let up = run(dir.path(), &["up", "--only", "gitops"]);
+    assert_eq!(up.code, 2, "gitops needs its upstream phases: {up:?}");
+    assert!(up.stderr.contains("needs the outputs of infra"), "{up:?}");
+
+    let up = run(dir.path(), &["-o", "json", "up"]);
+    assert_eq!(up.code, 1, "{up:?}");
+    let v: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["phases"][0]["result"], "failed");
+
+    let st = run(dir.path(), &["-o", "json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["phases"][0]["status"], "failed");
+    assert_eq!(v["phases"][0]["attempts"], 1);
+    assert_eq!(v["phases"][1]["status"], "pending");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join(".platform/state.json"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_state_dir_of_another_cluster_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_local_config(dir.path(), "alpha", "");
+    assert_eq!(run(dir.path(), &["up"]).code, 1);
+    write_local_config(dir.path(), "beta", "");
+    let r = run(dir.path(), &["status"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("holds the state of cluster \"alpha\""),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn down_needs_confirmation_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    write_local_config(dir.path(), "demo", "");
+    let r = run(dir.path(), &["down"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("pass --yes"), "{r:?}");
+    let r = run(dir.path(), &["down", "--yes"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("nothing to delete"), "{r:?}");
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout
+            .contains("3  another platform command holds the state lock")
+    );
+    let bad = run(dir.path(), &["up", "--only", "everything"]);
+    assert_eq!(bad.code, 2, "clap usage errors exit 2");
+}
