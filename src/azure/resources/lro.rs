@@ -15,7 +15,7 @@ pub enum FinalStateVia {
 /// Whether the table entry was read in the spec or follows the provider's convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
-    /// Read in the spec file for the pinned version (`reference/azure-arm.md` 2.2).
+    /// Read in the spec file for the pinned version (`docs/azure.md` lists which).
     Verified,
     /// Provider convention or secondary source; the poller must handle both headers anyway.
     Unverified,
@@ -40,63 +40,30 @@ use FinalStateVia::{AzureAsyncOperation as Aao, Location, Synchronous};
 /// The table (also in `docs/azure.md`). A poller should accept either header whatever this
 /// says: Compute, for one, has historically sent `Azure-AsyncOperation` on VMSS PUT.
 pub const LRO_TABLE: &[LroRow] = &[
-    row(
-        "Microsoft.Resources/resourceGroups",
-        Synchronous,
-        Location,
-        Unverified,
-    ),
-    row(
-        "Microsoft.Network/networkSecurityGroups",
-        Aao,
-        Location,
-        Unverified,
-    ),
-    row(
-        "Microsoft.Network/publicIPAddresses",
-        Aao,
-        Location,
-        Verified,
-    ),
-    row("Microsoft.Network/natGateways", Aao, Location, Unverified),
-    row(
-        "Microsoft.Network/virtualNetworks",
-        Aao,
-        Location,
-        Unverified,
-    ),
-    row("Microsoft.Network/loadBalancers", Aao, Location, Verified),
-    row(
-        "Microsoft.Compute/virtualMachineScaleSets",
-        Location,
-        Location,
-        Verified,
-    ),
-    row(
-        "Microsoft.Network/privateDnsZones",
-        Aao,
-        Location,
-        Unverified,
-    ),
-    row(
-        "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
-        Aao,
-        Location,
-        Unverified,
-    ),
-    row(
-        "Microsoft.DBforPostgreSQL/flexibleServers",
-        Aao,
-        Location,
-        Verified,
-    ),
-    row(
-        "Microsoft.DBforPostgreSQL/flexibleServers/databases",
-        Aao,
-        Location,
-        Verified,
-    ),
+    row(RG, Synchronous, Location, Unverified),
+    row(NSG, Aao, Location, Verified),
+    row(PIP, Aao, Location, Verified),
+    row(NATGW, Aao, Location, Verified),
+    row(VNET, Aao, Location, Verified),
+    row(LB, Aao, Location, Verified),
+    row(VMSS, Location, Location, Verified),
+    row(DNS_ZONE, Aao, Location, Unverified),
+    row(DNS_LINK, Aao, Location, Unverified),
+    row(PG, Aao, Location, Verified),
+    row(PG_DB, Aao, Location, Verified),
 ];
+
+const RG: &str = "Microsoft.Resources/resourceGroups";
+const NSG: &str = "Microsoft.Network/networkSecurityGroups";
+const PIP: &str = "Microsoft.Network/publicIPAddresses";
+const NATGW: &str = "Microsoft.Network/natGateways";
+const VNET: &str = "Microsoft.Network/virtualNetworks";
+const LB: &str = "Microsoft.Network/loadBalancers";
+const VMSS: &str = "Microsoft.Compute/virtualMachineScaleSets";
+const DNS_ZONE: &str = "Microsoft.Network/privateDnsZones";
+const DNS_LINK: &str = "Microsoft.Network/privateDnsZones/virtualNetworkLinks";
+const PG: &str = "Microsoft.DBforPostgreSQL/flexibleServers";
+const PG_DB: &str = "Microsoft.DBforPostgreSQL/flexibleServers/databases";
 
 const fn row(
     resource_type: &'static str,

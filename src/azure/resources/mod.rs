@@ -5,6 +5,7 @@
 pub mod cloud_init;
 pub mod diff;
 pub mod dns;
+pub mod graph;
 pub mod group;
 pub mod infra;
 pub mod lb;

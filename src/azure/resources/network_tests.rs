@@ -51,11 +51,11 @@ fn vnet_body_follows_spec_examples() {
             SpecNote::TAGS,
             SpecNote {
                 path: "properties.subnets[].properties.networkSecurityGroup",
-                why: "SubnetPropertiesFormat.networkSecurityGroup: NetworkSecurityGroup (id)",
+                why: "virtualNetwork.json 2026-03-01 SubnetPropertiesFormat.networkSecurityGroup (read)",
             },
             SpecNote {
                 path: "properties.subnets[].properties.natGateway",
-                why: "SubnetPropertiesFormat.natGateway: SubResource (id)",
+                why: "virtualNetwork.json 2026-03-01 SubnetPropertiesFormat.natGateway: SubResource (read)",
             },
         ],
     );
@@ -98,7 +98,7 @@ fn nsg_body_follows_spec_example() {
         },
         SpecNote {
             path: "properties.securityRules[].properties.destinationPortRanges",
-            why: "SecurityRulePropertiesFormat.destinationPortRanges: string[]",
+            why: "virtualNetwork.json 2026-03-01 SecurityRulePropertiesFormat.destinationPortRanges (read)",
         },
     ];
     for body in [
