@@ -2,3 +2,4 @@
 
 pub mod api_versions;
 pub mod ids;
+pub mod resources;
