@@ -38,9 +38,18 @@ mod tests {
     #[test]
     fn types_map_to_their_provider_version() {
         assert_eq!(for_type("Microsoft.Network/virtualNetworks"), Some(NETWORK));
-        assert_eq!(for_type("Microsoft.Network/privateDnsZones/virtualNetworkLinks"), Some(PRIVATE_DNS));
-        assert_eq!(for_type("microsoft.compute/virtualMachineScaleSets"), Some(COMPUTE));
-        assert_eq!(for_type("Microsoft.DBforPostgreSQL/flexibleServers/databases"), Some(POSTGRES));
+        assert_eq!(
+            for_type("Microsoft.Network/privateDnsZones/virtualNetworkLinks"),
+            Some(PRIVATE_DNS)
+        );
+        assert_eq!(
+            for_type("microsoft.compute/virtualMachineScaleSets"),
+            Some(COMPUTE)
+        );
+        assert_eq!(
+            for_type("Microsoft.DBforPostgreSQL/flexibleServers/databases"),
+            Some(POSTGRES)
+        );
         assert_eq!(for_type("Microsoft.Storage/storageAccounts"), None);
     }
 }

@@ -28,7 +28,9 @@ pub fn name_of(id: &str) -> &str {
 /// Returns `None` for ids without a `providers` segment (subscriptions, resource groups).
 pub fn type_of(id: &str) -> Option<String> {
     let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
-    let p = segs.iter().rposition(|s| s.eq_ignore_ascii_case("providers"))?;
+    let p = segs
+        .iter()
+        .rposition(|s| s.eq_ignore_ascii_case("providers"))?;
     let rest = &segs[p + 1..];
     if rest.len() < 3 {
         return None;
