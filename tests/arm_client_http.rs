@@ -196,3 +196,44 @@ async fn only_the_configured_ca_is_trusted() {
         "no request may pass an untrusted handshake"
     );
 }
+
+/// True when an Azure login could exist here (then the chain might succeed and send a real
+/// token to the test server, so the test below does not run).
+fn azure_login_possible() -> bool {
+    let on_path = |exe: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(exe).is_file()))
+    };
+    std::env::var_os("AZURE_CLIENT_ID").is_some() || on_path("az") || on_path("azd")
+}
+
+#[tokio::test]
+async fn auto_credential_failure_lists_every_source() {
+    if azure_login_possible() {
+        return;
+    }
+    let srv = Scripted::start().await;
+    let mut opts = srv.options();
+    opts.auth = platform::azure::ArmAuth::Azure(platform::azure::CredentialKind::Auto);
+    let err = ArmClient::new(opts)
+        .unwrap()
+        .get(NIC, "v1")
+        .await
+        .unwrap_err();
+    let ArmError::Credential(msg) = &err else {
+        panic!("{err:?}")
+    };
+    for source in [
+        "service principal skipped",
+        "workload identity skipped",
+        "managed identity",
+        "developer tools",
+    ] {
+        assert!(msg.contains(source), "{source} missing from: {msg}");
+    }
+    assert!(err.hint().is_some());
+    assert!(
+        srv.log().is_empty(),
+        "no request may go out without a token"
+    );
+}

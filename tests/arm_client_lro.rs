@@ -290,3 +290,21 @@ async fn put_waits_out_another_operation_in_progress() {
     assert_eq!(client.stats().put, 2);
     assert_eq!(client.stats().retries, 1);
 }
+
+#[tokio::test]
+async fn poll_urls_off_the_endpoint_are_refused() {
+    let srv = Scripted::start().await;
+    let elsewhere = "https://collector.example/op?api-version=1";
+    srv.on(
+        "PUT",
+        VNET,
+        vec![reply(201).header("azure-asyncoperation", elsewhere)],
+    );
+    let err = srv
+        .client()
+        .put(VNET, "v1", &json!({}), FinalStateVia::AzureAsyncOperation)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ArmError::InvalidResponse { .. }), "{err}");
+    assert!(err.to_string().contains("collector.example"), "{err}");
+}

@@ -334,6 +334,22 @@ impl ArmClient {
         with_api_version(url, api_version)
     }
 
+    /// Refuses a server-given URL (poll URL, nextLink) on another origin than the endpoint:
+    /// the bearer token must only ever go to the ARM endpoint it was issued for.
+    pub(crate) fn check_origin(&self, url: &Url, resource: &str) -> Result<(), ArmError> {
+        if url.origin() == self.inner.endpoint.origin() {
+            return Ok(());
+        }
+        Err(ArmError::InvalidResponse {
+            resource: resource.to_string(),
+            message: format!(
+                "refusing to follow {}://{} outside the ARM endpoint",
+                url.scheme(),
+                url.host_str().unwrap_or("?")
+            ),
+        })
+    }
+
     /// Sends one request, retrying per [`super::retry`], and returns the final response
     /// whatever its status. `Err` only for transport and credential failures.
     pub(crate) async fn send(
@@ -435,7 +451,11 @@ impl ArmClient {
                     let message = chain(&e);
                     tracing::debug!(method = method.as_str(), path = url.path(), error = %message, "ARM request failed");
                     match e.kind() {
-                        ErrorKind::Credential => return Err(ArmError::Credential(message)),
+                        // With status checks skipped, an HTTP error here can only come from
+                        // the token request inside the bearer policy.
+                        ErrorKind::Credential | ErrorKind::HttpResponse { .. } => {
+                            return Err(ArmError::Credential(message));
+                        }
                         ErrorKind::Connection | ErrorKind::Io => {}
                         _ => return Err(transport(method, resource, message)),
                     }

@@ -99,7 +99,15 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = s.source();
     }
-    out
+    // azure_identity messages span lines (one per inner credential); keep errors one line.
+    let mut line = String::new();
+    for l in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(l);
+    }
+    line
 }
 
 fn service_principal(env: &EnvLookup) -> Result<Arc<dyn TokenCredential>, String> {
@@ -178,6 +186,7 @@ pub(crate) async fn first_working(
         let cred = match s.cred {
             Ok(c) => c,
             Err(why) => {
+                let why = why.strip_prefix(&format!("{}: ", s.name)).unwrap_or(&why);
                 tried.push(format!("{} skipped ({why})", s.name));
                 continue;
             }

@@ -92,7 +92,7 @@ pub enum ArmError {
     Timeout {
         /// Resource id the operation was about.
         resource: String,
-        /// What was being waited for (for example `PUT operation`).
+        /// What was being waited for (for example `the PUT operation`).
         what: String,
         /// How long the client waited.
         waited: Duration,

@@ -157,6 +157,7 @@ impl ArmClient {
                 message: format!("nextLink {next:?} is not a URL: {e}"),
             })?;
             seen.insert(url);
+            self.check_origin(&next, path)?;
             url = with_api_version(next, api_version);
             if seen.contains(&url) {
                 return Err(ArmError::InvalidResponse {
@@ -232,13 +233,19 @@ impl ArmClient {
             if started.elapsed() + wait > deadline {
                 return Err(ArmError::Timeout {
                     resource: id.to_string(),
-                    what: format!("{op:?} operation").to_uppercase(),
+                    what: match op {
+                        Operation::Put => "the PUT operation".into(),
+                        Operation::Delete => "the DELETE operation".into(),
+                    },
                     waited: started.elapsed(),
                 });
             }
             tokio::time::sleep(wait).await;
             let url = match &target {
-                PollTarget::AsyncOperation(u) | PollTarget::Location(u) => u.clone(),
+                PollTarget::AsyncOperation(u) | PollTarget::Location(u) => {
+                    self.check_origin(u, id)?;
+                    u.clone()
+                }
                 PollTarget::Resource => resource_url.clone(),
             };
             let resp = self.send(Method::Get, &url, None, id).await?;
