@@ -1,1 +1,167 @@
 //! The local ARM-compatible cloud used by tests and by `cloud.kind: local`.
+//!
+//! A test stand-in for Azure Resource Manager, not an emulator of Azure: an HTTPS server on
+//! loopback (its own CA, written to `data_dir/ca.pem`) that answers the ARM REST shapes the
+//! `platform` ARM client uses, so the real client code path runs against it. It validates
+//! requests, runs long-running operations on a scaled clock (201/202 with
+//! `Azure-AsyncOperation`/`Location` and `Retry-After`), pages lists with `nextLink`, throttles
+//! and fails on demand, and keeps its resources in `data_dir/cloud.json` across restarts.
+//! What it does not emulate is listed in `src/local_cloud/README.md`.
+//!
+//! Layout: `server` (front: auth, api-version, faults), `handlers` and `listing` (ARM
+//! semantics), `types/` (per-type validation and side effects), `store` (resources and
+//! persistence), `ops` (operations), `faults`, `stats`, `control` (`/_local/` API), `tls`.
+
+mod config;
+mod control;
+mod error;
+mod faults;
+mod handlers;
+mod listing;
+mod ops;
+mod path;
+mod server;
+mod stats;
+mod store;
+mod tls;
+mod types;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use config::{
+    Bucket, FailRule, FaultConfig, LatencyModel, LocalCloudOptions, OpKind, RateLimits,
+};
+pub use error::{ErrorDetail, LocalCloudError};
+pub use stats::RequestStats;
+pub use tls::{CA_FILE, install_crypto_provider};
+
+/// Shared state of a running local cloud.
+pub(crate) struct Cloud {
+    store: Mutex<store::Store>,
+    faults: Mutex<faults::FaultState>,
+    stats: Mutex<RequestStats>,
+    latency: LatencyModel,
+    page_size: usize,
+    endpoint: url::Url,
+    data_dir: PathBuf,
+}
+
+impl Cloud {
+    fn stats(&self) -> MutexGuard<'_, RequestStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_faults(&self, f: FaultConfig) {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).set(f);
+    }
+}
+
+/// A running local cloud. Dropping it without `shutdown` leaves the server running until
+/// the runtime ends.
+pub struct LocalCloudHandle {
+    /// `https://127.0.0.1:PORT/`: the ARM base URL to give the client.
+    pub endpoint: url::Url,
+    /// PEM of the CA that signed the server certificate; trust only this for `endpoint`.
+    pub ca_pem: String,
+    /// Where `ca_pem` was written (`data_dir/ca.pem`).
+    pub ca_path: PathBuf,
+    cloud: Arc<Cloud>,
+    server: axum_server::Handle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for LocalCloudHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCloudHandle")
+            .field("endpoint", &self.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalCloudHandle {
+    /// Request counters since start or the last reset.
+    pub fn stats(&self) -> RequestStats {
+        self.cloud.stats().clone()
+    }
+
+    /// Zeroes the request counters.
+    pub fn reset_stats(&self) {
+        *self.cloud.stats() = RequestStats::default();
+    }
+
+    /// Replaces the fault configuration (takes effect on the next request).
+    pub fn set_faults(&self, f: FaultConfig) {
+        self.cloud.set_faults(f);
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and waits.
+    pub async fn shutdown(self) {
+        self.server
+            .graceful_shutdown(Some(std::time::Duration::from_secs(2)));
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "local cloud server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "local cloud server task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Starts the local cloud: loads `data_dir/cloud.json`, prepares TLS, listens on `bind`.
+pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalCloudError> {
+    std::fs::create_dir_all(&opts.data_dir).map_err(|e| LocalCloudError::io(&opts.data_dir, e))?;
+    let tls = tls::prepare(&opts.data_dir)?;
+    let store = store::Store::load(&opts.data_dir)?;
+    let listener =
+        std::net::TcpListener::bind(opts.bind).map_err(|source| LocalCloudError::Bind {
+            addr: opts.bind.to_string(),
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| LocalCloudError::Bind {
+            addr: opts.bind.to_string(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| LocalCloudError::Bind {
+            addr: opts.bind.to_string(),
+            source,
+        })?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let endpoint = url::Url::parse(&format!("https://{host}:{}/", addr.port()))
+        .map_err(|e| LocalCloudError::Tls(e.to_string()))?;
+    let cloud = Arc::new(Cloud {
+        store: Mutex::new(store),
+        faults: Mutex::new(faults::FaultState::new(opts.faults)),
+        stats: Mutex::new(RequestStats::default()),
+        latency: opts.latency,
+        page_size: opts.page_size.max(1),
+        endpoint: endpoint.clone(),
+        data_dir: opts.data_dir.clone(),
+    });
+    let handle = axum_server::Handle::new();
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config);
+    let app = server::router(cloud.clone());
+    let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
+    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    tracing::info!(endpoint = %endpoint, "local cloud listening");
+    Ok(LocalCloudHandle {
+        endpoint,
+        ca_pem: tls.ca_pem,
+        ca_path: opts.data_dir.join(CA_FILE),
+        cloud,
+        server: handle,
+        task,
+    })
+}

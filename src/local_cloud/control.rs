@@ -1,0 +1,83 @@
+//! The `/_local/` control API for tests and a separately running `local-cloud serve`:
+//! stats, faults, VM power states. Not an ARM surface; no auth (loopback only).
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::Cloud;
+use super::config::FaultConfig;
+use super::error::ArmError;
+use super::stats::RequestStats;
+
+/// Handles one `/_local/...` request.
+pub fn handle(cloud: &Cloud, method: &Method, path: &str, body: &[u8]) -> Response {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').skip(1).collect();
+    let r: Result<Response, ArmError> = match (method.clone(), segs.as_slice()) {
+        (Method::GET, ["health"]) => Ok(axum::Json(json!({"status": "ok"})).into_response()),
+        (Method::GET, ["stats"]) => Ok(axum::Json(cloud.stats().clone()).into_response()),
+        (Method::POST, ["reset-stats"]) => {
+            *cloud.stats() = RequestStats::default();
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (Method::GET, ["faults"]) => Ok(axum::Json(
+            cloud
+                .faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .config
+                .clone(),
+        )
+        .into_response()),
+        (Method::PUT, ["faults"]) => match serde_json::from_slice::<FaultConfig>(body) {
+            Ok(f) => {
+                cloud.set_faults(f.clone());
+                Ok(axum::Json(f).into_response())
+            }
+            Err(e) => Err(ArmError::bad_request(
+                "InvalidRequestContent",
+                format!("Not a fault config: {e}"),
+            )),
+        },
+        (Method::GET, ["resources"]) => {
+            let store = cloud.store.lock().unwrap_or_else(|p| p.into_inner());
+            let list: Vec<_> = store
+                .resources
+                .values()
+                .map(|r| json!({"id": r.id, "type": r.rtype, "provisioningState": r.provisioning_state(), "hidden": r.hidden, "powerState": r.power_state}))
+                .collect();
+            Ok(axum::Json(json!({"value": list})).into_response())
+        }
+        (Method::POST, ["vms", name, action]) => power(cloud, name, action),
+        _ => Err(ArmError::not_found(
+            "NotFound",
+            format!("No control endpoint {method} {path}."),
+        )),
+    };
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn power(cloud: &Cloud, name: &str, action: &str) -> Result<Response, ArmError> {
+    let state = match action {
+        "stop" | "poweroff" => "stopped",
+        "start" => "running",
+        "deallocate" => "deallocated",
+        _ => {
+            return Err(ArmError::bad_request(
+                "InvalidAction",
+                format!("Unknown VM action '{action}'; use start, stop or deallocate."),
+            ));
+        }
+    };
+    let mut store = cloud.store.lock().unwrap_or_else(|p| p.into_inner());
+    store.settle(super::ops::now_ms());
+    let id = super::handlers::set_power(&mut store, name, state)?;
+    store.save(&cloud.data_dir).map_err(|e| {
+        ArmError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            e.to_string(),
+        )
+    })?;
+    Ok(axum::Json(json!({"id": id, "powerState": state})).into_response())
+}
