@@ -204,6 +204,12 @@ pub struct LocalCloudServe {
     /// Items per page of list calls.
     #[arg(long, default_value_t = 100)]
     pub page_size: usize,
+    /// Retry-After seconds on operations and throttled answers (default: 10 s scaled).
+    #[arg(long)]
+    pub retry_after: Option<u64>,
+    /// Seed for fault injection, for reproducible runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[cfg(test)]

@@ -35,6 +35,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Arm(#[from] crate::azure::ArmError),
+    #[error("local cloud: {0}")]
+    LocalCloud(#[from] crate::local_cloud::LocalCloudError),
     #[error("{0}")]
     Failed(String),
 }

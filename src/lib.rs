@@ -5,6 +5,7 @@
 
 pub mod azure;
 pub mod cli;
+pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -2,45 +2,57 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use crate::cloud::CloudConn;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, Printer};
 use crate::phase::Phase;
-use crate::phases::not_built;
+use crate::phases::infra::teardown;
 use crate::state::{State, StateLock};
 
 pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     if !yes {
         confirm(&config.cluster)?;
     }
-    let _lock = StateLock::acquire(&config.state_dir, "platform down")?;
-    let state = State::load(&config.state_dir)?;
-    let Some(state) = state else {
-        report(
-            printer,
-            "nothing to delete: no state, so this state directory never created anything",
-        );
-        return Ok(());
-    };
+    let lock = StateLock::acquire(&config.state_dir, "platform down")?;
+    // No state does not mean nothing exists (a deleted state directory): the resource
+    // group is listed either way, and only resources tagged for this cluster are deleted.
+    let state = State::load(&config.state_dir)?.unwrap_or_else(|| State::new(&config.cluster));
     super::check_cluster(config, &state, &config.state_dir)?;
-    if state.phase(Phase::Infra).is_none() {
-        report(printer, "nothing to delete: the infra phase never started");
-        return Ok(());
-    }
-    match not_built(Phase::Infra) {
-        Some(what) => Err(Error::NotBuilt {
-            phase: Phase::Infra,
-            what,
-        }),
-        None => unreachable!("infra teardown is wired in when the infra phase is built"),
-    }
-}
-
-fn report(printer: &Printer, text: &str) {
+    let recorded = state
+        .phase(Phase::Infra)
+        .map(|r| crate::phases::infra::teardown::recorded_ids(&r.outputs))
+        .unwrap_or_default();
+    let conn = CloudConn::connect(config).await?;
+    let result = teardown::run(&conn.client, config, &recorded, printer).await;
+    conn.close().await;
+    let done = result?;
+    // Everything the phases made is gone: forget their records so status shows pending and
+    // a later `up` starts from scratch. Generated secrets are kept for a re-created cluster.
+    let mut state = state;
+    state.phases.clear();
+    state.save(&config.state_dir, &lock)?;
     match printer.format() {
-        OutputFormat::Json => printer.json(&serde_json::json!({"deleted": [], "message": text})),
-        OutputFormat::Text => printer.info(text),
+        OutputFormat::Json => printer.json(&serde_json::to_value(&done).unwrap_or_default()),
+        OutputFormat::Text => printer.info(&format!(
+            "down: deleted {} resources{}{}",
+            done.deleted.len(),
+            if done.resource_group_deleted {
+                " and the resource group"
+            } else {
+                ""
+            },
+            if done.left_alone.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; left {} resources platform does not own",
+                    done.left_alone.len()
+                )
+            }
+        )),
     }
+    Ok(())
 }
 
 /// Asks for the cluster name on the terminal; refuses without a terminal.

@@ -2,6 +2,7 @@
 
 mod down;
 mod init;
+mod local_cloud;
 mod plan;
 mod status;
 mod up;
@@ -34,7 +35,9 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
         Command::Run { .. } => not_built("run", "the nodes-over-SSH issue"),
         Command::Play { .. } => not_built("play", "the nodes-over-SSH issue"),
-        Command::LocalCloud { .. } => not_built("local-cloud", "the Azure infra issue"),
+        Command::LocalCloud {
+            command: crate::cli::LocalCloudCommand::Serve(args),
+        } => local_cloud::serve(&args, printer).await,
     }
 }
 

@@ -49,9 +49,14 @@ pub async fn run(config: &Config, sel: &Selection, printer: &Printer) -> Result<
     let state = super::read_state(config)?;
     super::check_cluster(config, &state, &config.state_dir)?;
     let plans = compute(config, &state, sel);
+    let infra = if sel.phases().contains(&Phase::Infra) {
+        Some(crate::phases::infra::plan(config).await?)
+    } else {
+        None
+    };
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({
-            "cluster": config.cluster, "phases": plans,
+            "cluster": config.cluster, "phases": plans, "infra": infra,
         })),
         OutputFormat::Text => {
             let rows: Vec<Vec<String>> = plans
@@ -65,7 +70,35 @@ pub async fn run(config: &Config, sel: &Selection, printer: &Printer) -> Result<
                     vec![p.phase.to_string(), p.action.into(), reason]
                 })
                 .collect();
-            printer.data(&table::render(&["PHASE", "ACTION", "REASON"], &rows));
+            let mut out = table::render(&["PHASE", "ACTION", "REASON"], &rows);
+            if let Some(resources) = &infra {
+                let rows: Vec<Vec<String>> = resources
+                    .iter()
+                    .map(|o| {
+                        let detail = match (&o.error, o.changes.is_empty()) {
+                            (Some(e), _) => e.clone(),
+                            (None, false) => o.changes.join(", "),
+                            (None, true) => String::new(),
+                        };
+                        vec![
+                            o.key.clone(),
+                            crate::azure::ids::name_of(&o.id).to_owned(),
+                            o.action.into(),
+                            detail,
+                        ]
+                    })
+                    .collect();
+                out.push_str(
+                    "
+infra resources:
+",
+                );
+                out.push_str(&table::render(
+                    &["RESOURCE", "NAME", "ACTION", "CHANGES"],
+                    &rows,
+                ));
+            }
+            printer.data(&out);
         }
     }
     Ok(())

@@ -68,6 +68,9 @@ pub struct Cloud {
     pub credential: CredentialChoice,
     /// Local cloud only: latencies are Azure-shaped times multiplied by this factor.
     pub local_time_factor: f64,
+    /// Local cloud with `arm_endpoint` (a `platform local-cloud serve` elsewhere): the CA
+    /// file to trust for it. Default `<state_dir>/local-cloud/ca.pem`.
+    pub local_ca: Option<PathBuf>,
 }
 
 /// The `network` section.

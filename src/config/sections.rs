@@ -32,7 +32,7 @@ pub fn decode(root: &Node, base: &Path, issues: &mut Vec<ConfigIssue>) -> Config
         );
     }
     let name = cluster.clone().unwrap_or_default();
-    let cloud = cloud(d.get("cloud"), &name, issues);
+    let cloud = cloud(d.get("cloud"), &name, base, issues);
     let network = network(d.get("network"), issues);
     let nodes = nodes(d.get("nodes"), base, issues);
     let k3s = k3s(d.get("k3s"), base, issues);
@@ -55,7 +55,7 @@ pub fn decode(root: &Node, base: &Path, issues: &mut Vec<ConfigIssue>) -> Config
     }
 }
 
-fn cloud(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -> Cloud {
+fn cloud(node: Option<&Node>, cluster: &str, base: &Path, issues: &mut Vec<ConfigIssue>) -> Cloud {
     let mut d = MapDecoder::new(node, "cloud", issues);
     let kind = match one_of(&mut d, "kind", &["azure", "local"], issues) {
         Some("local") => CloudKind::Local,
@@ -84,6 +84,7 @@ fn cloud(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -> C
         _ => CredentialChoice::Auto,
     };
     let time_factor = number(&mut d, "local_time_factor", 0.0, 10.0, issues).unwrap_or(0.01);
+    let local_ca = string(&mut d, "local_ca", issues).map(|(s, _)| expand_path(&s, base));
     d.finish(issues);
     let (sub, location) = match kind {
         CloudKind::Local => (
@@ -101,6 +102,7 @@ fn cloud(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -> C
         arm_endpoint: endpoint,
         credential,
         local_time_factor: time_factor,
+        local_ca,
     }
 }
 

@@ -81,6 +81,7 @@ impl Phase {
         if let Some(o) = cloud.as_object_mut() {
             o.remove("credential");
             o.remove("local_time_factor");
+            o.remove("local_ca");
         }
         match self {
             Phase::Infra => serde_json::json!({

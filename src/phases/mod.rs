@@ -1,6 +1,8 @@
 //! The product's phase implementations behind [`PhaseExec`]. A phase whose issue has not
 //! landed yet fails with [`Error::NotBuilt`] instead of pretending to work.
 
+pub mod infra;
+
 use crate::config::Config;
 use crate::error::Error;
 use crate::output::Printer;
@@ -11,19 +13,10 @@ use crate::state::State;
 #[derive(Debug, Default)]
 pub struct Phases;
 
-impl Phases {
-    /// Whether the phase does real work in this build.
-    pub fn is_built(phase: Phase) -> bool {
-        not_built(phase).is_none()
-    }
-}
-
 /// What is missing for a phase that is not built yet.
 pub fn not_built(phase: Phase) -> Option<&'static str> {
     match phase {
-        Phase::Infra => {
-            Some("the ARM client and the infra resources are being built (issue: Azure infra)")
-        }
+        Phase::Infra => None,
         Phase::Inventory => {
             Some("listing scale-set VMs into Ansible inventories comes with the inventory issue")
         }
@@ -38,13 +31,16 @@ impl PhaseExec for Phases {
     async fn run(
         &self,
         phase: Phase,
-        _config: &Config,
+        config: &Config,
         _state: &State,
-        _printer: &Printer,
+        printer: &Printer,
     ) -> Result<serde_json::Value, Error> {
-        match not_built(phase) {
-            Some(what) => Err(Error::NotBuilt { phase, what }),
-            None => unreachable!("every built phase has an arm above"),
+        match phase {
+            Phase::Infra => infra::run(config, printer).await,
+            other => Err(Error::NotBuilt {
+                phase: other,
+                what: not_built(other).unwrap_or("not built"),
+            }),
         }
     }
 }

@@ -58,8 +58,8 @@ pub struct PostgresInput {
     pub admin_login: String,
     /// Admin password.
     pub password: Secret,
-    /// Suffix making the globally unique server name `<cluster>-pg-<suffix>`.
-    pub server_suffix: Option<String>,
+    /// The globally unique server name (`<name>.postgres.database.azure.com`).
+    pub server_name: String,
 }
 
 /// Everything the `infra` phase needs, already mapped from the config by the caller.
@@ -176,14 +176,6 @@ impl fmt::Debug for DesiredResource {
 fn computer_name_prefix(cluster: &str, role: char) -> String {
     let head: String = cluster.chars().take(13).collect();
     format!("{}-{role}", head.trim_end_matches('-'))
-}
-
-/// Postgres server name: `<cluster>-pg` or `<cluster>-pg-<suffix>`.
-pub fn postgres_server_name(cluster: &str, suffix: Option<&str>) -> String {
-    match suffix {
-        Some(s) if !s.is_empty() => format!("{cluster}-pg-{s}"),
-        _ => format!("{cluster}-pg"),
-    }
 }
 
 /// Builds every resource of the cluster, in an order that satisfies the dependency graph.
@@ -326,7 +318,7 @@ pub fn desired_infra(input: &InfraInput) -> Result<Vec<DesiredResource>, InfraEr
             vnet_id: vnet.id(sub),
         };
         let server = PostgresServerSpec {
-            name: postgres_server_name(c, pg.server_suffix.as_deref()),
+            name: pg.server_name.clone(),
             resource_group: rg.clone(),
             subscription: sub.clone(),
             location: loc.clone(),

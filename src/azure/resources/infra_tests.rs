@@ -43,7 +43,7 @@ fn sample() -> InfraInput {
             databases: vec!["app".into(), "grafana".into()],
             admin_login: "platformadmin".into(),
             password: Secret::new(PASSWORD),
-            server_suffix: Some("x7k2".into()),
+            server_name: "demo-pg-x7k2".into(),
         },
     }
 }
@@ -224,10 +224,8 @@ fn bad_input_is_refused_with_the_field_named() {
         "postgres.admin_login"
     );
     assert_eq!(
-        field(&err(
-            |i| i.postgres.server_suffix = Some("Bad_Suffix".into())
-        )),
-        "postgres.server_suffix"
+        field(&err(|i| i.postgres.server_name = "Bad_Name".into())),
+        "postgres.server_name"
     );
     assert_eq!(
         field(&err(|i| i.postgres.tier = "Basic".into())),

@@ -1,16 +1,7 @@
 //! How each managed resource's PUT and DELETE complete (ARM long-running operations), as the
 //! specs declare them in `x-ms-long-running-operation-options.final-state-via`.
 
-/// Where the final result of a long-running operation is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinalStateVia {
-    /// The call is synchronous (200/201 with the resource, or 200/204 for a delete).
-    Synchronous,
-    /// Poll `Azure-AsyncOperation` until `status` is terminal, then GET the resource.
-    AzureAsyncOperation,
-    /// Poll `Location` until it stops answering 202.
-    Location,
-}
+pub use crate::azure::lro::FinalStateVia;
 
 /// Whether the table entry was read in the spec or follows the provider's convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +26,9 @@ pub struct LroRow {
 }
 
 use Evidence::{Unverified, Verified};
-use FinalStateVia::{AzureAsyncOperation as Aao, Location, Synchronous};
+// A synchronous resource (no LRO headers) is polled the `original-uri` way: whichever
+// header comes back, else its GET.
+use FinalStateVia::{AzureAsyncOperation as Aao, Location, OriginalUri as Synchronous};
 
 /// The table (also in `docs/azure.md`). A poller should accept either header whatever this
 /// says: Compute, for one, has historically sent `Azure-AsyncOperation` on VMSS PUT.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::infra::{InfraInput, postgres_server_name};
+use super::infra::InfraInput;
 
 /// An input the `infra` phase cannot build resources from. `field` names the input field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,17 +136,19 @@ pub fn validate(input: &InfraInput) -> Result<(), InfraError> {
 
     let p = &input.postgres;
     if p.enabled {
-        let name = postgres_server_name(c, p.server_suffix.as_deref());
-        if name.len() > 63 || !is_dns_label(&name) {
+        let name = &p.server_name;
+        if !(3..=63).contains(&name.len()) || !is_dns_label(name) {
             return Err(invalid(
-                "postgres.server_suffix",
-                p.server_suffix.as_deref().unwrap_or(""),
-                "a suffix keeping `<cluster>-pg-<suffix>` within 63 lowercase letters, digits, '-'",
+                "postgres.server_name",
+                name,
+                "3-63 lowercase letters, digits and '-', not starting or ending with '-'",
             ));
         }
         let login = &p.admin_login;
         let login_ok = (1..=63).contains(&login.len())
-            && login.chars().all(|ch| ch.is_ascii_alphanumeric())
+            && login
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
             && !login.starts_with("pg_")
             && !RESERVED_PG_LOGINS.contains(&login.to_ascii_lowercase().as_str());
         if !login_ok {

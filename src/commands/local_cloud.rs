@@ -1,0 +1,38 @@
+//! `platform local-cloud serve`: the local ARM-compatible cloud as a long-running process.
+
+use crate::cli::LocalCloudServe;
+use crate::error::{Error, Result};
+use crate::local_cloud::{self, FaultConfig, LatencyModel, LocalCloudOptions};
+use crate::output::{OutputFormat, Printer};
+
+pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
+    let mut opts = LocalCloudOptions::new(&args.data_dir);
+    opts.bind = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    opts.latency = LatencyModel::scaled(args.time_factor);
+    opts.latency.retry_after_secs = args.retry_after;
+    opts.page_size = args.page_size.max(1);
+    opts.faults = FaultConfig {
+        throttle_rate: args.throttle_rate,
+        server_error_rate: args.error_rate,
+        retry_after_secs: args.retry_after.unwrap_or(1),
+        seed: args.seed,
+        ..FaultConfig::default()
+    };
+    let handle = local_cloud::start(opts).await?;
+    match printer.format() {
+        OutputFormat::Json => printer.json(&serde_json::json!({
+            "endpoint": handle.endpoint.as_str(), "ca": handle.ca_path,
+        })),
+        OutputFormat::Text => printer.data(&format!(
+            "endpoint: {}\nca: {}",
+            handle.endpoint,
+            handle.ca_path.display()
+        )),
+    }
+    printer.info("serving until interrupted (Ctrl-C)");
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Error::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
+    handle.shutdown().await;
+    Ok(())
+}

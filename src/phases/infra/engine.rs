@@ -1,0 +1,220 @@
+//! Find-or-create over the dependency graph: every resource starts as soon as the resources
+//! it depends on are done, so Postgres (minutes on Azure) never delays the scale sets.
+//!
+//! Per resource: GET; if it is missing or differs, PUT and wait for the operation; if it is
+//! still being provisioned by an earlier (crashed) run, wait for that first. A resource that
+//! exists without our tags is never modified. One failure does not stop independent
+//! resources; its dependents are reported as skipped.
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::azure::ArmClient;
+use crate::azure::lro::{is_terminal, provisioning_state};
+use crate::azure::resources::lro::lro_for;
+use crate::azure::resources::{
+    DesiredResource, MANAGED_BY_VALUE, Plan, ResourceKey, TAG_CLUSTER, TAG_MANAGED_BY,
+};
+use crate::output::Printer;
+
+/// What happened to one resource.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub key: String,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// `create`, `update`, `unchanged`, `not-managed` (exists without our tags; left alone),
+    /// `failed` or `skipped`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    pub provisioning_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub hint: Option<&'static str>,
+    /// The resource as ARM returned it last (not serialized: may be large).
+    #[serde(skip)]
+    pub body: Option<serde_json::Value>,
+    pub seconds: f64,
+}
+
+/// Resource types that take no tags (ARM proxy resources); they belong to their parent,
+/// whose ownership is checked first because it is a dependency.
+const UNTAGGABLE: &[&str] = &["Microsoft.DBforPostgreSQL/flexibleServers/databases"];
+
+/// Whether an existing resource carries this cluster's ownership tags.
+pub fn owned_by(actual: &serde_json::Value, cluster: &str) -> bool {
+    let tags = &actual["tags"];
+    tags[TAG_MANAGED_BY].as_str() == Some(MANAGED_BY_VALUE)
+        && tags[TAG_CLUSTER].as_str() == Some(cluster)
+}
+
+/// Only reads: the plan of every resource (concurrent GETs, no writes).
+pub async fn plan(client: &ArmClient, cluster: &str, desired: &[DesiredResource]) -> Vec<Outcome> {
+    let futs = desired.iter().map(|d| async move {
+        let t0 = Instant::now();
+        let mut o = blank(d);
+        match client.get(&d.id, d.api_version).await {
+            Ok(actual) => classify(&mut o, d, actual.as_ref(), cluster),
+            Err(e) => fail(&mut o, &e),
+        }
+        o.seconds = t0.elapsed().as_secs_f64();
+        o
+    });
+    futures::future::join_all(futs).await
+}
+
+fn blank(d: &DesiredResource) -> Outcome {
+    Outcome {
+        key: d.key.to_string(),
+        id: d.id.clone(),
+        resource_type: d.resource_type.to_owned(),
+        action: "unchanged",
+        changes: Vec::new(),
+        provisioning_state: None,
+        error: None,
+        hint: None,
+        body: None,
+        seconds: 0.0,
+    }
+}
+
+fn fail(o: &mut Outcome, e: &crate::azure::ArmError) {
+    o.action = "failed";
+    o.error = Some(e.to_string());
+    o.hint = e.hint();
+}
+
+/// Sets the action from a GET result.
+fn classify(
+    o: &mut Outcome,
+    d: &DesiredResource,
+    actual: Option<&serde_json::Value>,
+    cluster: &str,
+) {
+    o.provisioning_state = actual.and_then(|a| provisioning_state(a).map(str::to_owned));
+    o.body = actual.cloned();
+    if let Some(a) = actual
+        && !UNTAGGABLE.contains(&d.resource_type)
+        && !owned_by(a, cluster)
+    {
+        o.action = "not-managed";
+        return;
+    }
+    match d.plan(actual) {
+        Plan::Create => o.action = "create",
+        Plan::Update { changes } => {
+            o.action = "update";
+            o.changes = changes;
+        }
+        Plan::Unchanged => {
+            // A resource left Failed by an earlier run is re-applied to converge.
+            if o.provisioning_state.as_deref() == Some("Failed") {
+                o.action = "update";
+                o.changes = vec!["properties.provisioningState (Failed)".into()];
+            }
+        }
+    }
+}
+
+type Task = Shared<BoxFuture<'static, Outcome>>;
+
+/// Applies every resource, each as soon as its dependencies are done.
+pub async fn apply(
+    client: &ArmClient,
+    cluster: &str,
+    desired: Vec<DesiredResource>,
+    poll: Duration,
+    printer: &Printer,
+) -> Vec<Outcome> {
+    let mut tasks: HashMap<ResourceKey, Task> = HashMap::new();
+    let mut order = Vec::new();
+    for d in desired {
+        let deps: Vec<(ResourceKey, Task)> = d
+            .depends_on
+            .iter()
+            .filter_map(|k| tasks.get(k).map(|t| (k.clone(), t.clone())))
+            .collect();
+        let client = client.clone();
+        let cluster = cluster.to_owned();
+        let printer = printer.clone();
+        let key = d.key.clone();
+        let task = async move {
+            for (k, dep) in deps {
+                let done = dep.await;
+                if matches!(done.action, "failed" | "skipped" | "not-managed")
+                    && !(k == ResourceKey::ResourceGroup && done.action == "not-managed")
+                {
+                    let mut o = blank(&d);
+                    o.action = "skipped";
+                    o.error = Some(format!("{k} did not converge"));
+                    return o;
+                }
+            }
+            converge(&client, &cluster, &d, poll, &printer).await
+        }
+        .boxed()
+        .shared();
+        order.push(key.clone());
+        tasks.insert(key, task);
+    }
+    let all = order.iter().map(|k| tasks[k].clone());
+    futures::future::join_all(all).await
+}
+
+async fn converge(
+    client: &ArmClient,
+    cluster: &str,
+    d: &DesiredResource,
+    poll: Duration,
+    printer: &Printer,
+) -> Outcome {
+    let t0 = Instant::now();
+    let mut o = blank(d);
+    let result = async {
+        let mut actual = client.get(&d.id, d.api_version).await?;
+        // An operation of an earlier run may still be going: wait until it settles.
+        while let Some(state) = actual.as_ref().and_then(|a| provisioning_state(a)) {
+            if is_terminal(state) {
+                break;
+            }
+            tracing::debug!(resource = %d.id, state, "waiting for an operation in progress");
+            tokio::time::sleep(poll).await;
+            actual = client.get(&d.id, d.api_version).await?;
+        }
+        classify(&mut o, d, actual.as_ref(), cluster);
+        if matches!(o.action, "create" | "update") {
+            let step = printer.step(
+                &d.key.to_string(),
+                &format!("{}ing", o.action.trim_end_matches('e')),
+            );
+            let final_state = lro_for(d.resource_type).map(|r| r.put).unwrap_or_default();
+            match client
+                .put(&d.id, d.api_version, d.put_body(), final_state)
+                .await
+            {
+                Ok(body) => {
+                    o.provisioning_state = provisioning_state(&body).map(str::to_owned);
+                    o.body = Some(body);
+                    step.done(o.action);
+                }
+                Err(e) => {
+                    step.failed(&e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        fail(&mut o, &e);
+    }
+    o.seconds = t0.elapsed().as_secs_f64();
+    o
+}

@@ -1,0 +1,208 @@
+//! The `infra` phase: the cluster's Azure resources, found or created over the dependency
+//! graph, and `down`'s teardown. Resource bodies come from `crate::azure::resources`; this
+//! module maps the config to them, runs the engine, and shapes the state outputs.
+
+pub mod engine;
+pub mod secrets;
+pub mod teardown;
+
+use serde_json::{Value, json};
+
+use crate::azure::resources::cloud_init::{self, CloudInitParams, NodeRole};
+use crate::azure::resources::infra::{NodePoolInput, PostgresInput};
+use crate::azure::resources::{DesiredResource, InfraInput, ResourceKey, Secret, desired_infra};
+use crate::cloud::CloudConn;
+use crate::config::{Config, Pool};
+use crate::error::Error;
+use crate::output::Printer;
+use crate::phase::Phase;
+use engine::Outcome;
+
+/// Placeholder values used by `plan` before `up` has generated the real secrets: bodies that
+/// contain them compare as "update" against an existing resource, which is what `up` would do.
+const PLACEHOLDER_KEY: &str = "ssh-ed25519 AAAA(generated-by-platform-up)";
+
+fn pool(p: &Pool, role: NodeRole, cluster: &str) -> Result<NodePoolInput, Error> {
+    let image = p
+        .image
+        .parse()
+        .map_err(|e| Error::Usage(format!("nodes image: {e}")))?;
+    let cloud_init = cloud_init::render(&CloudInitParams {
+        cluster: cluster.to_owned(),
+        role,
+    })
+    .map_err(|e| Error::Failed(format!("cannot render cloud-init: {e}")))?;
+    Ok(NodePoolInput {
+        count: p.count,
+        vm_size: p.vm_size.clone(),
+        image,
+        public_ip: p.public_ip,
+        cloud_init,
+    })
+}
+
+/// The desired resources for a config. With `create_secrets` (up), the SSH key and the
+/// Postgres password are generated on first use; without (plan), placeholders stand in.
+pub fn desired(config: &Config, create_secrets: bool) -> Result<Vec<DesiredResource>, Error> {
+    let key = secrets::ssh_public_key(config, create_secrets)?
+        .unwrap_or_else(|| PLACEHOLDER_KEY.to_owned());
+    let password = if config.postgres.enabled {
+        secrets::postgres_password(config, create_secrets)?
+    } else {
+        None
+    }
+    .unwrap_or_else(|| Secret::new("placeholder-generated-by-platform-up"));
+    let c = config;
+    let input = InfraInput {
+        cluster: c.cluster.clone(),
+        subscription: c.cloud.subscription_id.clone(),
+        location: c.cloud.location.clone(),
+        resource_group: c.cloud.resource_group.clone(),
+        address_space: c.network.address_space.to_string(),
+        node_subnet: c.network.node_subnet.to_string(),
+        postgres_subnet: c.network.postgres_subnet.to_string(),
+        admin_cidrs: c
+            .network
+            .admin_cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        ingress: c.network.ingress,
+        servers: pool(&c.nodes.servers, NodeRole::Server, &c.cluster)?,
+        agents: pool(&c.nodes.agents, NodeRole::Agent, &c.cluster)?,
+        ssh_user: c.nodes.ssh_user.clone(),
+        ssh_public_key: key,
+        postgres: PostgresInput {
+            enabled: c.postgres.enabled,
+            version: c.postgres.version.clone(),
+            sku_name: c.postgres.sku.clone(),
+            tier: c.postgres.tier.clone(),
+            storage_gb: c.postgres.storage_gb,
+            databases: c.postgres.databases.clone(),
+            admin_login: c.postgres.admin_user.clone(),
+            password,
+            server_name: c.postgres.server_name.clone(),
+        },
+    };
+    desired_infra(&input).map_err(|e| Error::Usage(format!("infra: {e}")))
+}
+
+/// `plan` for infra: one GET per resource, nothing written.
+pub async fn plan(config: &Config) -> Result<Vec<Outcome>, Error> {
+    let desired = desired(config, false)?;
+    let conn = CloudConn::connect(config).await?;
+    let out = engine::plan(&conn.client, &config.cluster, &desired).await;
+    conn.close().await;
+    Ok(out)
+}
+
+/// Runs the phase: converges every resource and returns the outputs for state.
+pub async fn run(config: &Config, printer: &Printer) -> Result<Value, Error> {
+    let desired = desired(config, true)?;
+    let conn = CloudConn::connect(config).await?;
+    let poll = conn.poll_interval(config);
+    let outcomes = engine::apply(&conn.client, &config.cluster, desired, poll, printer).await;
+    let stats = conn.client.stats();
+    conn.close().await;
+    summarize(&outcomes, printer);
+    tracing::info!(
+        requests = stats.requests(),
+        puts = stats.put,
+        retries = stats.retries,
+        throttled = stats.throttled,
+        "infra ARM requests"
+    );
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| matches!(o.action, "failed" | "skipped"))
+        .collect();
+    let foreign: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.action == "not-managed" && o.key != ResourceKey::ResourceGroup.to_string())
+        .collect();
+    if !failed.is_empty() || !foreign.is_empty() {
+        let mut lines: Vec<String> = failed
+            .iter()
+            .map(|o| {
+                let hint = o
+                    .hint
+                    .map(|h| format!("\n    hint: {h}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} ({}): {}{hint}",
+                    o.key,
+                    o.id,
+                    o.error.as_deref().unwrap_or("failed")
+                )
+            })
+            .collect();
+        lines.extend(foreign.iter().map(|o| {
+            format!(
+                "{} ({}): exists without the tags managed-by=platform, platform-cluster={}; platform never modifies resources it does not own (rename the cluster or remove that resource)",
+                o.key, o.id, config.cluster
+            )
+        }));
+        return Err(Error::Failed(format!(
+            "{} of {} resources did not converge:\n  {}",
+            lines.len(),
+            outcomes.len(),
+            lines.join("\n  ")
+        )));
+    }
+    Ok(outputs(config, &outcomes))
+}
+
+fn summarize(outcomes: &[Outcome], printer: &Printer) {
+    let count = |a: &str| outcomes.iter().filter(|o| o.action == a).count();
+    printer.info(&format!(
+        "{}: {} created, {} updated, {} unchanged, {} failed",
+        Phase::Infra,
+        count("create"),
+        count("update"),
+        count("unchanged") + count("not-managed"),
+        count("failed") + count("skipped"),
+    ));
+}
+
+/// The state outputs: ids and provisioning states, plus what later phases read. Stable across
+/// no-op runs (no timings, no actions), so downstream fingerprints only change with the cloud.
+pub fn outputs(config: &Config, outcomes: &[Outcome]) -> Value {
+    let mut resources = serde_json::Map::new();
+    for o in outcomes {
+        resources.insert(
+            o.key.clone(),
+            json!({"id": o.id, "type": o.resource_type, "provisioning_state": o.provisioning_state}),
+        );
+    }
+    let body = |key: ResourceKey| {
+        outcomes
+            .iter()
+            .find(|o| o.key == key.to_string())
+            .and_then(|o| o.body.clone())
+            .unwrap_or(Value::Null)
+    };
+    let rg_owned = outcomes
+        .iter()
+        .find(|o| o.key == ResourceKey::ResourceGroup.to_string())
+        .is_some_and(|o| o.action != "not-managed");
+    let api_ip = body(ResourceKey::ApiPublicIp)["properties"]["ipAddress"].clone();
+    let pg = body(ResourceKey::PostgresServer);
+    json!({
+        "subscription_id": config.cloud.subscription_id,
+        "resource_group": {"name": config.cloud.resource_group, "owned": rg_owned},
+        "api_endpoint": {"ip": api_ip, "port": 6443},
+        "scale_sets": {
+            "servers": resources.get("servers").map(|r| r["id"].clone()),
+            "agents": resources.get("agents").map(|r| r["id"].clone()),
+        },
+        "postgres": if config.postgres.enabled {
+            json!({
+                "server": config.postgres.server_name,
+                "fqdn": pg["properties"]["fullyQualifiedDomainName"],
+                "admin_user": config.postgres.admin_user,
+                "databases": config.postgres.databases,
+            })
+        } else { Value::Null },
+        "resources": resources,
+    })
+}

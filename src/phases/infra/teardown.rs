@@ -1,0 +1,176 @@
+//! `down`: delete every resource tagged for this cluster, in reverse dependency order, then
+//! the resource group if platform created it and nothing else is left in it.
+//!
+//! Resources are found by listing the resource group (so a crashed `up` that never recorded
+//! an id is cleaned up too) joined with the ids in state. A resource without both ownership
+//! tags is never touched. Deletes within one tier run concurrently.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+use crate::azure::{ArmClient, api_versions, ids};
+use crate::config::Config;
+use crate::error::Error;
+use crate::output::Printer;
+
+use super::engine::owned_by;
+
+/// What `down` did.
+#[derive(Debug, Default, Serialize)]
+pub struct Teardown {
+    pub deleted: Vec<String>,
+    /// Resources still in the group after the deletes (not ours), left alone.
+    pub left_alone: Vec<String>,
+    pub resource_group_deleted: bool,
+}
+
+/// Deletion order: lower tiers first. Scale sets and Postgres go before the network they
+/// sit in; public IPs last, after everything that references them.
+fn tier(resource_type: &str) -> u8 {
+    match resource_type.to_ascii_lowercase().as_str() {
+        "microsoft.compute/virtualmachinescalesets"
+        | "microsoft.dbforpostgresql/flexibleservers" => 0,
+        "microsoft.compute/virtualmachines" => 1,
+        "microsoft.network/virtualnetworks" | "microsoft.network/privatednszones" => 3,
+        "microsoft.network/natgateways" | "microsoft.network/networksecuritygroups" => 4,
+        "microsoft.network/publicipaddresses" => 5,
+        // Load balancers, NICs, disks, DNS zone links, anything else tagged ours.
+        _ => 2,
+    }
+}
+
+/// Deletes this cluster's resources. `recorded` are ids from state (may already be gone).
+pub async fn run(
+    client: &ArmClient,
+    config: &Config,
+    recorded: &[String],
+    printer: &Printer,
+) -> Result<Teardown, Error> {
+    let sub = client.subscription_id().to_owned();
+    let rg_id = ids::resource_group(&sub, &config.cloud.resource_group);
+    let mut out = Teardown::default();
+    let Some(rg) = client.get(&rg_id, api_versions::RESOURCES).await? else {
+        printer.info(&format!(
+            "resource group {} does not exist: nothing to delete",
+            config.cloud.resource_group
+        ));
+        return Ok(out);
+    };
+    let listed = client
+        .list(&format!("{rg_id}/resources"), api_versions::RESOURCES)
+        .await?;
+    let mut targets: BTreeSet<(u8, String, String)> = BTreeSet::new();
+    for r in &listed {
+        let (Some(id), Some(t)) = (r["id"].as_str(), r["type"].as_str()) else {
+            continue;
+        };
+        if owned_by(r, &config.cluster) {
+            targets.insert((tier(t), t.to_owned(), id.to_owned()));
+        }
+    }
+    // Ids from state that the listing missed (child types are not always listed). They were
+    // created with our tags by this state's `up`, so they are ours by construction.
+    for id in recorded {
+        if id.eq_ignore_ascii_case(&rg_id) {
+            continue;
+        }
+        let known = targets.iter().any(|(_, _, t)| t.eq_ignore_ascii_case(id));
+        if let Some(t) = ids::type_of(id).filter(|_| !known) {
+            targets.insert((tier(&t), t, id.clone()));
+        }
+    }
+    for level in 0..=5u8 {
+        let batch: Vec<&(u8, String, String)> =
+            targets.iter().filter(|(t, _, _)| *t == level).collect();
+        let deletes = batch.iter().map(|(_, t, id)| {
+            let client = client.clone();
+            let version = api_versions::for_type(t).unwrap_or(api_versions::RESOURCES);
+            let printer = printer.clone();
+            async move {
+                let step = printer.step(ids::name_of(id), "deleting");
+                match client.delete(id, version).await {
+                    Ok(()) => {
+                        step.done("deleted");
+                        Ok(id.clone())
+                    }
+                    Err(e) => {
+                        step.failed(&e.to_string());
+                        Err(Error::Arm(e))
+                    }
+                }
+            }
+        });
+        for r in futures::future::join_all(deletes).await {
+            out.deleted.push(r?);
+        }
+    }
+    // What is left is not ours (or went with what we deleted, like a scale set's VMs).
+    let rest = client
+        .list(&format!("{rg_id}/resources"), api_versions::RESOURCES)
+        .await?;
+    out.left_alone = rest
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    if owned_by(&rg, &config.cluster) {
+        if rest.is_empty() {
+            let step = printer.step(&config.cloud.resource_group, "deleting resource group");
+            client.delete(&rg_id, api_versions::RESOURCES).await?;
+            step.done("deleted");
+            out.resource_group_deleted = true;
+        } else {
+            let names: Vec<&str> = rest.iter().filter_map(|r| r["name"].as_str()).collect();
+            printer.warn(&format!(
+                "kept resource group {}: it still holds resources platform does not own: {}",
+                config.cloud.resource_group,
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Every resource id recorded in an infra outputs document.
+pub fn recorded_ids(outputs: &Value) -> Vec<String> {
+    outputs["resources"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependents_are_deleted_before_what_they_reference() {
+        let order = |t: &str| tier(t);
+        assert!(
+            order("Microsoft.Compute/virtualMachineScaleSets")
+                < order("Microsoft.Network/loadBalancers")
+        );
+        assert!(
+            order("Microsoft.Network/loadBalancers") < order("Microsoft.Network/virtualNetworks")
+        );
+        assert!(
+            order("Microsoft.Network/virtualNetworks")
+                < order("Microsoft.Network/networkSecurityGroups")
+        );
+        assert!(
+            order("Microsoft.Network/natGateways") < order("Microsoft.Network/publicIPAddresses")
+        );
+        assert!(
+            order("Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+                < order("Microsoft.Network/privateDnsZones")
+        );
+        assert!(
+            order("Microsoft.DBforPostgreSQL/flexibleServers")
+                < order("Microsoft.Network/virtualNetworks")
+        );
+    }
+}
