@@ -13,9 +13,11 @@ pub mod ids;
 pub mod lro;
 mod operations;
 pub mod retry;
+mod send;
 
-pub use client::{ArmAuth, ArmClient, ArmClientOptions, ClientStats};
+pub use client::{ArmAuth, ArmClient, ArmClientOptions};
 pub use credential::{CredentialKind, LocalCredential};
 pub use error::{ArmError, ArmErrorDetail, HttpError};
 pub use lro::{FinalStateVia, PollConfig};
 pub use retry::RetryConfig;
+pub use send::ClientStats;
