@@ -13,7 +13,8 @@ use super::credential::{CredentialKind, LocalCredential, azure_credential, chain
 use super::error::ArmError;
 use super::lro::PollConfig;
 use super::retry::{RateLimitTracker, RetryConfig};
-use super::send::{ClientStats, Counters};
+pub use super::send::ClientStats;
+use super::send::Counters;
 
 /// Public Azure's Resource Manager endpoint.
 pub const AZURE_PUBLIC_ENDPOINT: &str = "https://management.azure.com";

@@ -33,9 +33,8 @@ mod operations;
 pub mod retry;
 mod send;
 
-pub use client::{ArmAuth, ArmClient, ArmClientOptions};
+pub use client::{ArmAuth, ArmClient, ArmClientOptions, ClientStats};
 pub use credential::{CredentialKind, LocalCredential};
 pub use error::{ArmError, ArmErrorDetail, HttpError};
 pub use lro::{FinalStateVia, PollConfig};
 pub use retry::RetryConfig;
-pub use send::ClientStats;
