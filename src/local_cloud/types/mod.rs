@@ -273,8 +273,10 @@ pub fn resource_group(
 pub fn on_settled(res: &mut Res, phase: Phase) {
     match res.rtype.as_str() {
         "Microsoft.DBforPostgreSQL/flexibleServers" => postgres::settled(res, phase),
+        // A VM that finished creating boots; one stopped meanwhile stays stopped.
         "Microsoft.Compute/virtualMachines"
-            if phase == Phase::Succeeded && res.power_state.is_none() =>
+            if phase == Phase::Succeeded
+                && matches!(res.power_state.as_deref(), None | Some("starting")) =>
         {
             res.power_state = Some("running".into());
         }
