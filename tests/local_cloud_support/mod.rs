@@ -158,7 +158,13 @@ impl Env {
         for _ in 0..500 {
             let r = self.get_abs(&url).await;
             match r.status() {
-                StatusCode::ACCEPTED => tokio::time::sleep(Duration::from_millis(10)).await,
+                StatusCode::ACCEPTED => {
+                    assert!(
+                        r.headers().get("location").is_some(),
+                        "running polls repeat Location"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
                 StatusCode::OK | StatusCode::NO_CONTENT => {
                     let body = r.json().await.unwrap_or(Value::Null);
                     return ("Succeeded".into(), body);
