@@ -205,3 +205,82 @@ async fn a_failed_operation_reports_the_clouds_error() {
     assert!(bad.to_string().contains("addressPrefixes"), "{bad}");
     c.shutdown().await;
 }
+
+fn vmss_body(subnet_id: &str, capacity: u64) -> serde_json::Value {
+    json!({"location": "eastus",
+        "sku": {"name": "Standard_D2s_v5", "tier": "Standard", "capacity": capacity},
+        "properties": {"orchestrationMode": "Flexible", "platformFaultDomainCount": 1,
+            "singlePlacementGroup": false,
+            "virtualMachineProfile": {
+                "storageProfile": {
+                    "imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                        "sku": "server", "version": "latest"},
+                    "osDisk": {"createOption": "FromImage",
+                        "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}},
+                "osProfile": {"computerNamePrefix": "srv", "adminUsername": "azureuser",
+                    "linuxConfiguration": {"disablePasswordAuthentication": true,
+                        "ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys",
+                            "keyData": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample"}]}}},
+                "networkProfile": {"networkApiVersion": "2022-11-01",
+                    "networkInterfaceConfigurations": [{"name": "nic", "properties": {
+                        "primary": true,
+                        "ipConfigurations": [{"name": "ipcfg", "properties": {
+                            "primary": true, "subnet": {"id": subnet_id}}}]}}]}}}})
+}
+
+#[tokio::test]
+async fn scale_set_location_lro_and_paged_vm_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cloud(&dir, FaultConfig::default()).await;
+    let arm = client(&c);
+    let rg = ids::resource_group(SUB, "rg4");
+    arm.put(
+        &rg,
+        api_versions::RESOURCES,
+        &json!({"location": "eastus"}),
+        FinalStateVia::OriginalUri,
+    )
+    .await
+    .unwrap();
+    let vnet = ids::resource(SUB, "rg4", "Microsoft.Network/virtualNetworks", "vnet");
+    let mut body = vnet_body("10.10.0.0/16");
+    body["properties"]["subnets"] =
+        json!([{"name": "nodes", "properties": {"addressPrefix": "10.10.1.0/24"}}]);
+    arm.put(
+        &vnet,
+        api_versions::NETWORK,
+        &body,
+        FinalStateVia::AzureAsyncOperation,
+    )
+    .await
+    .unwrap();
+    let vmss = ids::resource(
+        SUB,
+        "rg4",
+        "Microsoft.Compute/virtualMachineScaleSets",
+        "servers",
+    );
+    let subnet = ids::child(&vnet, "subnets", "nodes");
+    let got = arm
+        .put(
+            &vmss,
+            api_versions::COMPUTE,
+            &vmss_body(&subnet, 3),
+            FinalStateVia::Location,
+        )
+        .await
+        .unwrap();
+    assert_eq!(got["properties"]["provisioningState"], "Succeeded", "{got}");
+    // Three VMs over pages of two, joined by nextLink.
+    let vms = arm
+        .list(
+            &format!("{rg}/providers/Microsoft.Compute/virtualMachines"),
+            api_versions::COMPUTE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(vms.len(), 3, "{vms:?}");
+    arm.delete(&vmss, api_versions::COMPUTE).await.unwrap();
+    assert_eq!(arm.get(&vmss, api_versions::COMPUTE).await.unwrap(), None);
+    c.shutdown().await;
+}

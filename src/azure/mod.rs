@@ -4,6 +4,24 @@
 //! `https://management.azure.com` or the local cloud. Policies live in the submodules:
 //! credential selection in [`credential`], retry and throttling in [`retry`], long-running
 //! operations in [`lro`], errors and hints in [`error`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), platform::azure::ArmError> {
+//! use platform::azure::{ArmClient, ArmClientOptions, CredentialKind, FinalStateVia};
+//! use platform::azure::{api_versions, ids};
+//! let arm = ArmClient::new(ArmClientOptions::azure("SUBSCRIPTION-ID", CredentialKind::Auto))?;
+//! let rg = ids::resource_group(arm.subscription_id(), "k3s-rg");
+//! let body = serde_json::json!({"location": "eastus"});
+//! arm.put(&rg, api_versions::RESOURCES, &body, FinalStateVia::OriginalUri).await?;
+//! let collection = format!("{rg}/providers/Microsoft.Network/virtualNetworks");
+//! let vnets = arm.list(&collection, api_versions::NETWORK).await?; // follows nextLink
+//! if let Err(e) = arm.delete(&rg, api_versions::RESOURCES).await {
+//!     // Errors name the resource, the ARM code and message; some codes have a hint.
+//!     let _hint = e.hint();
+//! }
+//! # let _ = (vnets, arm.stats().requests());
+//! # Ok(()) }
+//! ```
 
 pub mod api_versions;
 pub mod client;
@@ -14,6 +32,7 @@ pub mod lro;
 mod operations;
 pub mod resources;
 pub mod retry;
+mod send;
 
 pub use client::{ArmAuth, ArmClient, ArmClientOptions, ClientStats};
 pub use credential::{CredentialKind, LocalCredential};

@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use url::Url;
 
-use super::client::{ArmClient, Resp, with_api_version};
+use super::client::{ArmClient, with_api_version};
 use super::error::ArmError;
 use super::lro::{self, FinalStateVia, Observed, Operation, PollTarget, Step};
 use super::retry::parse_retry_after;
+use super::send::Resp;
 
 const AZURE_ASYNC_OPERATION: HeaderName = HeaderName::from_static("azure-asyncoperation");
 const LOCATION: HeaderName = HeaderName::from_static("location");

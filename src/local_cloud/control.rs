@@ -71,7 +71,7 @@ fn power(cloud: &Cloud, name: &str, action: &str) -> Result<Response, ArmError> 
     };
     let mut store = cloud.store.lock().unwrap_or_else(|p| p.into_inner());
     store.settle(super::ops::now_ms());
-    let id = super::handlers::set_power(&mut store, name, state)?;
+    let id = super::delete::set_power(&mut store, name, state)?;
     store.save(&cloud.data_dir).map_err(|e| {
         ArmError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

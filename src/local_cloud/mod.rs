@@ -14,12 +14,14 @@
 
 mod config;
 mod control;
+mod delete;
 mod error;
 mod faults;
 mod handlers;
 mod listing;
 mod ops;
 mod path;
+mod put;
 mod server;
 mod stats;
 mod store;

@@ -47,14 +47,11 @@ fn used_private(store: &Store, subnet_id: &str, except_nic: &str) -> HashSet<Ipv
                 .pointer("/properties/subnet/id")
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.eq_ignore_ascii_case(subnet_id));
-            if let (true, Some(ip)) = (
-                same,
-                cfg.pointer("/properties/privateIPAddress")
-                    .and_then(Value::as_str),
-            ) {
-                if let Ok(ip) = ip.parse() {
-                    used.insert(ip);
-                }
+            let ip = cfg
+                .pointer("/properties/privateIPAddress")
+                .and_then(Value::as_str);
+            if same && let Some(Ok(ip)) = ip.map(str::parse) {
+                used.insert(ip);
             }
         }
     }

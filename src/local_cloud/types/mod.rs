@@ -4,6 +4,7 @@
 mod compute;
 mod ipam;
 mod network;
+mod network_edge;
 mod postgres;
 
 use serde_json::{Map, Value, json};
@@ -180,12 +181,14 @@ pub fn prepare(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
     match ctx.spec.rtype {
         "Microsoft.Network/virtualNetworks" => network::virtual_network(ctx, input),
         "Microsoft.Network/networkSecurityGroups" => network::security_group(ctx, input),
-        "Microsoft.Network/publicIPAddresses" => network::public_ip(ctx, input),
-        "Microsoft.Network/loadBalancers" => network::load_balancer(ctx, input),
-        "Microsoft.Network/natGateways" => network::nat_gateway(ctx, input),
-        "Microsoft.Network/networkInterfaces" => network::network_interface(ctx, input),
-        "Microsoft.Network/privateDnsZones" => network::private_dns_zone(ctx, input),
-        "Microsoft.Network/privateDnsZones/virtualNetworkLinks" => network::dns_link(ctx, input),
+        "Microsoft.Network/publicIPAddresses" => network_edge::public_ip(ctx, input),
+        "Microsoft.Network/loadBalancers" => network_edge::load_balancer(ctx, input),
+        "Microsoft.Network/natGateways" => network_edge::nat_gateway(ctx, input),
+        "Microsoft.Network/networkInterfaces" => network_edge::network_interface(ctx, input),
+        "Microsoft.Network/privateDnsZones" => network_edge::private_dns_zone(ctx, input),
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks" => {
+            network_edge::dns_link(ctx, input)
+        }
         "Microsoft.Compute/virtualMachineScaleSets" => compute::scale_set(ctx, input),
         "Microsoft.DBforPostgreSQL/flexibleServers" => postgres::server(ctx, input),
         "Microsoft.DBforPostgreSQL/flexibleServers/databases" => postgres::database(ctx, input),
@@ -273,8 +276,10 @@ pub fn resource_group(
 pub fn on_settled(res: &mut Res, phase: Phase) {
     match res.rtype.as_str() {
         "Microsoft.DBforPostgreSQL/flexibleServers" => postgres::settled(res, phase),
+        // A VM that finished creating boots; one stopped meanwhile stays stopped.
         "Microsoft.Compute/virtualMachines"
-            if phase == Phase::Succeeded && res.power_state.is_none() =>
+            if phase == Phase::Succeeded
+                && matches!(res.power_state.as_deref(), None | Some("starting")) =>
         {
             res.power_state = Some("running".into());
         }
