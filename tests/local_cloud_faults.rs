@@ -145,7 +145,7 @@ async fn a_failing_postgres_create_ends_failed_and_a_transient_rule_expires() {
         "k3s.private.postgres.database.azure.com",
     );
     let r = env.put(&zone, json!({"location": "global"})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(env.wait(&r).await.0, "Succeeded");
     env.cloud.set_faults(FaultConfig {
         fail_operations: vec![FailRule {
