@@ -74,8 +74,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = Store::load(dir.path()).unwrap();
         assert!(empty.resources.is_empty());
-        let mut s = Store::default();
-        s.next_seq = 7;
+        let s = Store {
+            next_seq: 7,
+            ..Store::default()
+        };
         s.save(dir.path()).unwrap();
         assert_eq!(Store::load(dir.path()).unwrap().next_seq, 7);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
