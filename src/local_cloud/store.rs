@@ -189,9 +189,12 @@ impl Store {
                 for id in std::iter::once(&op.target).chain(op.also.iter()) {
                     self.finish(id, &op.id, phase);
                 }
-                if ok {
-                    for id in &op.removes {
+                // Scale-in victims go with the operation, or stay (Failed) when it fails.
+                for id in &op.removes {
+                    if ok {
                         self.remove_cascade(id);
+                    } else {
+                        self.finish(id, &op.id, Phase::Failed);
                     }
                 }
             }
