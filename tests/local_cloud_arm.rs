@@ -26,6 +26,10 @@ async fn tls_auth_and_api_version_are_enforced() {
     let r = env.http.get(env.url(&rg_path("rg"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get("x-ms-request-id").is_some());
+    assert_eq!(
+        r.headers()["x-ms-ratelimit-remaining-subscription-reads"],
+        "250"
+    );
     assert!(r.headers().get("x-ms-correlation-request-id").is_some());
     assert_eq!(Env::error_code(r).await.1, "AuthenticationFailed");
 

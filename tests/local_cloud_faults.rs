@@ -145,7 +145,7 @@ async fn a_failing_postgres_create_ends_failed_and_a_transient_rule_expires() {
         "k3s.private.postgres.database.azure.com",
     );
     let r = env.put(&zone, json!({"location": "global"})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(env.wait(&r).await.0, "Succeeded");
     env.cloud.set_faults(FaultConfig {
         fail_operations: vec![FailRule {
@@ -181,5 +181,48 @@ async fn a_failing_postgres_create_ends_failed_and_a_transient_rule_expires() {
     let ok = env.json(&pg).await;
     assert_eq!(ok["properties"]["state"], "Ready");
     assert_eq!(ok["properties"]["provisioningState"], "Succeeded");
+    env.cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_scale_set_fails_its_vms_and_reports_through_location() {
+    let env = start(100).await;
+    env.create_group("rg").await;
+    env.create_network("rg").await;
+    env.cloud.set_faults(FaultConfig {
+        fail_operations: vec![FailRule {
+            resource_type: Some("Microsoft.Compute/virtualMachineScaleSets".into()),
+            name: None,
+            operation: None,
+            code: "AllocationFailed".into(),
+            message: "Allocation failed. We do not have sufficient capacity.".into(),
+            times: None,
+        }],
+        ..Default::default()
+    });
+    let vmss = res_path("rg", "Microsoft.Compute/virtualMachineScaleSets", "agents");
+    let mut r = env.put(&vmss, env.vmss_body("rg", 2)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.headers_mut().remove("azure-asyncoperation");
+    let (status, body) = env.wait(&r).await;
+    assert_eq!(status, "Failed");
+    assert_eq!(body["error"]["code"], "AllocationFailed");
+    assert_eq!(
+        env.json(&vmss).await["properties"]["provisioningState"],
+        "Failed"
+    );
+    let vms = env
+        .json(&format!(
+            "{}/providers/Microsoft.Compute/virtualMachines",
+            rg_path("rg")
+        ))
+        .await;
+    let states: Vec<&str> = vms["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["properties"]["provisioningState"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["Failed", "Failed"]);
     env.cloud.shutdown().await;
 }

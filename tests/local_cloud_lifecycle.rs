@@ -17,8 +17,12 @@ async fn create_postgres(env: &Env) -> String {
     let vnet_id = format!(
         "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet"
     );
-    let r = env.put(&link, json!({"location": "global", "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": false}})).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = env.put(&link, json!({"location": "Global", "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": false}})).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "the Private DNS RP answers 202"
+    );
     assert_eq!(env.wait(&r).await.0, "Succeeded");
     let pg = res_path("rg", "Microsoft.DBforPostgreSQL/flexibleServers", "pg-main");
     let r = env

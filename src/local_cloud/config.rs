@@ -14,7 +14,9 @@ pub struct LocalCloudOptions {
     pub data_dir: PathBuf,
     /// Address to listen on; port 0 picks a free port.
     pub bind: SocketAddr,
+    /// How long operations and requests take.
     pub latency: LatencyModel,
+    /// Faults injected from the start (changeable later).
     pub faults: FaultConfig,
     /// Items per page on every list call before a `nextLink` is given.
     pub page_size: usize,
@@ -38,6 +40,7 @@ impl LocalCloudOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LatencyModel {
+    /// Multiplier on every base duration (1.0 = Azure-like, tests 0.001-0.01).
     pub time_factor: f64,
     /// `Retry-After` on operation responses; `None` derives it from the ARM-typical 10 s
     /// times `time_factor` (rounded up, so 1 s for any small factor).
@@ -128,6 +131,7 @@ pub struct FaultConfig {
     pub fail_operations: Vec<FailRule>,
     /// `Retry-After` seconds on 429 answers.
     pub retry_after_secs: u64,
+    /// Seed of the fault generator; `None` draws from entropy.
     pub seed: Option<u64>,
     /// ARM token buckets enforced per subscription; `None` tracks ARM's default buckets for
     /// the `x-ms-ratelimit-remaining-*` headers but never throttles on them.
@@ -149,6 +153,7 @@ pub struct FailRule {
     pub operation: Option<OpKind>,
     /// ARM error code and message the operation reports.
     pub code: String,
+    /// The error message of the failed operation.
     pub message: String,
     /// Fire only this many times, then stop matching (a transient failure).
     #[serde(default)]
@@ -159,9 +164,13 @@ pub struct FailRule {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum OpKind {
+    /// PUT of a resource that did not exist.
     Create,
+    /// PUT of an existing resource.
     Update,
+    /// DELETE.
     Delete,
+    /// POST action such as a VM power change.
     Action,
 }
 
@@ -169,15 +178,20 @@ pub enum OpKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct RateLimits {
+    /// GET and HEAD.
     pub reads: Bucket,
+    /// PUT, PATCH, POST.
     pub writes: Bucket,
+    /// DELETE.
     pub deletes: Bucket,
 }
 
 /// One token bucket: `size` tokens, `refill_per_sec` added back each second.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Bucket {
+    /// Tokens when full.
     pub size: f64,
+    /// Tokens added back per second.
     pub refill_per_sec: f64,
 }
 

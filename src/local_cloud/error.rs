@@ -8,20 +8,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum LocalCloudError {
     #[error("local cloud I/O on {path}: {source}")]
+    /// Reading or writing a file in the data dir failed.
     Io {
         path: String,
         source: std::io::Error,
     },
     #[error("local cloud certificate: {0}")]
+    /// Generating or loading the CA or server certificate failed.
     Cert(#[from] rcgen::Error),
     #[error("local cloud TLS setup: {0}")]
+    /// Building the TLS server configuration failed.
     Tls(String),
     #[error("local cloud state file {path} is unreadable: {source}")]
+    /// `cloud.json` is not a store this version can read.
     Corrupt {
         path: String,
         source: serde_json::Error,
     },
     #[error("local cloud cannot listen on {addr}: {source}")]
+    /// The listening socket could not be opened.
     Bind {
         addr: String,
         source: std::io::Error,
@@ -40,7 +45,9 @@ impl LocalCloudError {
 /// The `error` object of an ARM error body and of a failed operation status.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorDetail {
+    /// Invariant PascalCase ARM error code.
     pub code: String,
+    /// Human-readable message.
     pub message: String,
 }
 

@@ -126,6 +126,25 @@ impl FaultState {
         }
     }
 
+    /// Tokens left in the subscription's bucket, without taking one (for answers refused
+    /// before they reach the budget, such as 401).
+    pub fn peek(&self, sub: &str, budget: Budget, now_ms: u64) -> u64 {
+        let limits = self.config.rate_limits.clone().unwrap_or_default();
+        let b = match budget {
+            Budget::Reads => limits.reads,
+            Budget::Writes => limits.writes,
+            Budget::Deletes => limits.deletes,
+        };
+        let tokens = match self.buckets.get(&(sub.to_ascii_lowercase(), budget)) {
+            Some(l) => {
+                let elapsed = now_ms.saturating_sub(l.at_ms) as f64 / 1000.0;
+                (l.tokens + elapsed * b.refill_per_sec).min(b.size)
+            }
+            None => b.size,
+        };
+        tokens.floor() as u64
+    }
+
     /// The failure a new operation on this resource should end with, if a rule matches.
     pub fn failure_for(&mut self, rtype: &str, name: &str, kind: OpKind) -> Option<ErrorDetail> {
         let rule = self.config.fail_operations.iter_mut().find(|r| {

@@ -21,6 +21,7 @@ mod handlers;
 mod listing;
 mod ops;
 mod path;
+mod persist;
 mod put;
 mod server;
 mod stats;

@@ -112,7 +112,32 @@ fn check_api_version(path: &ArmPath, q: &Query) -> Result<(), ArmError> {
     }
 }
 
+/// Every ARM answer reports the remaining budget, also those refused before taking from it.
 async fn arm(
+    cloud: &Cloud,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let mut resp = arm_checked(cloud, method, uri, headers, body).await;
+    let budget = Budget::of_method(method);
+    if !resp.headers().contains_key(budget.header()) {
+        let sub = uri
+            .path()
+            .trim_matches('/')
+            .split('/')
+            .nth(1)
+            .unwrap_or_default();
+        let faults = cloud.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let left = faults.peek(sub, budget, super::ops::now_ms());
+        resp.headers_mut()
+            .insert(budget.header(), HeaderValue::from(left));
+    }
+    resp
+}
+
+async fn arm_checked(
     cloud: &Cloud,
     method: &Method,
     uri: &Uri,

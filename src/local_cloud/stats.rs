@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Counts of ARM requests received since start or the last reset.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RequestStats {
+    /// ARM requests received (the control API is not counted).
     pub total: u64,
     /// By HTTP method (`GET`, `PUT`, ...).
     pub by_method: BTreeMap<String, u64>,
@@ -14,6 +15,7 @@ pub struct RequestStats {
     pub by_type: BTreeMap<String, u64>,
     /// PUTs by resource type.
     pub puts_by_type: BTreeMap<String, u64>,
+    /// All PUT requests, whatever they were answered.
     pub puts: u64,
     /// 429 answers (random throttling and empty token buckets).
     pub throttled: u64,

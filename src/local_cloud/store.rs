@@ -1,19 +1,16 @@
 //! The resource store: resources, operations, settling operations over time, persistence.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::LocalCloudError;
 use super::config::OpKind;
 use super::error::ErrorDetail;
 
 /// File name of the persisted store inside the data dir.
 pub const STORE_FILE: &str = "cloud.json";
-const FORMAT_VERSION: u32 = 1;
+pub(super) const FORMAT_VERSION: u32 = 1;
 /// Settled operations kept for late pollers; older ones are dropped.
 const KEEP_SETTLED_OPS: usize = 5000;
 
@@ -133,33 +130,6 @@ pub struct Store {
 }
 
 impl Store {
-    /// Reads `cloud.json` from `dir`, or starts empty when there is none.
-    pub fn load(dir: &Path) -> Result<Self, LocalCloudError> {
-        let path = dir.join(STORE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| LocalCloudError::Corrupt {
-                    path: path.display().to_string(),
-                    source,
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Store {
-                version: FORMAT_VERSION,
-                ..Store::default()
-            }),
-            Err(e) => Err(LocalCloudError::io(&path, e)),
-        }
-    }
-
-    /// Writes the store to `dir/cloud.json` atomically.
-    pub fn save(&self, dir: &Path) -> Result<(), LocalCloudError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| LocalCloudError::Io {
-            path: STORE_FILE.into(),
-            source: std::io::Error::other(e),
-        })?;
-        write_atomic(&dir.join(STORE_FILE), &bytes, false)
-    }
-
     pub fn get(&self, id: &str) -> Option<&Res> {
         self.resources.get(&id.to_ascii_lowercase())
     }
@@ -219,9 +189,12 @@ impl Store {
                 for id in std::iter::once(&op.target).chain(op.also.iter()) {
                     self.finish(id, &op.id, phase);
                 }
-                if ok {
-                    for id in &op.removes {
+                // Scale-in victims go with the operation, or stay (Failed) when it fails.
+                for id in &op.removes {
+                    if ok {
                         self.remove_cascade(id);
+                    } else {
+                        self.finish(id, &op.id, Phase::Failed);
                     }
                 }
             }
@@ -441,32 +414,113 @@ fn collect_ids(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file, fsync and rename, so a crash leaves
-/// either the old or the new content. `private` makes the file readable by the owner only.
-pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), LocalCloudError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn res(id: &str, rtype: &str, owner: Option<&str>, body: Value) -> Res {
+        let mut b = body;
+        b["id"] = id.into();
+        Res {
+            id: id.into(),
+            rtype: rtype.into(),
+            sub: "s".into(),
+            group: "rg".into(),
+            body: b,
+            hidden: false,
+            pending_op: None,
+            power_state: None,
+            owner: owner.map(str::to_ascii_lowercase),
+            seq: 0,
+        }
     }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut f = opts.open(&tmp).map_err(|e| LocalCloudError::io(&tmp, e))?;
-    f.write_all(bytes)
-        .map_err(|e| LocalCloudError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| LocalCloudError::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| LocalCloudError::io(path, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+
+    const RG: &str = "/subscriptions/s/resourceGroups/rg";
+
+    fn sample() -> Store {
+        let mut s = Store::default();
+        let p = |t: &str, n: &str| format!("{RG}/providers/{t}/{n}");
+        s.insert(res(
+            RG,
+            super::super::types::RESOURCE_GROUP,
+            None,
+            json!({}),
+        ));
+        let vnet = p("Microsoft.Network/virtualNetworks", "v");
+        s.insert(res(
+            &vnet,
+            "Microsoft.Network/virtualNetworks",
+            None,
+            json!({"properties": {"subnets": [
+            {"name": "a", "id": format!("{vnet}/subnets/a"), "properties": {}}]}}),
+        ));
+        let vmss = p("Microsoft.Compute/virtualMachineScaleSets", "ss");
+        s.insert(res(
+            &vmss,
+            "Microsoft.Compute/virtualMachineScaleSets",
+            None,
+            json!({}),
+        ));
+        let vm = p("Microsoft.Compute/virtualMachines", "ss_1");
+        s.insert(res(
+            &vm,
+            "Microsoft.Compute/virtualMachines",
+            Some(&vmss),
+            json!({}),
+        ));
+        s.insert(res(
+            &p("Microsoft.Network/networkInterfaces", "ss_1-nic"),
+            "Microsoft.Network/networkInterfaces",
+            Some(&vm),
+            json!({"properties": {"ipConfigurations": [{"properties": {"subnet": {"id": format!("{vnet}/subnets/a")}}}]}}),
+        ));
+        s
     }
-    Ok(())
+
+    #[test]
+    fn cascades_follow_children_owners_and_groups() {
+        let s = sample();
+        let vmss = format!("{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/ss");
+        let set = s.cascade_set(&vmss);
+        assert_eq!(set.len(), 3, "scale set, its VM and the VM's NIC: {set:?}");
+        assert_eq!(s.cascade_set(RG).len(), s.resources.len());
+    }
+
+    #[test]
+    fn references_block_deletes_from_outside_the_cascade() {
+        let s = sample();
+        let vnet = format!("{RG}/providers/Microsoft.Network/virtualNetworks/v");
+        let users = s.referrers(&vnet, &s.cascade_set(&vnet));
+        assert_eq!(users.len(), 1, "the NIC uses a subnet of the VNet");
+        let vmss = format!("{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/ss");
+        let mut both = s.cascade_set(&vmss);
+        both.extend(s.cascade_set(&vnet));
+        assert!(s.referrers(&vnet, &both).is_empty());
+    }
+
+    #[test]
+    fn settling_applies_operations_whose_time_has_come() {
+        let mut s = sample();
+        let vnet = format!("{RG}/providers/Microsoft.Network/virtualNetworks/v");
+        let subnet = format!("{vnet}/subnets/a");
+        let op = super::super::ops::new_op(
+            OpKind::Delete,
+            &subnet,
+            "Microsoft.Network/virtualNetworks/subnets",
+            1000,
+            std::time::Duration::from_millis(100),
+            None,
+        );
+        s.ops.insert(op.id.clone(), op);
+        assert!(!s.settle(1050));
+        assert!(s.inline_child(&subnet).is_some());
+        assert!(s.settle(1100));
+        assert!(
+            s.inline_child(&subnet).is_none(),
+            "the subnet is cut out of the VNet"
+        );
+        assert!(s.get(&vnet).is_some());
+        assert!(!s.settle(2000), "an operation settles once");
+    }
 }

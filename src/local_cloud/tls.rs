@@ -61,8 +61,8 @@ pub fn prepare(data_dir: &Path) -> Result<TlsMaterial, LocalCloudError> {
         None => {
             let key = KeyPair::generate()?;
             let cert = ca_params()?.self_signed(&key)?;
-            super::store::write_atomic(&key_path, key.serialize_pem().as_bytes(), true)?;
-            super::store::write_atomic(&ca_path, cert.pem().as_bytes(), false)?;
+            super::persist::write_atomic(&key_path, key.serialize_pem().as_bytes(), true)?;
+            super::persist::write_atomic(&ca_path, cert.pem().as_bytes(), false)?;
             (cert.pem(), key)
         }
     };

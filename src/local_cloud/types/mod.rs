@@ -103,20 +103,16 @@ pub static TYPES: &[TypeSpec] = &[
     TypeSpec {
         rtype: "Microsoft.Network/privateDnsZones",
         tracked: true,
-        put: PutStyle::Created {
-            async_op: true,
-            location: true,
-        },
+        // The Private DNS RP answers the old way: 202 with both poll headers.
+        put: PutStyle::Accepted,
         creating: "Creating",
         global: true,
     },
     TypeSpec {
         rtype: "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
         tracked: true,
-        put: PutStyle::Created {
-            async_op: true,
-            location: true,
-        },
+        // The Private DNS RP answers the old way: 202 with both poll headers.
+        put: PutStyle::Accepted,
         creating: "Creating",
         global: true,
     },

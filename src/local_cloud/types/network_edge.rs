@@ -265,9 +265,28 @@ pub fn private_dns_zone(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> 
         .and_then(Value::as_object_mut)
         .expect("envelope has properties");
     props.remove("resourceGuid");
-    props.insert("maxNumberOfRecordSets".into(), 25000.into());
-    props.insert("numberOfRecordSets".into(), 1.into());
-    props.insert("maxNumberOfVirtualNetworkLinks".into(), 1000.into());
+    // Limits and counts as the 2024-06-01 example shows them.
+    let links = ctx
+        .store
+        .resources
+        .keys()
+        .filter(|k| {
+            k.starts_with(&format!(
+                "{}/virtualnetworklinks/",
+                ctx.id.to_ascii_lowercase()
+            ))
+        })
+        .count();
+    for (k, v) in [
+        ("maxNumberOfRecordSets", 5000usize),
+        ("numberOfRecordSets", 1),
+        ("maxNumberOfVirtualNetworkLinks", 100),
+        ("numberOfVirtualNetworkLinks", links),
+        ("maxNumberOfVirtualNetworkLinksWithRegistration", 50),
+        ("numberOfVirtualNetworkLinksWithRegistration", 0),
+    ] {
+        props.insert(k.into(), v.into());
+    }
     Ok(Value::Object(body))
 }
 
