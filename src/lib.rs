@@ -13,5 +13,6 @@ pub mod local_cloud;
 pub mod output;
 pub mod phase;
 pub mod phases;
+pub mod ssh;
 pub mod state;
 pub mod templates;

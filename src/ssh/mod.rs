@@ -1,0 +1,3 @@
+//! Reaching hosts: the [`host::Host`] seam, SSH sessions, host keys and fan-out.
+
+pub mod host;
