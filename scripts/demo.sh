@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the local cloud (README "Quick start"): build, write a local config in
-# ./demo, run `platform up`, show `platform status`. Needs nothing but Rust.
+# ./demo, run `platform up` for the phases this build has, show `platform status`, and
+# tear down with `platform down`. Needs nothing but Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
@@ -8,7 +9,8 @@ bin="$PWD/target/release/platform"
 mkdir -p demo
 cd demo
 [ -f platform.yaml ] || "$bin" init --cloud local --cluster demo
-status=0
-"$bin" up || status=$?
+# The phases built so far (`platform plan` marks the others "not built yet").
+"$bin" up --only infra
+"$bin" plan
 "$bin" status
-exit "$status"
+if [ "${KEEP:-0}" != 1 ]; then "$bin" down --yes; fi

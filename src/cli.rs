@@ -106,7 +106,11 @@ pub enum Command {
         yes: bool,
     },
     /// Phases from state (status, timings, input fingerprints) and live checks.
-    Status,
+    Status {
+        /// Only what state records; no cloud calls.
+        #[arg(long)]
+        offline: bool,
+    },
     /// The cluster's hosts as an Ansible inventory (dynamic-inventory protocol).
     Inventory {
         /// All groups and hosts (`ansible-inventory` protocol).

@@ -101,7 +101,7 @@ fn missing_config_says_how_to_make_one() {
 }
 
 #[test]
-fn up_records_an_unbuilt_phase_as_failed_and_status_shows_it() {
+fn up_records_every_phase_and_stops_at_the_first_unbuilt_one() {
     let dir = tempfile::tempdir().unwrap();
     write_local_config(dir.path(), "demo", "");
     let before = run(dir.path(), &["status"]);
@@ -116,13 +116,38 @@ fn up_records_an_unbuilt_phase_as_failed_and_status_shows_it() {
     assert_eq!(up.code, 1, "{up:?}");
     let v: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(v["ok"], false);
-    assert_eq!(v["phases"][0]["result"], "failed");
+    assert_eq!(v["phases"][0]["result"], "succeeded", "infra is built: {v}");
+    let failed: Vec<&serde_json::Value> = v["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["result"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "the run stops at its first failure: {v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("not built yet"),
+        "{v}"
+    );
 
     let st = run(dir.path(), &["-o", "json", "status"]);
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
-    assert_eq!(v["phases"][0]["status"], "failed");
-    assert_eq!(v["phases"][0]["attempts"], 1);
-    assert_eq!(v["phases"][1]["status"], "pending");
+    let phases = v["phases"].as_array().unwrap();
+    assert_eq!(phases[0]["status"], "succeeded");
+    assert_eq!(phases[0]["attempts"], 1);
+    let failed = phases.iter().position(|p| p["status"] == "failed").unwrap();
+    assert_eq!(phases[failed]["attempts"], 1);
+    assert!(
+        phases[failed]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not built yet")
+    );
+    assert!(
+        phases[failed + 1..]
+            .iter()
+            .all(|p| p["status"] == "pending"),
+        "{v}"
+    );
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(dir.path().join(".platform/state.json"))
             .unwrap()
@@ -135,7 +160,7 @@ fn up_records_an_unbuilt_phase_as_failed_and_status_shows_it() {
 fn a_state_dir_of_another_cluster_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     write_local_config(dir.path(), "alpha", "");
-    assert_eq!(run(dir.path(), &["up"]).code, 1);
+    assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
     write_local_config(dir.path(), "beta", "");
     let r = run(dir.path(), &["status"]);
     assert_eq!(r.code, 2, "{r:?}");

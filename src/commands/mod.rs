@@ -30,7 +30,7 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
             force_phase,
         } => up::run(&load()?, &phases.into(), &force_phase, printer).await,
         Command::Down { yes } => down::run(&load()?, yes, printer).await,
-        Command::Status => status::run(&load()?, printer),
+        Command::Status { offline } => status::run(&load()?, offline, printer).await,
         Command::Inventory { .. } => not_built("inventory", "the inventory issue"),
         Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
         Command::Run { .. } => not_built("run", "the nodes-over-SSH issue"),

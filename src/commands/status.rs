@@ -6,7 +6,7 @@ use crate::output::{OutputFormat, Printer, format_duration, table};
 use crate::phase::{Phase, fingerprint};
 use crate::state::PhaseStatus;
 
-pub fn run(config: &Config, printer: &Printer) -> Result<()> {
+pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()> {
     let state = super::read_state(config)?;
     super::check_cluster(config, &state, &config.state_dir)?;
     let rows: Vec<serde_json::Value> = Phase::ALL
@@ -30,8 +30,14 @@ pub fn run(config: &Config, printer: &Printer) -> Result<()> {
             }
         })
         .collect();
+    let live = if offline {
+        None
+    } else {
+        live_infra(config, &state).await
+    };
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({
+            "live": live.as_ref().map(|l| serde_json::json!({"infra": l})),
             "cluster": config.cluster,
             "state_dir": config.state_dir,
             "updated_at": state.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
@@ -80,6 +86,9 @@ pub fn run(config: &Config, printer: &Printer) -> Result<()> {
             for e in errors {
                 out.push_str(&format!("\nlast error of {e}"));
             }
+            if let Some(l) = &live {
+                out.push_str(&format!("\n{}", live_text(l)));
+            }
             printer.data(&out);
         }
     }
@@ -89,4 +98,68 @@ pub fn run(config: &Config, printer: &Printer) -> Result<()> {
 /// The first 12 hex digits of a `sha256:` fingerprint.
 fn short(fp: &str) -> String {
     fp.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// Live check of the infra phase's recorded resources: one GET each, concurrently.
+/// `None` when infra never recorded resources; errors are reported inside the result.
+async fn live_infra(config: &Config, state: &crate::state::State) -> Option<serde_json::Value> {
+    let rec = state.phase(Phase::Infra)?;
+    let ids = crate::phases::infra::teardown::recorded_ids(&rec.outputs);
+    if ids.is_empty() {
+        return None;
+    }
+    let conn = match crate::cloud::CloudConn::connect(config).await {
+        Ok(c) => c,
+        Err(e) => return Some(serde_json::json!({"error": e.to_string()})),
+    };
+    let checks = ids.iter().map(|id| {
+        let client = conn.client.clone();
+        async move {
+            let version = crate::azure::ids::type_of(id)
+                .and_then(|t| crate::azure::api_versions::for_type(&t))
+                .unwrap_or(crate::azure::api_versions::RESOURCES);
+            let state = match client.get(id, version).await {
+                Ok(Some(body)) => crate::azure::lro::provisioning_state(&body)
+                    .unwrap_or("Succeeded")
+                    .to_owned(),
+                Ok(None) => "missing".to_owned(),
+                Err(e) => format!("error: {e}"),
+            };
+            serde_json::json!({"id": id, "state": state})
+        }
+    });
+    let results = futures::future::join_all(checks).await;
+    conn.close().await;
+    Some(serde_json::json!({"resources": results}))
+}
+
+fn live_text(live: &serde_json::Value) -> String {
+    if let Some(e) = live["error"].as_str() {
+        return format!("live check failed: {e}");
+    }
+    let all = live["resources"].as_array().cloned().unwrap_or_default();
+    let bad: Vec<String> = all
+        .iter()
+        .filter(|r| r["state"] != "Succeeded")
+        .map(|r| {
+            format!(
+                "  {} {}",
+                crate::azure::ids::name_of(r["id"].as_str().unwrap_or("")),
+                r["state"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    if bad.is_empty() {
+        format!(
+            "live: all {} infra resources exist and are Succeeded",
+            all.len()
+        )
+    } else {
+        format!(
+            "live: {} of {} infra resources are not Succeeded:\n{}",
+            bad.len(),
+            all.len(),
+            bad.join("\n")
+        )
+    }
 }

@@ -58,7 +58,7 @@ pub fn strip_timestamps(s: &str) -> String {
 /// A local-cloud config for cluster `name` in `dir`, with extra YAML appended.
 pub fn write_local_config(dir: &Path, name: &str, extra: &str) {
     let text = format!(
-        "cluster: {name}\ncloud:\n  kind: local\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\n{extra}"
+        "cluster: {name}\ncloud:\n  kind: local\n  local_time_factor: 0.001\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\n{extra}"
     );
     std::fs::write(dir.join("platform.yaml"), text).unwrap();
 }
