@@ -185,6 +185,9 @@ pub enum InventoryFormat {
 pub enum LocalCloudCommand {
     /// Serve the local cloud over HTTPS on loopback until interrupted.
     Serve(LocalCloudServe),
+    /// Stop the cluster's background local cloud (`up` starts it; `down` stops it when
+    /// nothing is left). Its resources stay on disk for the next start.
+    Stop,
 }
 
 /// `platform local-cloud serve` flags.

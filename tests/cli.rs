@@ -40,6 +40,7 @@ fn init_rejects_a_bad_cluster_name_and_writes_nothing() {
 fn a_fresh_local_config_plans_every_phase() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(run(dir.path(), &["init", "--cloud", "local"]).code, 0);
+    let _cloud = support::LocalCloudGuard::new(dir.path());
     let r = run(dir.path(), &["plan"]);
     assert_eq!(r.code, 0, "{r:?}");
     for phase in ["infra", "inventory", "nodes", "gitops"] {
@@ -103,7 +104,7 @@ fn missing_config_says_how_to_make_one() {
 #[test]
 fn up_records_every_phase_and_stops_at_the_first_unbuilt_one() {
     let dir = tempfile::tempdir().unwrap();
-    write_local_config(dir.path(), "demo", "");
+    let _cloud = write_local_config(dir.path(), "demo", "");
     let before = run(dir.path(), &["status"]);
     assert_eq!(before.code, 0);
     assert!(before.stdout.contains("pending"), "{before:?}");
@@ -159,9 +160,9 @@ fn up_records_every_phase_and_stops_at_the_first_unbuilt_one() {
 #[test]
 fn a_state_dir_of_another_cluster_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    write_local_config(dir.path(), "alpha", "");
+    let _cloud = write_local_config(dir.path(), "alpha", "");
     assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
-    write_local_config(dir.path(), "beta", "");
+    let _cloud = write_local_config(dir.path(), "beta", "");
     let r = run(dir.path(), &["status"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
@@ -173,7 +174,7 @@ fn a_state_dir_of_another_cluster_is_refused() {
 #[test]
 fn down_needs_confirmation_off_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    write_local_config(dir.path(), "demo", "");
+    let _cloud = write_local_config(dir.path(), "demo", "");
     let r = run(dir.path(), &["down"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("pass --yes"), "{r:?}");

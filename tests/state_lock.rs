@@ -9,7 +9,7 @@ use support::{run, write_local_config};
 #[test]
 fn a_second_process_is_refused_while_the_lock_is_held() {
     let dir = tempfile::tempdir().unwrap();
-    write_local_config(dir.path(), "demo", "");
+    let _cloud = write_local_config(dir.path(), "demo", "");
     // This test process holds the lock (a real flock on the file) like a running `up` would.
     let held = StateLock::acquire(&dir.path().join(".platform"), "platform up").unwrap();
     for cmd in [&["up"][..], &["down", "--yes"][..]] {
@@ -31,7 +31,7 @@ fn a_second_process_is_refused_while_the_lock_is_held() {
 #[test]
 fn two_platform_processes_contend_for_real() {
     let dir = tempfile::tempdir().unwrap();
-    write_local_config(dir.path(), "demo", "");
+    let _cloud = write_local_config(dir.path(), "demo", "");
     // Start many `up`s at once (spawned together, then waited for): every one either ran
     // (exit 0; infra forced so each run that gets the lock executes it) or was refused with
     // exit 3; none corrupts state, and the state records every run that got in.
@@ -66,7 +66,7 @@ fn two_platform_processes_contend_for_real() {
 #[test]
 fn a_stale_lock_of_a_dead_process_is_taken_over_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
-    write_local_config(dir.path(), "demo", "");
+    let _cloud = write_local_config(dir.path(), "demo", "");
     let sd = dir.path().join(".platform");
     std::fs::create_dir_all(&sd).unwrap();
     // A process that has exited: its pid is free (until reused, which a test cannot rule

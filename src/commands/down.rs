@@ -27,6 +27,13 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     let result = teardown::run(&conn.client, config, &recorded, printer).await;
     conn.close().await;
     let done = result?;
+    // The cluster's own local cloud has nothing left to serve: stop it.
+    if config.cloud.kind == crate::config::CloudKind::Local
+        && config.cloud.arm_endpoint.is_none()
+        && done.left_alone.is_empty()
+    {
+        crate::cloud::daemon::stop(&crate::cloud::local_data_dir(config))?;
+    }
     // Everything the phases made is gone: forget their records so status shows pending and
     // a later `up` starts from scratch. Generated secrets are kept for a re-created cluster.
     let mut state = state;

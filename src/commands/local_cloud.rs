@@ -1,6 +1,7 @@
 //! `platform local-cloud serve`: the local ARM-compatible cloud as a long-running process.
 
 use crate::cli::LocalCloudServe;
+use crate::cloud::daemon::{ServeGuard, ServeRecord};
 use crate::error::{Error, Result};
 use crate::local_cloud::{self, FaultConfig, LatencyModel, LocalCloudOptions};
 use crate::output::{OutputFormat, Printer};
@@ -18,7 +19,14 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
         seed: args.seed,
         ..FaultConfig::default()
     };
+    let guard = ServeGuard::acquire(&args.data_dir)?;
     let handle = local_cloud::start(opts).await?;
+    guard.publish(&ServeRecord {
+        pid: std::process::id(),
+        endpoint: handle.endpoint.to_string(),
+        ca_path: std::path::absolute(&handle.ca_path).unwrap_or_else(|_| handle.ca_path.clone()),
+        time_factor: args.time_factor,
+    })?;
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({
             "endpoint": handle.endpoint.as_str(), "ca": handle.ca_path,
@@ -29,10 +37,28 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
             handle.ca_path.display()
         )),
     }
-    printer.info("serving until interrupted (Ctrl-C)");
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| Error::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
+    printer.info("serving until interrupted (Ctrl-C or SIGTERM)");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::Failed(format!("cannot wait for SIGTERM: {e}")))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| Error::Failed(format!("cannot wait for Ctrl-C: {e}")))?,
+        _ = term.recv() => {}
+    }
     handle.shutdown().await;
+    drop(guard);
+    Ok(())
+}
+
+pub fn stop(config: &crate::config::Config, printer: &Printer) -> Result<()> {
+    let dir = crate::cloud::local_data_dir(config);
+    let was = crate::cloud::daemon::stop(&dir)?;
+    match printer.format() {
+        OutputFormat::Json => printer.json(&serde_json::json!({"stopped": was})),
+        OutputFormat::Text => printer.info(if was {
+            "stopped the local cloud"
+        } else {
+            "the local cloud was not running"
+        }),
+    }
     Ok(())
 }

@@ -38,6 +38,9 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Serve(args),
         } => local_cloud::serve(&args, printer).await,
+        Command::LocalCloud {
+            command: crate::cli::LocalCloudCommand::Stop,
+        } => local_cloud::stop(&load()?, printer),
     }
 }
 

@@ -55,10 +55,30 @@ pub fn strip_timestamps(s: &str) -> String {
         .join("\n")
 }
 
-/// A local-cloud config for cluster `name` in `dir`, with extra YAML appended.
-pub fn write_local_config(dir: &Path, name: &str, extra: &str) {
+/// Stops the background local cloud of a test's state directory when dropped (tests clean
+/// up every process they start, even when they fail).
+#[must_use = "the local cloud is stopped when the guard drops"]
+pub struct LocalCloudGuard(std::path::PathBuf);
+
+impl LocalCloudGuard {
+    /// Guards the local cloud of the state directory `<dir>/.platform`.
+    pub fn new(dir: &Path) -> Self {
+        LocalCloudGuard(dir.to_owned())
+    }
+}
+
+impl Drop for LocalCloudGuard {
+    fn drop(&mut self) {
+        let _ = platform::cloud::daemon::stop(&self.0.join(".platform/local-cloud"));
+    }
+}
+
+/// A local-cloud config for cluster `name` in `dir`, with extra YAML appended; the guard
+/// stops the cluster's local cloud at the end of the test.
+pub fn write_local_config(dir: &Path, name: &str, extra: &str) -> LocalCloudGuard {
     let text = format!(
         "cluster: {name}\ncloud:\n  kind: local\n  local_time_factor: 0.001\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\n{extra}"
     );
     std::fs::write(dir.join("platform.yaml"), text).unwrap();
+    LocalCloudGuard(dir.to_owned())
 }

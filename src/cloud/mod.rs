@@ -1,22 +1,24 @@
-//! The ARM endpoint a config points at: Azure, a local cloud served elsewhere, or a local
-//! cloud started in this process. Every phase that talks to ARM gets its client here, so the
-//! code path after this point is the same for Azure and the local cloud.
+//! The ARM endpoint a config points at: Azure, a local cloud served elsewhere, or the
+//! cluster's own local cloud running in the background ([`daemon`]). Every phase that talks
+//! to ARM gets its client here, so the code path after this point is the same for Azure and
+//! the local cloud.
+
+pub mod daemon;
 
 use std::time::Duration;
 
 use crate::azure::{ArmClient, ArmClientOptions, CredentialKind, PollConfig, RetryConfig};
 use crate::config::{CloudKind, Config, CredentialChoice};
 use crate::error::Error;
-use crate::local_cloud::{self, LatencyModel, LocalCloudHandle, LocalCloudOptions};
+use crate::local_cloud;
 
-/// A connected ARM client, and the in-process local cloud behind it when there is one.
+/// A connected ARM client.
 #[derive(Debug)]
 pub struct CloudConn {
     pub client: ArmClient,
-    local: Option<LocalCloudHandle>,
 }
 
-/// The data directory of the in-process local cloud.
+/// The data directory of the cluster's own local cloud.
 pub fn local_data_dir(config: &Config) -> std::path::PathBuf {
     config.state_path("local-cloud")
 }
@@ -52,8 +54,9 @@ fn local_timing(time_factor: f64) -> (PollConfig, RetryConfig) {
 }
 
 impl CloudConn {
-    /// Connects as the config says; for `cloud.kind: local` without `arm_endpoint` this starts
-    /// the local cloud in this process (its data in `<state_dir>/local-cloud`).
+    /// Connects as the config says; for `cloud.kind: local` without `arm_endpoint` this uses
+    /// the cluster's local cloud (data in `<state_dir>/local-cloud`), starting it in the
+    /// background when it is not running.
     pub async fn connect(config: &Config) -> Result<CloudConn, Error> {
         let cloud = &config.cloud;
         match cloud.kind {
@@ -65,40 +68,36 @@ impl CloudConn {
                 }
                 Ok(CloudConn {
                     client: ArmClient::new(opts)?,
-                    local: None,
                 })
             }
             CloudKind::Local => {
                 let (poll, retry) = local_timing(cloud.local_time_factor);
-                let (endpoint, ca_pem, local) = match &cloud.arm_endpoint {
-                    Some(e) => {
-                        let ca = cloud
+                let (endpoint, ca) = match &cloud.arm_endpoint {
+                    Some(e) => (
+                        parse_endpoint(e)?,
+                        cloud
                             .local_ca
                             .clone()
-                            .unwrap_or_else(|| local_data_dir(config).join(local_cloud::CA_FILE));
-                        let pem = std::fs::read_to_string(&ca)
-                            .map_err(|e| Error::io("cannot read the local cloud's CA", &ca, e))?;
-                        (parse_endpoint(e)?, pem, None)
-                    }
+                            .unwrap_or_else(|| local_data_dir(config).join(local_cloud::CA_FILE)),
+                    ),
                     None => {
-                        let mut opts = LocalCloudOptions::new(local_data_dir(config));
-                        opts.latency = LatencyModel::scaled(cloud.local_time_factor);
-                        if cloud.local_time_factor < 0.1 {
-                            // Scaled operations finish in well under a second; a whole-second
-                            // Retry-After would dominate the run.
-                            opts.latency.retry_after_secs = Some(0);
-                        }
-                        let h = local_cloud::start(opts).await?;
-                        tracing::debug!(endpoint = %h.endpoint, "local cloud started in-process");
-                        (h.endpoint.clone(), h.ca_pem.clone(), Some(h))
+                        let dir = local_data_dir(config);
+                        let factor = cloud.local_time_factor;
+                        let rec = tokio::task::spawn_blocking(move || {
+                            daemon::ensure_running(&dir, factor)
+                        })
+                        .await
+                        .map_err(|e| Error::Failed(format!("local cloud start: {e}")))??;
+                        (parse_endpoint(&rec.endpoint)?, rec.ca_path)
                     }
                 };
+                let ca_pem = std::fs::read_to_string(&ca)
+                    .map_err(|e| Error::io("cannot read the local cloud's CA", &ca, e))?;
                 let mut opts = ArmClientOptions::local(endpoint, &cloud.subscription_id, ca_pem);
                 opts.poll = poll;
                 opts.retry = retry;
                 Ok(CloudConn {
                     client: ArmClient::new(opts)?,
-                    local,
                 })
             }
         }
@@ -116,17 +115,8 @@ impl CloudConn {
         }
     }
 
-    /// The in-process local cloud, if any.
-    pub fn local(&self) -> Option<&LocalCloudHandle> {
-        self.local.as_ref()
-    }
-
-    /// Shuts the in-process local cloud down (after its last write is on disk).
-    pub async fn close(self) {
-        if let Some(h) = self.local {
-            h.shutdown().await;
-        }
-    }
+    /// Ends the connection. (The local cloud keeps running; `down` stops it.)
+    pub async fn close(self) {}
 }
 
 fn parse_endpoint(e: &str) -> Result<url::Url, Error> {
