@@ -98,9 +98,14 @@ fn yaml_value(v: &Value) -> String {
 fn yaml_key(k: &str) -> String {
     const RESERVED: &[&str] = &["true", "false", "null", "yes", "no", "on", "off", "y", "n"];
     let plain = k.starts_with(|c: char| c.is_ascii_alphabetic())
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         && !RESERVED.contains(&k.to_ascii_lowercase().as_str());
-    if plain { k.to_owned() } else { yaml_value(&json!(k)) }
+    if plain {
+        k.to_owned()
+    } else {
+        yaml_value(&json!(k))
+    }
 }
 
 /// The YAML inventory (`hosts.yml`), for `ansible -i` and the `yaml` inventory plugin.
@@ -131,12 +136,7 @@ pub fn yaml(inv: &Inventory) -> String {
         for h in hosts {
             let _ = writeln!(out, "            {}:", yaml_key(&h.name));
             for (k, v) in hostvars(h) {
-                let _ = writeln!(
-                    out,
-                    "              {}: {}",
-                    yaml_key(&k),
-                    yaml_value(&v)
-                );
+                let _ = writeln!(out, "              {}: {}", yaml_key(&k), yaml_value(&v));
             }
         }
     }

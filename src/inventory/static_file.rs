@@ -229,7 +229,16 @@ fn text_var(r: &Raw, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<String>
 
 /// Parses and validates the file's text.
 pub fn parse(text: &str, config: &Config) -> Result<Inventory, Vec<ConfigIssue>> {
-    let root = yaml::parse(text).map_err(|e| vec![e])?;
+    let root = yaml::parse(text).map_err(|mut e| {
+        // The parser's wording names its own option; say what it means here.
+        if let Some(rest) = e.message.split("duplicate mapping key: ").nth(1) {
+            let key = rest.split(',').next().unwrap_or(rest).trim();
+            e.message = format!(
+                "duplicate host or variable `{key}` in the same mapping; list each host once"
+            );
+        }
+        vec![e]
+    })?;
     let mut issues = Vec::new();
     let mut w = Walker {
         issues: &mut issues,
