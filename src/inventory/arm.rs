@@ -242,3 +242,112 @@ fn host(config: &Config, role: Role, vm: &Value, net: &Network<'_>) -> Host {
         vars: Default::default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops: {{controller: none}}\n{extra}"
+        );
+        Config::from_str(&text, std::path::Path::new("/tmp/x"), None).unwrap()
+    }
+
+    fn vm(name: &str, prov: &str, power: &str, nic: Option<&str>) -> Value {
+        let nics: Vec<Value> = nic
+            .map(|n| json!({"id": n.to_uppercase(), "properties": {"primary": true}}))
+            .into_iter()
+            .collect();
+        json!({"id": format!("/s/vms/{name}"), "name": name, "zones": ["2"],
+            "properties": {"provisioningState": prov, "hardwareProfile": {"vmSize": "Standard_B2s"},
+                "networkProfile": {"networkInterfaces": nics},
+                "instanceView": {"statuses": [{"code": format!("ProvisioningState/{}", prov.to_lowercase())},
+                    {"code": format!("PowerState/{power}")}]}}})
+    }
+
+    fn nic(id: &str, vm: &str, ip: &str, pip: Option<&str>) -> Value {
+        let mut cfg = json!({"properties": {"primary": true, "privateIPAddress": ip}});
+        if let Some(p) = pip {
+            cfg["properties"]["publicIPAddress"] = json!({"id": p});
+        }
+        json!({"id": id, "properties": {"virtualMachine": {"id": vm}, "ipConfigurations": [cfg]}})
+    }
+
+    #[test]
+    fn joins_vms_nics_and_public_ips_and_gives_reasons() {
+        let nics = [
+            nic("/s/nics/a", "/s/vms/a", "10.0.1.4", Some("/s/pips/a")),
+            // Found through the NIC's owner, since VM `b` lists no NIC.
+            nic("/s/nics/b", "/S/VMS/B", "10.0.1.5", None),
+            nic("/s/nics/c", "/s/vms/c", "10.0.1.6", None),
+        ];
+        let pips = [json!({"id": "/s/pips/a", "properties": {"ipAddress": "203.0.113.9"}})];
+        let net = Network::new(&nics, &pips);
+        let c = config("");
+        let a = host(
+            &c,
+            Role::Server,
+            &vm("a", "Succeeded", "running", Some("/s/nics/a")),
+            &net,
+        );
+        assert_eq!(a.private_ip.as_deref(), Some("10.0.1.4"));
+        assert_eq!(a.public_ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(a.ssh_address.as_deref(), Some("10.0.1.4"), "local: private");
+        assert_eq!(
+            (a.zone.as_deref(), a.vm_size.as_deref()),
+            (Some("2"), Some("Standard_B2s"))
+        );
+        assert!(a.included());
+        let b = host(
+            &c,
+            Role::Agent,
+            &vm("b", "Succeeded", "running", None),
+            &net,
+        );
+        assert_eq!(b.private_ip.as_deref(), Some("10.0.1.5"));
+        let creating = host(
+            &c,
+            Role::Agent,
+            &vm("c", "Creating", "starting", Some("/s/nics/c")),
+            &net,
+        );
+        assert_eq!(
+            creating.excluded.as_deref(),
+            Some("provisioning state is Creating, not Succeeded")
+        );
+        let dealloc = host(
+            &c,
+            Role::Agent,
+            &vm("c", "Succeeded", "deallocated", None),
+            &net,
+        );
+        assert_eq!(
+            dealloc.excluded.as_deref(),
+            Some("power state is deallocated, not running")
+        );
+        let lost = host(
+            &c,
+            Role::Agent,
+            &vm("zz", "Succeeded", "running", None),
+            &net,
+        );
+        assert!(lost.excluded.unwrap().contains("no network interface"));
+        let public = config("nodes: {ssh_address: public, agents: {public_ip: true}}\n");
+        let b = host(
+            &public,
+            Role::Agent,
+            &vm("b", "Succeeded", "running", None),
+            &net,
+        );
+        assert!(b.excluded.unwrap().contains("has no public IP"));
+        let a = host(
+            &public,
+            Role::Server,
+            &vm("a", "Succeeded", "running", Some("/s/nics/a")),
+            &net,
+        );
+        assert_eq!(a.ssh_address.as_deref(), Some("203.0.113.9"));
+    }
+}
