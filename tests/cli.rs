@@ -116,13 +116,30 @@ fn up_records_an_unbuilt_phase_as_failed_and_status_shows_it() {
     assert_eq!(up.code, 1, "{up:?}");
     let v: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(v["ok"], false);
-    assert_eq!(v["phases"][0]["result"], "failed");
+    // Built phases succeed; the first unbuilt one fails and `up` stops there (which phase
+    // that is moves as issues land).
+    let results: Vec<&str> = v["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["result"].as_str().unwrap_or_default())
+        .collect();
+    let failed = results
+        .iter()
+        .position(|r| *r == "failed")
+        .expect("an unbuilt phase fails");
+    assert!(
+        results[..failed].iter().all(|r| *r == "succeeded"),
+        "{results:?}"
+    );
 
     let st = run(dir.path(), &["-o", "json", "status"]);
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
-    assert_eq!(v["phases"][0]["status"], "failed");
-    assert_eq!(v["phases"][0]["attempts"], 1);
-    assert_eq!(v["phases"][1]["status"], "pending");
+    assert_eq!(v["phases"][failed]["status"], "failed");
+    assert_eq!(v["phases"][failed]["attempts"], 1);
+    if failed + 1 < v["phases"].as_array().unwrap().len() {
+        assert_eq!(v["phases"][failed + 1]["status"], "pending");
+    }
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(dir.path().join(".platform/state.json"))
             .unwrap()
