@@ -17,4 +17,23 @@ if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/n
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# Real Ansible for the inventory compatibility tests (tests/inventory_ansible.rs): ansible-core
+# in a virtualenv of its own, found by the tests through PLATFORM_ANSIBLE_BIN.
+venv=.venv-ansible
+if [ ! -x "$venv/bin/ansible-inventory" ]; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing: python3-venv"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+  fi
+  echo "installing ansible-core into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q ansible-core
+fi
+PLATFORM_ANSIBLE_BIN="$(pwd)/$venv/bin"
+export PLATFORM_ANSIBLE_BIN
+
 cargo test --locked --all-targets

@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod inventory;
 pub mod local_cloud;
 pub mod output;
 pub mod phase;

@@ -60,6 +60,10 @@ impl CloudConn {
     pub async fn connect(config: &Config) -> Result<CloudConn, Error> {
         let cloud = &config.cloud;
         match cloud.kind {
+            CloudKind::Static => Err(Error::Usage(
+                "cloud.kind static has no cloud to connect to: its hosts come from cloud.inventory"
+                    .into(),
+            )),
             CloudKind::Azure => {
                 let mut opts =
                     ArmClientOptions::azure(&cloud.subscription_id, credential(cloud.credential));
@@ -106,7 +110,7 @@ impl CloudConn {
     /// Poll timing the client uses (for waits the engine does itself).
     pub fn poll_interval(&self, config: &Config) -> Duration {
         match config.cloud.kind {
-            CloudKind::Azure => PollConfig::default().default_interval,
+            CloudKind::Azure | CloudKind::Static => PollConfig::default().default_interval,
             CloudKind::Local => {
                 local_timing(config.cloud.local_time_factor)
                     .0

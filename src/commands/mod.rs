@@ -2,6 +2,7 @@
 
 mod down;
 mod init;
+mod inventory;
 mod local_cloud;
 mod plan;
 mod status;
@@ -31,7 +32,20 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         } => up::run(&load()?, &phases.into(), &force_phase, printer).await,
         Command::Down { yes } => down::run(&load()?, yes, printer).await,
         Command::Status { offline } => status::run(&load()?, offline, printer).await,
-        Command::Inventory { .. } => not_built("inventory", "the inventory issue"),
+        Command::Inventory {
+            list,
+            host,
+            format,
+            refresh,
+        } => {
+            let args = inventory::Args {
+                list,
+                host,
+                format,
+                refresh,
+            };
+            inventory::run(&load()?, &args, printer).await
+        }
         Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
         Command::Run { .. } => not_built("run", "the nodes-over-SSH issue"),
         Command::Play { .. } => not_built("play", "the nodes-over-SSH issue"),

@@ -49,7 +49,9 @@ pub async fn run(config: &Config, sel: &Selection, printer: &Printer) -> Result<
     let state = super::read_state(config)?;
     super::check_cluster(config, &state, &config.state_dir)?;
     let plans = compute(config, &state, sel);
-    let infra = if sel.phases().contains(&Phase::Infra) {
+    // Static inventories have no cloud resources to plan.
+    let has_cloud = config.cloud.kind != crate::config::CloudKind::Static;
+    let infra = if has_cloud && sel.phases().contains(&Phase::Infra) {
         Some(crate::phases::infra::plan(config).await?)
     } else {
         None

@@ -43,6 +43,8 @@ pub enum CloudKind {
     Azure,
     /// The local ARM-compatible cloud started in-process (no Azure account needed).
     Local,
+    /// Bring-your-own hosts from a static inventory file (`cloud.inventory`); no `infra`.
+    Static,
 }
 
 /// How to obtain Azure credentials (`cloud.credential`).
@@ -71,6 +73,9 @@ pub struct Cloud {
     /// Local cloud with `arm_endpoint` (a `platform local-cloud serve` elsewhere): the CA
     /// file to trust for it. Default `<state_dir>/local-cloud/ca.pem`.
     pub local_ca: Option<PathBuf>,
+    /// `cloud.kind: static` only: the inventory file listing the hosts (absolute).
+    /// Default `inventories/<cluster>.yml` beside the config.
+    pub inventory: Option<PathBuf>,
 }
 
 /// The `network` section.
@@ -108,11 +113,25 @@ pub struct Pool {
     pub public_ip: bool,
 }
 
+/// Which address of a VM SSH (and the inventory's `ansible_host`) uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SshAddress {
+    /// The VM's public IP (needs `public_ip: true` on the pool).
+    Public,
+    /// The VM's private IP in the node subnet, directly or through `nodes.jump_host`.
+    Private,
+}
+
 /// The `nodes` section.
 #[derive(Clone, Debug, Serialize)]
 pub struct Nodes {
     pub ssh_user: String,
     pub ssh_key: SshKey,
+    /// The address SSH uses. Default: `public` for Azure, `private` for the local cloud.
+    pub ssh_address: SshAddress,
+    /// `[user@]host[:port]` of an SSH bastion used to reach private addresses (ProxyJump).
+    pub jump_host: Option<String>,
     pub servers: Pool,
     pub agents: Pool,
 }

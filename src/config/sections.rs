@@ -34,7 +34,7 @@ pub fn decode(root: &Node, base: &Path, issues: &mut Vec<ConfigIssue>) -> Config
     let name = cluster.clone().unwrap_or_default();
     let cloud = cloud(d.get("cloud"), &name, base, issues);
     let network = network(d.get("network"), issues);
-    let nodes = nodes(d.get("nodes"), base, issues);
+    let nodes = nodes(d.get("nodes"), base, cloud.kind, issues);
     let k3s = k3s(d.get("k3s"), base, issues);
     let postgres = postgres(d.get("postgres"), &name, issues);
     let gitops = gitops(d.get("gitops"), &name, issues);
@@ -57,8 +57,9 @@ pub fn decode(root: &Node, base: &Path, issues: &mut Vec<ConfigIssue>) -> Config
 
 fn cloud(node: Option<&Node>, cluster: &str, base: &Path, issues: &mut Vec<ConfigIssue>) -> Cloud {
     let mut d = MapDecoder::new(node, "cloud", issues);
-    let kind = match one_of(&mut d, "kind", &["azure", "local"], issues) {
+    let kind = match one_of(&mut d, "kind", &["azure", "local", "static"], issues) {
         Some("local") => CloudKind::Local,
+        Some("static") => CloudKind::Static,
         _ => CloudKind::Azure,
     };
     let sub = string(&mut d, "subscription_id", issues).map(|(s, _)| s);
@@ -85,14 +86,24 @@ fn cloud(node: Option<&Node>, cluster: &str, base: &Path, issues: &mut Vec<Confi
     };
     let time_factor = number(&mut d, "local_time_factor", 0.0, 10.0, issues).unwrap_or(0.01);
     let local_ca = string(&mut d, "local_ca", issues).map(|(s, _)| expand_path(&s, base));
+    let inventory = string(&mut d, "inventory", issues).map(|(s, _)| expand_path(&s, base));
     d.finish(issues);
+    // The static inventory defaults to `inventories/<cluster>.yml`; other kinds have none.
+    let inventory = match kind {
+        CloudKind::Static => Some(
+            inventory.unwrap_or_else(|| base.join("inventories").join(format!("{cluster}.yml"))),
+        ),
+        _ => inventory,
+    };
     let (sub, location) = match kind {
         CloudKind::Local => (
             sub.unwrap_or_else(|| LOCAL_SUBSCRIPTION.into()),
             location.unwrap_or_else(|| LOCAL_LOCATION.into()),
         ),
-        // Required for Azure; validate.rs reports them when empty.
-        CloudKind::Azure => (sub.unwrap_or_default(), location.unwrap_or_default()),
+        // Required for Azure; validate.rs reports them when empty. Static needs neither.
+        CloudKind::Azure | CloudKind::Static => {
+            (sub.unwrap_or_default(), location.unwrap_or_default())
+        }
     };
     Cloud {
         kind,
@@ -103,6 +114,7 @@ fn cloud(node: Option<&Node>, cluster: &str, base: &Path, issues: &mut Vec<Confi
         credential,
         local_time_factor: time_factor,
         local_ca,
+        inventory,
     }
 }
 
@@ -159,10 +171,26 @@ fn pool(
     }
 }
 
-fn nodes(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Nodes {
+fn nodes(
+    node: Option<&Node>,
+    base: &Path,
+    kind: CloudKind,
+    issues: &mut Vec<ConfigIssue>,
+) -> Nodes {
     let mut d = MapDecoder::new(node, "nodes", issues);
     let ssh_user = string(&mut d, "ssh_user", issues).map(|(s, _)| s);
     let ssh_key = string(&mut d, "ssh_key", issues).map(|(s, _)| s);
+    // The local cloud's public IPs are documentation ranges nobody routes; its VMs are
+    // reachable on their private addresses only.
+    let ssh_address = match one_of(&mut d, "ssh_address", &["public", "private"], issues) {
+        Some("public") => SshAddress::Public,
+        Some("private") => SshAddress::Private,
+        _ if kind == CloudKind::Local => SshAddress::Private,
+        _ => SshAddress::Public,
+    };
+    let jump_host = string(&mut d, "jump_host", issues)
+        .map(|(s, _)| s)
+        .filter(|s| !s.is_empty());
     let servers = pool(d.get("servers"), "nodes.servers", 3, issues);
     let agents = pool(d.get("agents"), "nodes.agents", 2, issues);
     d.finish(issues);
@@ -173,6 +201,8 @@ fn nodes(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Nod
     Nodes {
         ssh_user: ssh_user.unwrap_or_else(|| "azureuser".into()),
         ssh_key,
+        ssh_address,
+        jump_host,
         servers,
         agents,
     }

@@ -231,3 +231,44 @@ fn empty_file_says_what_is_required() {
     let p = paths("");
     assert_eq!(p[0], "cluster");
 }
+
+#[test]
+fn static_kind_ssh_address_and_jump_host() {
+    let c = load("cluster: byo\ncloud: {kind: static}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: none}\n").unwrap();
+    assert_eq!(c.cloud.kind, CloudKind::Static);
+    assert_eq!(
+        c.cloud.inventory.as_deref(),
+        Some(Path::new("/tmp/cfg/inventories/byo.yml"))
+    );
+    let local = load(MINIMAL).unwrap();
+    assert_eq!(
+        local.nodes.ssh_address,
+        SshAddress::Private,
+        "local default"
+    );
+    assert_eq!(local.cloud.inventory, None);
+    let azure = MINIMAL.replace(
+        "{kind: local}",
+        "{kind: azure, subscription_id: 00000000-0000-0000-0000-000000000001, location: westeurope}",
+    );
+    assert_eq!(load(&azure).unwrap().nodes.ssh_address, SshAddress::Public);
+    let bad = format!(
+        "{MINIMAL}nodes:\n  ssh_address: public\n  jump_host: 'bad host'\n  agents: {{public_ip: false}}\n"
+    )
+    .replace("{kind: local}", "{kind: local, inventory: x.yml}");
+    let p = paths(&bad);
+    for want in [
+        "cloud.inventory",
+        "nodes.jump_host",
+        "nodes.agents.public_ip",
+    ] {
+        assert!(p.iter().any(|x| x == want), "{want} in {p:?}");
+    }
+    let ok = format!(
+        "{MINIMAL}nodes:\n  ssh_address: private\n  jump_host: me@bastion.example.com:2222\n"
+    );
+    assert_eq!(
+        load(&ok).unwrap().nodes.jump_host.as_deref(),
+        Some("me@bastion.example.com:2222")
+    );
+}

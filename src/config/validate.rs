@@ -132,6 +132,7 @@ pub fn check(c: &Config, root: &Node, issues: &mut Vec<ConfigIssue>) {
     cloud(c, &mut k);
     networks(c, &mut k);
     nodes(c, &mut k);
+    ssh_access(c, &mut k);
     k3s(c, &mut k);
     postgres(c, &mut k);
     gitops(c, &mut k);
@@ -532,5 +533,54 @@ fn gitops(c: &Config, k: &mut Checker<'_>) {
             "gitops.branch",
             format!("{:?} is not a valid branch name", g.branch),
         );
+    }
+}
+
+/// Whether SSH can reach the nodes the way `nodes.ssh_address` says, and the static
+/// inventory option only where it applies.
+fn ssh_access(c: &Config, k: &mut Checker<'_>) {
+    if c.cloud.kind != CloudKind::Static && c.cloud.inventory.is_some() {
+        k.fail(
+            "cloud.inventory",
+            "only applies with cloud.kind: static (bring-your-own hosts); remove it or set the kind".into(),
+        );
+    }
+    let n = &c.nodes;
+    if let Some(j) = &n.jump_host {
+        let (user, rest) = j
+            .rsplit_once('@')
+            .map_or((None, j.as_str()), |(u, r)| (Some(u), r));
+        let (host, port) = rest
+            .rsplit_once(':')
+            .map_or((rest, None), |(h, p)| (h, Some(p)));
+        let ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-._".contains(ch))
+            && user.is_none_or(|u| !u.is_empty() && chars_ok(u, "-_."))
+            && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+        k.pattern(
+            "nodes.jump_host",
+            j,
+            ok,
+            "use [user@]host[:port], for example azureuser@bastion.example.com:22",
+        );
+        if n.ssh_address == SshAddress::Public {
+            k.fail(
+                "nodes.jump_host",
+                "only applies with nodes.ssh_address: private (public addresses are reached directly)".into(),
+            );
+        }
+    }
+    if c.cloud.kind == CloudKind::Static || n.ssh_address != SshAddress::Public {
+        return;
+    }
+    for (p, pool) in [("nodes.servers", &n.servers), ("nodes.agents", &n.agents)] {
+        if pool.count > 0 && !pool.public_ip {
+            k.fail(
+                &format!("{p}.public_ip"),
+                "is false, but nodes.ssh_address is public: these VMs would have no address to SSH to; set nodes.ssh_address: private (with nodes.jump_host if this machine is outside the VNet)".into(),
+            );
+        }
     }
 }

@@ -58,6 +58,17 @@ pub fn handle(cloud: &Cloud, method: &Method, path: &str, body: &[u8]) -> Respon
 }
 
 fn power(cloud: &Cloud, name: &str, action: &str) -> Result<Response, ArmError> {
+    let (id, state) = set_power(cloud, name, action)?;
+    Ok(axum::Json(json!({"id": id, "powerState": state})).into_response())
+}
+
+/// Sets the power state of the VM `name` at once (`start`, `stop`, `poweroff`, `deallocate`)
+/// and persists it. Returns the VM id and the new state.
+pub(super) fn set_power(
+    cloud: &Cloud,
+    name: &str,
+    action: &str,
+) -> Result<(String, &'static str), ArmError> {
     let state = match action {
         "stop" | "poweroff" => "stopped",
         "start" => "running",
@@ -79,5 +90,5 @@ fn power(cloud: &Cloud, name: &str, action: &str) -> Result<Response, ArmError> 
             e.to_string(),
         )
     })?;
-    Ok(axum::Json(json!({"id": id, "powerState": state})).into_response())
+    Ok((id, state))
 }

@@ -25,6 +25,21 @@ pub fn page(
     query: &Query,
     items: Vec<Value>,
 ) -> Result<Value, ArmError> {
+    let total = items.len();
+    page_of(cloud, path, query, total, |range| {
+        items.get(range).map(<[Value]>::to_vec).unwrap_or_default()
+    })
+}
+
+/// Like [`page`], for `total` items of which only the page's range is built by `build`:
+/// large collections (1,000 VMs with instance views) are not copied whole for every page.
+pub fn page_of(
+    cloud: &Cloud,
+    path: &str,
+    query: &Query,
+    total: usize,
+    build: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
+) -> Result<Value, ArmError> {
     let skip: usize = match param(query, "$skiptoken") {
         Some(t) => t.parse().map_err(|_| {
             ArmError::bad_request(
@@ -35,13 +50,14 @@ pub fn page(
         None => 0,
     };
     let size = cloud.page_size.max(1);
-    let end = (skip + size).min(items.len());
-    let value: Vec<Value> = items
-        .get(skip..end)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default();
+    let end = (skip + size).min(total);
+    let value = if skip < end {
+        build(skip..end)
+    } else {
+        Vec::new()
+    };
     let mut body = json!({ "value": value });
-    if end < items.len() {
+    if end < total {
         let mut url = cloud
             .endpoint
             .join(path.trim_start_matches('/'))
@@ -226,7 +242,7 @@ pub fn collection(
         ));
     }
     let prefix = parent.map(|p| format!("{}/", p.key()));
-    let mut items = Vec::new();
+    let mut matching: Vec<&Res> = Vec::new();
     for r in in_group(store, rg).filter(|r| r.rtype == spec.rtype) {
         if prefix.as_ref().is_some_and(|p| !r.key().starts_with(p)) {
             continue;
@@ -236,11 +252,7 @@ pub fn collection(
         {
             continue;
         }
-        let mut body = r.body.clone();
-        if is_vm && (expand || status_only) {
-            body["properties"]["instanceView"] = types::instance_view(r);
-        }
-        items.push(body);
+        matching.push(r);
     }
     if !is_vm && let Some(f) = filter {
         return Err(ArmError::bad_request(
@@ -248,5 +260,16 @@ pub fn collection(
             format!("The $filter '{f}' is not supported here."),
         ));
     }
-    page(cloud, path, q, items)
+    page_of(cloud, path, q, matching.len(), |range| {
+        matching[range]
+            .iter()
+            .map(|r| {
+                let mut body = r.body.clone();
+                if is_vm && (expand || status_only) {
+                    body["properties"]["instanceView"] = types::instance_view(r);
+                }
+                body
+            })
+            .collect()
+    })
 }

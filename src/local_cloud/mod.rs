@@ -98,6 +98,14 @@ impl LocalCloudHandle {
         self.cloud.set_faults(f);
     }
 
+    /// Sets a VM's power state at once, like `POST /_local/vms/{name}/{action}` (`start`,
+    /// `stop`, `deallocate`). Returns the VM id; the error is ARM's code and message.
+    pub fn set_vm_power(&self, vm_name: &str, action: &str) -> Result<String, ErrorDetail> {
+        control::set_power(&self.cloud, vm_name, action)
+            .map(|(id, _)| id)
+            .map_err(|e| e.detail)
+    }
+
     /// Stops accepting connections, lets requests in flight finish, and waits.
     pub async fn shutdown(self) {
         self.server

@@ -3,7 +3,7 @@
 
 pub mod infra;
 
-use crate::config::Config;
+use crate::config::{CloudKind, Config};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::phase::{Phase, PhaseExec};
@@ -17,9 +17,7 @@ pub struct Phases;
 pub fn not_built(phase: Phase) -> Option<&'static str> {
     match phase {
         Phase::Infra => None,
-        Phase::Inventory => {
-            Some("listing scale-set VMs into Ansible inventories comes with the inventory issue")
-        }
+        Phase::Inventory => None,
         Phase::Nodes => {
             Some("SSH fan-out, playbooks and the k3s install come with the nodes issues")
         }
@@ -36,7 +34,13 @@ impl PhaseExec for Phases {
         printer: &Printer,
     ) -> Result<serde_json::Value, Error> {
         match phase {
+            // Bring-your-own hosts: there is nothing to provision.
+            Phase::Infra if config.cloud.kind == CloudKind::Static => {
+                printer.info("infra: skipped, cloud.kind is static (bring-your-own hosts)");
+                Ok(serde_json::json!({"skipped": "cloud.kind static"}))
+            }
             Phase::Infra => infra::run(config, printer).await,
+            Phase::Inventory => crate::inventory::run_phase(config, printer).await,
             other => Err(Error::NotBuilt {
                 phase: other,
                 what: not_built(other).unwrap_or("not built"),

@@ -1,0 +1,251 @@
+//! The cluster's hosts: listed from the two Flexible scale sets ([`arm`]) or read from a
+//! bring-your-own static file ([`static_file`]), rendered as Ansible inventories
+//! ([`render`]), and kept in state as the `inventory` phase's outputs.
+//!
+//! Hosts are always sorted (servers before agents, then by name), so an unchanged cluster
+//! gives byte-identical files and an unchanged fingerprint for the `nodes` phase.
+
+pub mod arm;
+pub mod render;
+pub mod static_file;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::config::{CloudKind, Config};
+use crate::error::Error;
+use crate::state::write_atomic;
+
+/// The k3s role of a host, from the scale set (or static group) it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Server,
+    Agent,
+}
+
+impl Role {
+    /// The role's name in hostvars (`server`, `agent`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Agent => "agent",
+        }
+    }
+
+    /// The Ansible group of this role.
+    pub fn group(self) -> &'static str {
+        match self {
+            Role::Server => "servers",
+            Role::Agent => "agents",
+        }
+    }
+}
+
+/// One host of the cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    /// Inventory name: the VM name (`<vmss>_<suffix>`) or the static file's host key.
+    pub name: String,
+    pub role: Role,
+    /// The VM's ARM id (cloud hosts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    /// The address SSH uses (`ansible_host`), per `nodes.ssh_address`.
+    pub ssh_address: Option<String>,
+    /// ProxyJump host for `ssh_address`, when `nodes.jump_host` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump_host: Option<String>,
+    pub ssh_user: String,
+    pub ssh_private_key_file: String,
+    pub zone: Option<String>,
+    pub vm_size: Option<String>,
+    /// ARM provisioning state (`Succeeded`, `Creating`, `Failed`, ...; `static` for
+    /// bring-your-own hosts).
+    pub provisioning_state: String,
+    /// Power state from the instance view (`running`, `stopped`, `deallocated`, ...).
+    pub power_state: String,
+    /// The server that initialises the cluster (`cluster-init`): the first usable server.
+    pub init_server: bool,
+    /// Why the host is left out of the groups; `None` for hosts in the groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<String>,
+    /// Further host variables from a static inventory (`ansible_port`, ...), passed through.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, Value>,
+}
+
+impl Host {
+    /// Whether the host is in the groups.
+    pub fn included(&self) -> bool {
+        self.excluded.is_none()
+    }
+}
+
+/// Where the hosts came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// ARM list calls (Azure or the local cloud).
+    Cloud,
+    /// A static inventory file.
+    Static,
+}
+
+/// Every host of the cluster, sorted, with the excluded ones and their reasons.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub cluster: String,
+    pub source: Source,
+    pub hosts: Vec<Host>,
+}
+
+/// What one cloud listing cost, for logs, tests and the benchmark.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ListStats {
+    /// List calls made (one per collection, however many pages each had).
+    pub lists: u64,
+    /// ARM requests sent (pages, plus retries).
+    pub requests: u64,
+    /// Throttled answers among them.
+    pub throttled: u64,
+}
+
+impl Inventory {
+    /// Sorts hosts (servers first, then by name) and marks the init server: the first
+    /// server in the groups. Called by every source so the rules are the same.
+    pub fn finish(cluster: &str, source: Source, mut hosts: Vec<Host>) -> Inventory {
+        hosts.sort_by(|a, b| (a.role, &a.name).cmp(&(b.role, &b.name)));
+        for h in &mut hosts {
+            h.init_server = false;
+        }
+        if let Some(first) = hosts
+            .iter_mut()
+            .find(|h| h.role == Role::Server && h.included())
+        {
+            first.init_server = true;
+        }
+        Inventory {
+            cluster: cluster.to_owned(),
+            source,
+            hosts,
+        }
+    }
+
+    /// Hosts in the groups.
+    pub fn included(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(|h| h.included())
+    }
+
+    /// Hosts left out, with their reasons.
+    pub fn excluded(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(|h| !h.included())
+    }
+
+    /// The phase outputs in state (no timings: stable across no-op runs).
+    pub fn to_outputs(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Reads the phase outputs back from state; `None` when they are not an inventory.
+    pub fn from_outputs(v: &Value) -> Option<Inventory> {
+        serde_json::from_value(v.clone()).ok()
+    }
+}
+
+/// `inventories/<cluster>/` beside the config file.
+pub fn dir(config: &Config) -> PathBuf {
+    config.base_dir.join("inventories").join(&config.cluster)
+}
+
+/// Collects the hosts: from the cloud (constant number of paged list calls) or from the
+/// static file, as the config says.
+pub async fn collect(config: &Config) -> Result<(Inventory, ListStats), Error> {
+    match config.cloud.kind {
+        CloudKind::Static => Ok((static_file::load(config)?, ListStats::default())),
+        CloudKind::Azure | CloudKind::Local => {
+            let conn = crate::cloud::CloudConn::connect(config).await?;
+            let result = arm::collect(&conn.client, config).await;
+            conn.close().await;
+            result
+        }
+    }
+}
+
+/// Writes `hosts.yml` and `hosts.json` atomically into [`dir`]; returns their paths.
+pub fn write_files(config: &Config, inv: &Inventory) -> Result<[PathBuf; 2], Error> {
+    let d = dir(config);
+    std::fs::create_dir_all(&d).map_err(|e| Error::io("cannot create", &d, e))?;
+    let yaml = d.join("hosts.yml");
+    let json = d.join("hosts.json");
+    write_atomic(&yaml, render::yaml(inv).as_bytes())?;
+    write_atomic(&json, render::json_text(&render::dynamic(inv)).as_bytes())?;
+    Ok([yaml, json])
+}
+
+/// Runs the `inventory` phase: collect, write the files, return the outputs for state.
+/// Fails when no server is usable, since nothing after this phase could work.
+pub async fn run_phase(config: &Config, printer: &crate::output::Printer) -> Result<Value, Error> {
+    let started = std::time::Instant::now();
+    let (inv, stats) = collect(config).await?;
+    let [yaml, _] = write_files(config, &inv)?;
+    for h in inv.excluded() {
+        printer.warn(&format!(
+            "{} ({}) left out of the inventory: {}",
+            h.name,
+            h.role.name(),
+            h.excluded.as_deref().unwrap_or_default()
+        ));
+    }
+    let counts = |r: Role| {
+        let all = inv.hosts.iter().filter(|h| h.role == r).count();
+        let ok = inv.included().filter(|h| h.role == r).count();
+        (ok, all)
+    };
+    let (s_ok, s_all) = counts(Role::Server);
+    let (a_ok, a_all) = counts(Role::Agent);
+    if config.cloud.kind != CloudKind::Static {
+        for (r, found, want) in [
+            (Role::Server, s_all, config.nodes.servers.count as usize),
+            (Role::Agent, a_all, config.nodes.agents.count as usize),
+        ] {
+            if found != want {
+                printer.warn(&format!(
+                    "found {found} {}s, the config asks for {want}; `platform up --only infra` converges the scale set",
+                    r.name()
+                ));
+            }
+        }
+    }
+    printer.info(&format!(
+        "inventory: {s_ok}/{s_all} servers and {a_ok}/{a_all} agents in the groups, {} list requests, {} ms; wrote {}",
+        stats.requests,
+        started.elapsed().as_millis(),
+        yaml.display()
+    ));
+    tracing::info!(
+        lists = stats.lists,
+        requests = stats.requests,
+        throttled = stats.throttled,
+        "inventory ARM requests"
+    );
+    if s_ok == 0 {
+        let why: Vec<String> = inv
+            .hosts
+            .iter()
+            .filter(|h| h.role == Role::Server)
+            .map(|h| format!("{}: {}", h.name, h.excluded.as_deref().unwrap_or("?")))
+            .collect();
+        return Err(Error::Failed(format!(
+            "no usable server in the inventory ({} found{}{})",
+            s_all,
+            if why.is_empty() { "" } else { ": " },
+            why.join("; ")
+        )));
+    }
+    Ok(inv.to_outputs())
+}
