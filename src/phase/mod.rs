@@ -83,10 +83,16 @@ impl Phase {
             o.remove("local_time_factor");
             o.remove("local_ca");
         }
+        // How nodes are reached over SSH changes no Azure resource.
+        let mut infra_nodes = j(&c.nodes);
+        if let Some(o) = infra_nodes.as_object_mut() {
+            o.remove("ssh_address");
+            o.remove("jump_host");
+        }
         match self {
             Phase::Infra => serde_json::json!({
                 "cluster": c.cluster, "cloud": cloud, "network": j(&c.network),
-                "nodes": j(&c.nodes), "postgres": j(&c.postgres),
+                "nodes": infra_nodes, "postgres": j(&c.postgres),
             }),
             Phase::Inventory => serde_json::json!({
                 "cluster": c.cluster, "cloud": cloud, "nodes": j(&c.nodes),

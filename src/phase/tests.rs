@@ -224,6 +224,7 @@ fn fingerprints_ignore_sections_a_phase_does_not_read() {
     let mut b = a.clone();
     b.k3s.channel = "latest".into();
     b.cloud.local_time_factor = 0.5;
+    b.nodes.jump_host = Some("bastion.example.com".into());
     let s = State::new("demo");
     assert_eq!(
         fingerprint(Phase::Infra, &a, &s),
