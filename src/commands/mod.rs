@@ -4,6 +4,7 @@ mod down;
 mod init;
 mod local_cloud;
 mod plan;
+mod run;
 mod status;
 mod up;
 
@@ -33,7 +34,20 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Status => status::run(&load()?, printer),
         Command::Inventory { .. } => not_built("inventory", "the inventory issue"),
         Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
-        Command::Run { .. } => not_built("run", "the nodes-over-SSH issue"),
+        Command::Run {
+            limit,
+            forget_host,
+            timeout,
+            command,
+        } => {
+            let args = run::RunArgs {
+                limit,
+                forget_host,
+                timeout: timeout.map(std::time::Duration::from_secs),
+                command,
+            };
+            run::run(&load()?, &args, printer).await
+        }
         Command::Play { .. } => not_built("play", "the nodes-over-SSH issue"),
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Serve(args),

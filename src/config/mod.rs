@@ -113,6 +113,10 @@ pub struct Pool {
 pub struct Nodes {
     pub ssh_user: String,
     pub ssh_key: SshKey,
+    /// How many hosts SSH work runs on at once (`nodes.ssh_fanout`, default 256).
+    pub ssh_fanout: usize,
+    /// `ProxyJump` host (`[user@]host[:port]`) for nodes without a public address.
+    pub jump_host: Option<String>,
     pub servers: Pool,
     pub agents: Pool,
 }

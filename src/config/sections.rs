@@ -163,6 +163,8 @@ fn nodes(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Nod
     let mut d = MapDecoder::new(node, "nodes", issues);
     let ssh_user = string(&mut d, "ssh_user", issues).map(|(s, _)| s);
     let ssh_key = string(&mut d, "ssh_key", issues).map(|(s, _)| s);
+    let ssh_fanout = int(&mut d, "ssh_fanout", 1, 4096, issues);
+    let jump_host = string(&mut d, "jump_host", issues).map(|(s, _)| s);
     let servers = pool(d.get("servers"), "nodes.servers", 3, issues);
     let agents = pool(d.get("agents"), "nodes.agents", 2, issues);
     d.finish(issues);
@@ -173,6 +175,8 @@ fn nodes(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Nod
     Nodes {
         ssh_user: ssh_user.unwrap_or_else(|| "azureuser".into()),
         ssh_key,
+        ssh_fanout: ssh_fanout.map_or(crate::ssh::fanout::DEFAULT_LIMIT, |n| n as usize),
+        jump_host,
         servers,
         agents,
     }
