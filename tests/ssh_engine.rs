@@ -39,7 +39,10 @@ async fn run(h: &SshHost, command: &str) -> (i32, String) {
         })
         .await
         .unwrap();
-    (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -278,7 +281,11 @@ async fn a_host_killed_mid_run_is_unreachable_while_the_others_finish() {
                 })
                 .await?;
             Ok(Done {
-                status: if out.status == 0 { Status::Ok } else { Status::Failed },
+                status: if out.status == 0 {
+                    Status::Ok
+                } else {
+                    Status::Failed
+                },
                 message: format!("rc={}", out.status),
                 output: String::from_utf8_lossy(&out.stdout).into_owned(),
                 value: Some(()),
@@ -304,4 +311,38 @@ async fn a_host_killed_mid_run_is_unreachable_while_the_others_finish() {
     assert!(fanout::any_failed(&reports));
     let text = fanout::summary_text(&reports);
     assert!(text.contains("1 unreachable"), "{text}");
+}
+
+#[tokio::test]
+async fn jump_host_from_the_users_ssh_config() {
+    if !require_root("jump_host") {
+        return;
+    }
+    let key = ClientKey::new();
+    let jump = Sshd::start(&key.public);
+    let node = Sshd::start(&key.public);
+    let state = tempfile::tempdir().unwrap();
+    // The jump hop is configured the way users do it: a Host block in their ssh config.
+    let config = state.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  IdentityFile {}\n  \
+             UserKnownHostsFile {}/jump_known_hosts\n  StrictHostKeyChecking accept-new\n  BatchMode yes\n",
+            jump.port,
+            key.private.display(),
+            state.path().display()
+        ),
+    )
+    .unwrap();
+    let mut opts = options(state.path(), &key);
+    opts.ssh_config = Some(config);
+    opts.jump_host = Some("bastion".into());
+    let host = SshHost::connect(&target("inner", &node), &opts)
+        .await
+        .unwrap();
+    assert_eq!(run(&host, "echo via jump").await.1, "via jump\n");
+    // The node's own connection arrives through the jump host's sshd.
+    assert_eq!(jump.connections(), 1);
+    assert_eq!(node.connections(), 1);
 }

@@ -9,32 +9,18 @@ use support::sshd::{ClientKey, Sshd, TEST_USER, require_root};
 
 /// Writes config (the client key as `nodes.ssh_key`) and `inventories/sshrun/hosts.json`.
 fn setup(dir: &Path, key: &ClientKey, hosts: &[(&str, &Sshd)]) {
-    support::write_local_config(
+    support::sshd::write_cluster(
         dir,
         "sshrun",
-        &format!(
-            "nodes:\n  ssh_user: {TEST_USER}\n  ssh_key: {}\n  ssh_fanout: 2\n",
-            key.private.display()
-        ),
+        key,
+        2,
+        hosts,
+        serde_json::json!({
+            "all": {"children": ["servers", "agents"]},
+            "servers": {"hosts": ["s1"]},
+            "agents": {"hosts": ["a1", "a2"]},
+        }),
     );
-    let hostvars: serde_json::Map<String, serde_json::Value> = hosts
-        .iter()
-        .map(|(n, s)| {
-            (
-                (*n).to_owned(),
-                serde_json::json!({"ansible_host": s.address, "ansible_port": s.port}),
-            )
-        })
-        .collect();
-    let inv = serde_json::json!({
-        "_meta": {"hostvars": hostvars},
-        "all": {"children": ["servers", "agents"]},
-        "servers": {"hosts": ["s1"]},
-        "agents": {"hosts": ["a1", "a2"]},
-    });
-    let d = dir.join("inventories/sshrun");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("hosts.json"), inv.to_string()).unwrap();
 }
 
 #[test]
@@ -49,7 +35,11 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     setup(
         d,
         &key,
-        &[("s1", &servers[0]), ("a1", &servers[1]), ("a2", &servers[2])],
+        &[
+            ("s1", &servers[0]),
+            ("a1", &servers[1]),
+            ("a2", &servers[2]),
+        ],
     );
 
     // All hosts; first contact is logged with the key's fingerprint.
@@ -57,12 +47,18 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     assert_eq!(r.code, 0, "{r:?}");
     for h in ["s1", "a1", "a2"] {
         assert!(
-            r.stdout.contains(&format!("{h} | ok | rc=0 >>\nhi from {TEST_USER}\n")),
+            r.stdout
+                .contains(&format!("{h} | ok | rc=0 >>\nhi from {TEST_USER}\n")),
             "{r:?}"
         );
     }
     assert!(r.stdout.contains("3 hosts: 3 ok"), "{}", r.stdout);
-    assert_eq!(r.stderr.matches("trusting new host key").count(), 3, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("trusting new host key").count(),
+        3,
+        "{}",
+        r.stderr
+    );
     let fp = |s: &Sshd| {
         platform::ssh::known_hosts::fingerprint(
             &ssh_key::PublicKey::from_openssh(s.host_key().trim()).unwrap(),
@@ -71,7 +67,18 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     assert!(r.stderr.contains(&fp(&servers[0])), "{}", r.stderr);
 
     // A pattern with exclusion; JSON output.
-    let r = support::run(d, &["-o", "json", "run", "--limit", "agents:!a2", "--", "echo $((6*7))"]);
+    let r = support::run(
+        d,
+        &[
+            "-o",
+            "json",
+            "run",
+            "--limit",
+            "agents:!a2",
+            "--",
+            "echo $((6*7))",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let hosts = j["hosts"].as_array().unwrap();
@@ -80,16 +87,41 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     assert_eq!(hosts[0]["result"]["stdout"], "42\n");
 
     // A failing command: exit 1, the host's last lines shown.
-    let r = support::run(d, &["run", "--limit", "s1", "--", "echo step one; echo broke >&2; exit 2"]);
+    let r = support::run(
+        d,
+        &[
+            "run",
+            "--limit",
+            "s1",
+            "--",
+            "echo step one; echo broke >&2; exit 2",
+        ],
+    );
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.contains("s1 (failed), last lines:\n  step one\n  broke"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("s1 (failed), last lines:\n  step one\n  broke"),
+        "{}",
+        r.stdout
+    );
 
     // A host that is down is unreachable; the others still run.
     servers[2].kill();
     let r = support::run(d, &["run", "--", "true"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.contains("3 hosts: 2 ok, 0 changed, 0 failed, 1 unreachable"), "{}", r.stdout);
-    assert!(r.stdout.lines().any(|l| l.starts_with("a2") && l.contains("unreachable")), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("3 hosts: 2 ok, 0 changed, 0 failed, 1 unreachable"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("a2") && l.contains("unreachable")),
+        "{}",
+        r.stdout
+    );
 
     // A rebuilt host (new key) is refused naming both fingerprints, until forgotten.
     let old = fp(&servers[0]);
@@ -97,10 +129,18 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     let new = fp(&servers[0]);
     let r = support::run(d, &["run", "--limit", "s1", "--", "true"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.contains(&old) && r.stdout.contains(&new), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&old) && r.stdout.contains(&new),
+        "{}",
+        r.stdout
+    );
     let r = support::run(d, &["run", "--forget-host", "s1"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("forgot the host key of s1"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("forgot the host key of s1"),
+        "{}",
+        r.stderr
+    );
     let r = support::run(d, &["run", "--limit", "s1", "--", "true"]);
     assert_eq!(r.code, 0, "{r:?}");
 

@@ -132,9 +132,10 @@ pub async fn run(config: &Config, args: &RunArgs, printer: &Printer) -> Result<(
     // Every sender is gone once fan_out returns, so the monitor ends.
     let _ = monitor.await;
     match printer.format() {
-        OutputFormat::Json => printer.json(&fanout::summary_json(&reports, |r| {
-            serde_json::json!({ "rc": r.rc, "stdout": r.stdout, "stderr": r.stderr })
-        })),
+        OutputFormat::Json => printer.json(&fanout::summary_json(
+            &reports,
+            |r| serde_json::json!({ "rc": r.rc, "stdout": r.stdout, "stderr": r.stderr }),
+        )),
         OutputFormat::Text => {
             let mut text = String::new();
             for r in &reports {

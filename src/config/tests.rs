@@ -231,3 +231,20 @@ fn empty_file_says_what_is_required() {
     let p = paths("");
     assert_eq!(p[0], "cluster");
 }
+
+#[test]
+fn ssh_fanout_and_jump_host() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.nodes.ssh_fanout, 256);
+    assert_eq!(c.nodes.jump_host, None);
+    let c = load(&format!(
+        "{MINIMAL}nodes: {{ssh_fanout: 30, jump_host: admin@bastion:2222}}\n"
+    ))
+    .unwrap();
+    assert_eq!(c.nodes.ssh_fanout, 30);
+    assert_eq!(c.nodes.jump_host.as_deref(), Some("admin@bastion:2222"));
+    assert_eq!(
+        paths(&format!("{MINIMAL}nodes: {{ssh_fanout: 0}}\n")),
+        ["nodes.ssh_fanout"]
+    );
+}

@@ -67,9 +67,19 @@ pub struct HostReport<R> {
 /// Progress sent by workers to the monitor.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { host: String },
-    Message { host: String, text: String },
-    Finished { host: String, status: Status, message: String, duration: Duration },
+    Started {
+        host: String,
+    },
+    Message {
+        host: String,
+        text: String,
+    },
+    Finished {
+        host: String,
+        status: Status,
+        message: String,
+        duration: Duration,
+    },
 }
 
 /// How many output lines a failed host shows.
@@ -186,8 +196,17 @@ pub async fn monitor(printer: Printer, mut rx: mpsc::UnboundedReceiver<Event>) {
                     s.message(&text);
                 }
             }
-            Event::Finished { host, status, message, duration } => {
-                let text = format!("{}: {message} ({})", status.as_str(), format_duration(duration));
+            Event::Finished {
+                host,
+                status,
+                message,
+                duration,
+            } => {
+                let text = format!(
+                    "{}: {message} ({})",
+                    status.as_str(),
+                    format_duration(duration)
+                );
                 match (steps.remove(&host), status) {
                     (Some(s), Status::Ok | Status::Changed) => s.done(&text),
                     (Some(s), _) => s.failed(&text),
@@ -213,7 +232,11 @@ pub fn summary_text<R>(reports: &[HostReport<R>]) -> String {
         .collect();
     let mut out = table::render(&["HOST", "STATUS", "DURATION", "DETAIL"], &rows);
     for r in reports.iter().filter(|r| !r.tail.is_empty()) {
-        out.push_str(&format!("\n{} ({}), last lines:\n", r.host, r.status.as_str()));
+        out.push_str(&format!(
+            "\n{} ({}), last lines:\n",
+            r.host,
+            r.status.as_str()
+        ));
         for l in &r.tail {
             out.push_str(&format!("  {l}\n"));
         }
@@ -278,10 +301,23 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 running.fetch_sub(1, Ordering::SeqCst);
                 match i % 5 {
-                    0 => Err(HostError::Unreachable { host: format!("h{i}"), message: "gone".into() }),
-                    1 => Ok(Done { status: Status::Failed, message: "rc=1".into(), output: "a\nb\nboom".into(), value: Some(i) }),
+                    0 => Err(HostError::Unreachable {
+                        host: format!("h{i}"),
+                        message: "gone".into(),
+                    }),
+                    1 => Ok(Done {
+                        status: Status::Failed,
+                        message: "rc=1".into(),
+                        output: "a\nb\nboom".into(),
+                        value: Some(i),
+                    }),
                     2 => panic!("task bug"),
-                    _ => Ok(Done { status: Status::Ok, message: "rc=0".into(), output: String::new(), value: Some(i) }),
+                    _ => Ok(Done {
+                        status: Status::Ok,
+                        message: "rc=0".into(),
+                        output: String::new(),
+                        value: Some(i),
+                    }),
                 }
             }
         })
@@ -302,8 +338,14 @@ mod tests {
         assert_eq!(finished, 16);
         let text = summary_text(&reports);
         assert!(text.starts_with("HOST  STATUS"), "{text}");
-        assert!(text.contains("h1 (failed), last lines:\n  a\n  b\n  boom"), "{text}");
-        assert!(text.contains("20 hosts: 8 ok, 0 changed, 8 failed, 4 unreachable"), "{text}");
+        assert!(
+            text.contains("h1 (failed), last lines:\n  a\n  b\n  boom"),
+            "{text}"
+        );
+        assert!(
+            text.contains("20 hosts: 8 ok, 0 changed, 8 failed, 4 unreachable"),
+            "{text}"
+        );
         let j = summary_json(&reports, |v| json!(v));
         assert_eq!(j["hosts"][3]["status"], "ok");
         assert_eq!(j["hosts"][3]["result"], 3);

@@ -150,14 +150,19 @@ impl SshHost {
                 .await
                 .is_empty();
         let mut b = SessionBuilder::default();
-        b.user(target.user.clone().unwrap_or_else(|| opts.default_user.clone()))
-            .port(target.port)
-            // accept-new: records a new key, refuses a changed one (never `no`).
-            .known_hosts_check(KnownHosts::Add)
-            .user_known_hosts_file(&opts.known_hosts)
-            .connect_timeout(opts.connect_timeout)
-            .server_alive_interval(opts.keepalive)
-            .control_directory(&opts.control_dir);
+        b.user(
+            target
+                .user
+                .clone()
+                .unwrap_or_else(|| opts.default_user.clone()),
+        )
+        .port(target.port)
+        // accept-new: records a new key, refuses a changed one (never `no`).
+        .known_hosts_check(KnownHosts::Add)
+        .user_known_hosts_file(&opts.known_hosts)
+        .connect_timeout(opts.connect_timeout)
+        .server_alive_interval(opts.keepalive)
+        .control_directory(&opts.control_dir);
         if let Some(k) = &opts.keyfile {
             b.keyfile(k);
         }
@@ -386,7 +391,9 @@ mod tests {
             Failure::Auth
         );
         assert_eq!(
-            classify("@@@\nWARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!\nHost key verification failed."),
+            classify(
+                "@@@\nWARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!\nHost key verification failed."
+            ),
             Failure::KeyChanged
         );
         assert_eq!(

@@ -34,7 +34,8 @@ pub enum TargetError {
 
 /// Reads targets from a dynamic-inventory JSON document, in the order hosts first appear.
 pub fn from_inventory_json(text: &str) -> Result<Vec<Target>, TargetError> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| TargetError::Inventory(e.to_string()))?;
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| TargetError::Inventory(e.to_string()))?;
     let obj = doc
         .as_object()
         .ok_or_else(|| TargetError::Inventory("the document is not a JSON object".into()))?;
@@ -90,7 +91,9 @@ pub fn from_inventory_json(text: &str) -> Result<Vec<Target>, TargetError> {
                 .unwrap_or(name)
                 .to_owned(),
             port,
-            user: var("ansible_user").and_then(Value::as_str).map(str::to_owned),
+            user: var("ansible_user")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             groups,
         });
     }
@@ -165,9 +168,8 @@ pub fn select<'a>(targets: &'a [Target], pattern: &str) -> Result<Vec<&'a Target
     if plus.is_empty() {
         plus.push("all");
     }
-    let matches = |t: &Target, p: &str| {
-        p == "all" || glob(p, &t.name) || t.groups.iter().any(|g| glob(p, g))
-    };
+    let matches =
+        |t: &Target, p: &str| p == "all" || glob(p, &t.name) || t.groups.iter().any(|g| glob(p, g));
     let chosen: Vec<&Target> = targets
         .iter()
         .filter(|t| plus.iter().any(|p| matches(t, p)))
@@ -219,7 +221,9 @@ mod tests {
         let a2 = t.iter().find(|x| x.name == "a2").unwrap();
         assert_eq!(a2.address, "a2");
         assert!(!a2.groups.contains("staging"));
-        assert!(from_inventory_json(r#"{"_meta":{"hostvars":{"x":{"ansible_port":"no"}}}}"#).is_err());
+        assert!(
+            from_inventory_json(r#"{"_meta":{"hostvars":{"x":{"ansible_port":"no"}}}}"#).is_err()
+        );
         assert!(from_inventory_json("[1]").is_err());
     }
 

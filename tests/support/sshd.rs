@@ -156,7 +156,11 @@ impl Sshd {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
                 panic!("sshd exited with {st}: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "sshd did not listen: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -178,9 +182,7 @@ impl Sshd {
 
     /// Open SSH connections: one sshd child per accepted TCP connection.
     pub fn connections(&self) -> usize {
-        self.pid()
-            .map(|p| children_of(p as i32).len())
-            .unwrap_or(0)
+        self.pid().map(|p| children_of(p as i32).len()).unwrap_or(0)
     }
 
     /// Kills the listener and every connection it serves (a host that dies).
@@ -189,7 +191,9 @@ impl Sshd {
             let mut pids = descendants(c.id() as i32);
             pids.push(c.id() as i32);
             for p in pids {
-                let _ = Command::new("kill").args(["-KILL", &p.to_string()]).output();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &p.to_string()])
+                    .output();
             }
             let _ = c.wait();
         }
@@ -268,4 +272,38 @@ impl Drop for Sudoers {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// A local-cloud config for `cluster` in `dir` that logs in as [`TEST_USER`] with `key`, and
+/// `inventories/<cluster>/hosts.json` listing `hosts` (hostvars) plus `groups`.
+pub fn write_cluster(
+    dir: &Path,
+    cluster: &str,
+    key: &ClientKey,
+    fanout: usize,
+    hosts: &[(&str, &Sshd)],
+    groups: serde_json::Value,
+) {
+    super::write_local_config(
+        dir,
+        cluster,
+        &format!(
+            "nodes:\n  ssh_user: {TEST_USER}\n  ssh_key: {}\n  ssh_fanout: {fanout}\n",
+            key.private.display()
+        ),
+    );
+    let hostvars: serde_json::Map<String, serde_json::Value> = hosts
+        .iter()
+        .map(|(n, s)| {
+            (
+                (*n).to_owned(),
+                serde_json::json!({"ansible_host": s.address, "ansible_port": s.port}),
+            )
+        })
+        .collect();
+    let mut inv = groups;
+    inv["_meta"] = serde_json::json!({ "hostvars": hostvars });
+    let d = dir.join("inventories").join(cluster);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("hosts.json"), inv.to_string()).unwrap();
 }
