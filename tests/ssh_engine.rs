@@ -346,3 +346,44 @@ async fn jump_host_from_the_users_ssh_config() {
     assert_eq!(jump.connections(), 1);
     assert_eq!(node.connections(), 1);
 }
+
+#[tokio::test]
+async fn a_host_that_vanishes_silently_is_declared_unreachable_by_keepalives() {
+    if !require_root("vanishing_host") {
+        return;
+    }
+    let key = ClientKey::new();
+    let sshd = Sshd::start_in_netns(&key.public);
+    assert_eq!(sshd.port, 22);
+    let state = tempfile::tempdir().unwrap();
+    let mut opts = options(state.path(), &key);
+    opts.keepalive = Duration::from_secs(1);
+    let host = SshHost::connect(&target("ghost", &sshd), &opts)
+        .await
+        .unwrap();
+    // Port 22 on its own address: known_hosts files it under the bare address.
+    assert_eq!(
+        known_hosts::recorded_keys(&opts.known_hosts, &sshd.address, 22)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(run(&host, "echo here").await.1, "here\n");
+    let started = Instant::now();
+    let pending = host.exec(ExecRequest {
+        command: "sleep 60",
+        ..Default::default()
+    });
+    let (res, ()) = tokio::join!(pending, async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sshd.pull_cable();
+    });
+    let err = res.unwrap_err();
+    assert!(matches!(err, HostError::Unreachable { .. }), "{err:?}");
+    // Three missed keep-alives of 1 s, not the 60 s of the command.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -98,12 +98,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A running `sshd -D` on `127.0.0.1:port`.
+/// A running `sshd -D` on `127.0.0.1:port`, or on port 22 of its own network namespace.
 pub struct Sshd {
     dir: tempfile::TempDir,
     pub address: String,
     pub port: u16,
     child: Option<Child>,
+    netns: Option<Netns>,
+}
+
+/// A network namespace joined to this one by a veth pair on a /30 (removed on drop).
+struct Netns {
+    name: String,
+    host_if: String,
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, and with it the pair.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+    }
+}
+
+static NETNS_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn ip(args: &[&str]) {
+    sh(Command::new("ip").args(args));
 }
 
 impl Sshd {
@@ -122,27 +147,115 @@ impl Sshd {
         std::fs::write(&keys, authorized_key).unwrap();
         std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
         keygen(&dir.path().join("host_key"));
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile none\n\
-             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nUsePAM no\nAllowUsers {TEST_USER}\nMaxSessions 64\n\
-             MaxStartups 200\nLogLevel ERROR\nPrintMotd no\nSubsystem sftp internal-sftp\n",
-            d = dir.path().display()
-        );
-        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
         let mut s = Sshd {
             dir,
             address: "127.0.0.1".into(),
             port,
             child: None,
+            netns: None,
         };
+        s.write_config();
         s.spawn();
         s
     }
 
+    /// Starts a server on port 22 of a new network namespace, reachable from here over a veth
+    /// pair (addresses in 100.73.0.0/16, out of the way of VNets and the local cloud).
+    pub fn start_in_netns(authorized_key: &str) -> Sshd {
+        let seq = NETNS_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let slot = (std::process::id() % 64) * 256 + seq % 256;
+        let (a, b) = (slot / 64, (slot % 64) * 4);
+        let name = format!("plt-{}-{seq}", std::process::id());
+        let host_if = format!("plth{}", slot);
+        let peer_if = format!("pltn{}", slot);
+        let _ = Command::new("ip").args(["link", "del", &host_if]).output();
+        let ns = Netns {
+            name: name.clone(),
+            host_if: host_if.clone(),
+        };
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &peer_if,
+        ]);
+        ip(&["link", "set", &peer_if, "netns", &name]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("100.73.{a}.{}/30", b + 1),
+            "dev",
+            &host_if,
+        ]);
+        ip(&["link", "set", &host_if, "up"]);
+        let inner = |args: &[&str]| {
+            let mut full = vec!["netns", "exec", &name, "ip"];
+            full.extend_from_slice(args);
+            ip(&full);
+        };
+        inner(&[
+            "addr",
+            "add",
+            &format!("100.73.{a}.{}/30", b + 2),
+            "dev",
+            &peer_if,
+        ]);
+        inner(&["link", "set", &peer_if, "up"]);
+        inner(&["link", "set", "lo", "up"]);
+        let mut s =
+            Sshd::start_on_prepared(&format!("100.73.{a}.{}", b + 2), 22, authorized_key, ns);
+        s.spawn();
+        s
+    }
+
+    fn start_on_prepared(address: &str, port: u16, authorized_key: &str, ns: Netns) -> Sshd {
+        ensure_user();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let keys = dir.path().join("authorized_keys");
+        std::fs::write(&keys, authorized_key).unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+        keygen(&dir.path().join("host_key"));
+        let s = Sshd {
+            dir,
+            address: address.into(),
+            port,
+            child: None,
+            netns: Some(ns),
+        };
+        s.write_config();
+        s
+    }
+
+    fn write_config(&self) {
+        let config = format!(
+            "Port {port}\nListenAddress {addr}\nHostKey {d}/host_key\nPidFile none\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nAllowUsers {TEST_USER}\nMaxSessions 64\n\
+             MaxStartups 200\nLogLevel ERROR\nPrintMotd no\nSubsystem sftp internal-sftp\n",
+            port = self.port,
+            addr = self.address,
+            d = self.dir.path().display()
+        );
+        std::fs::write(self.dir.path().join("sshd_config"), config).unwrap();
+    }
+
+    /// Makes the host vanish without a word (no RST, no FIN), as a crashed VM does: the link
+    /// to its namespace goes down.
+    pub fn pull_cable(&self) {
+        let ns = self.netns.as_ref().expect("pull_cable needs a netns host");
+        ip(&["link", "set", &ns.host_if, "down"]);
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("sshd.log")).unwrap();
-        let child = Command::new("/usr/sbin/sshd")
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns.name, "/usr/sbin/sshd"]);
+                c
+            }
+            None => Command::new("/usr/sbin/sshd"),
+        };
+        let child = cmd
             .args(["-D", "-e", "-f"])
             .arg(self.dir.path().join("sshd_config"))
             .stdin(Stdio::null())
@@ -152,7 +265,13 @@ impl Sshd {
             .expect("start /usr/sbin/sshd (install openssh-server)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let addr: std::net::IpAddr = self.address.parse().unwrap();
+        while std::net::TcpStream::connect_timeout(
+            &(addr, self.port).into(),
+            Duration::from_millis(500),
+        )
+        .is_err()
+        {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
                 panic!("sshd exited with {st}: {}", self.log());
             }
