@@ -1,13 +1,12 @@
 //! SSH sessions: one ControlMaster connection per host (the system `ssh` client, spoken to
 //! through its mux socket by the `openssh` crate: no process per command), host keys pinned
-//! in the cluster's `known_hosts`, retries while a fresh VM boots, and [`Host`] on top.
+//! in the cluster's `known_hosts`, retries while a fresh VM boots. Commands: `exec.rs`.
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{KnownHosts, Session, SessionBuilder};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 
-use super::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
+use super::host::HostError;
 use super::known_hosts;
 use super::targets::Target;
 
@@ -82,10 +81,10 @@ fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 /// A connected host: one master connection, every command multiplexed over it.
 #[derive(Debug)]
 pub struct SshHost {
-    name: String,
+    pub(super) name: String,
     address: String,
     port: u16,
-    session: Session,
+    pub(super) session: Session,
 }
 
 /// What a failed connection attempt means.
@@ -122,7 +121,7 @@ fn classify(log: &str) -> Failure {
 }
 
 /// The full text of an openssh error: for connection errors, ssh's own log.
-fn error_text(e: &openssh::Error) -> String {
+pub(super) fn error_text(e: &openssh::Error) -> String {
     use std::error::Error as _;
     match e.source() {
         Some(s) => format!("{e}: {s}"),
@@ -246,7 +245,7 @@ impl SshHost {
         }
     }
 
-    fn unreachable(&self, message: impl Into<String>) -> HostError {
+    pub(super) fn unreachable(&self, message: impl Into<String>) -> HostError {
         HostError::Unreachable {
             host: self.name.clone(),
             message: message.into(),
@@ -261,115 +260,6 @@ fn last_line(text: &str) -> &str {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("")
-}
-
-/// The remote command line: env exports, `timeout` (remote, so the process really dies) and
-/// `sudo -n` for become (outermost, so the timeout and env apply to the root process).
-pub fn remote_command(req: &ExecRequest<'_>) -> Result<String, String> {
-    let mut script = String::new();
-    for (k, v) in req.env {
-        if k.is_empty()
-            || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            || k.starts_with(|c: char| c.is_ascii_digit())
-        {
-            return Err(format!("invalid environment variable name {k:?}"));
-        }
-        script.push_str(&format!("export {k}={}\n", shell_quote(v)));
-    }
-    script.push_str(req.command);
-    let mut cmd = format!("/bin/sh -c {}", shell_quote(&script));
-    if let Some(t) = req.timeout {
-        cmd = format!("timeout -k 5 {:.3}s {cmd}", t.as_secs_f64());
-    }
-    if req.become_root {
-        cmd = format!("sudo -n -- {cmd}");
-    }
-    Ok(cmd)
-}
-
-#[async_trait::async_trait]
-impl Host for SshHost {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, HostError> {
-        let cmd = remote_command(&req).map_err(|message| HostError::Other {
-            host: self.name.clone(),
-            message,
-        })?;
-        let started = Instant::now();
-        let mut command = self.session.raw_command(&cmd);
-        command
-            .stdin(if req.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = match command.spawn().await {
-            Ok(c) => c,
-            Err(e) => return Err(self.unreachable(error_text(&e))),
-        };
-        let stdin = child.stdin().take();
-        let feed = async {
-            if let (Some(data), Some(mut pipe)) = (req.stdin, stdin) {
-                // A command that exits without reading its stdin is not an error here.
-                let _ = pipe.write_all(data).await;
-                let _ = pipe.shutdown().await;
-            }
-        };
-        let run = async {
-            let (_, out) = tokio::join!(feed, child.wait_with_output());
-            out
-        };
-        // Local backstop in case the remote `timeout` could not run.
-        let out = match req.timeout {
-            Some(t) => match tokio::time::timeout(t + Duration::from_secs(10), run).await {
-                Ok(out) => out,
-                Err(_) => {
-                    return Err(HostError::Timeout {
-                        host: self.name.clone(),
-                        after: t,
-                    });
-                }
-            },
-            None => run.await,
-        };
-        match out {
-            Ok(o) => {
-                let status = o.status.code().unwrap_or(-1);
-                if let Some(t) = req.timeout
-                    && (status == 124 || status == 137)
-                    && started.elapsed() >= t
-                {
-                    return Err(HostError::Timeout {
-                        host: self.name.clone(),
-                        after: t,
-                    });
-                }
-                Ok(ExecOutput {
-                    status,
-                    stdout: o.stdout,
-                    stderr: o.stderr,
-                })
-            }
-            // The mux protocol cannot tell a killed process from a lost connection: ask the
-            // master whether it is still up.
-            Err(e @ (openssh::Error::Disconnected | openssh::Error::RemoteProcessTerminated)) => {
-                if self.check().await {
-                    Err(HostError::Other {
-                        host: self.name.clone(),
-                        message: format!("{e} (killed by a signal?)"),
-                    })
-                } else {
-                    Err(self.unreachable(format!("{e} (ssh connection lost)")))
-                }
-            }
-            Err(e) => Err(self.unreachable(error_text(&e))),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -400,29 +290,6 @@ mod tests {
             classify("ssh: Could not resolve hostname x"),
             Failure::Fatal
         );
-    }
-
-    #[test]
-    fn remote_command_nests_env_timeout_and_sudo() {
-        let env = vec![("A_1".to_owned(), "x y".to_owned())];
-        let req = ExecRequest {
-            command: "echo $A_1",
-            env: &env,
-            become_root: true,
-            timeout: Some(Duration::from_millis(1500)),
-            ..Default::default()
-        };
-        assert_eq!(
-            remote_command(&req).unwrap(),
-            "sudo -n -- timeout -k 5 1.500s /bin/sh -c 'export A_1='\\''x y'\\''\necho $A_1'"
-        );
-        let bad = vec![("1A".to_owned(), String::new())];
-        let req = ExecRequest {
-            command: "true",
-            env: &bad,
-            ..Default::default()
-        };
-        assert!(remote_command(&req).is_err());
     }
 
     #[test]

@@ -42,22 +42,38 @@ fn sh(cmd: &mut Command) -> std::process::Output {
 }
 
 /// Creates the test user once (kept between runs), unlocked so sshd without PAM admits it.
+/// Once per test process: parallel `usermod`s would fight over the /etc/passwd lock.
 pub fn ensure_user() {
-    let exists = Command::new("id")
-        .arg(TEST_USER)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !exists {
-        // Another test binary may race us; a failure is fine if the user now exists.
-        let _ = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", TEST_USER])
-            .output();
-    }
-    // `*`: no password, but not locked (a locked account is refused by sshd).
-    sh(Command::new("usermod").args(["-p", "*", TEST_USER]));
-    std::fs::create_dir_all("/run/sshd").unwrap();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let exists = || {
+            Command::new("id")
+                .arg(TEST_USER)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        for attempt in 0.. {
+            if !exists() {
+                let _ = Command::new("useradd")
+                    .args(["-m", "-s", "/bin/sh", TEST_USER])
+                    .output();
+            }
+            // `*`: no password, but not locked (a locked account is refused by sshd).
+            let ok = Command::new("usermod")
+                .args(["-p", "*", TEST_USER])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok && exists() {
+                break;
+            }
+            // Another process may hold the /etc/passwd lock for a moment.
+            assert!(attempt < 20, "cannot create the test user {TEST_USER}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::create_dir_all("/run/sshd").unwrap();
+    });
 }
 
 /// A client key pair in its own temporary directory.
