@@ -233,6 +233,11 @@ impl SshHost {
         (&self.address, self.port)
     }
 
+    /// The master's control socket (`ssh -S` can share the connection, e.g. for debugging).
+    pub fn control_socket(&self) -> &Path {
+        self.session.control_socket()
+    }
+
     /// Whether the master connection is still alive.
     pub async fn check(&self) -> bool {
         self.session.check().await.is_ok()
