@@ -137,8 +137,16 @@ pub enum Command {
         /// Hosts or groups to target (Ansible pattern).
         #[arg(long)]
         limit: Option<String>,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
+        /// Forget the recorded SSH host key of this host (inventory name or address) after
+        /// it was really rebuilt (repeatable); the next connection records the new key.
+        #[arg(long, value_name = "NAME")]
+        forget_host: Vec<String>,
+        /// Kill the command on a host after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// The command and its arguments (joined with spaces and run by the host's shell, as
+        /// ssh does).
+        #[arg(last = true, required_unless_present = "forget_host")]
         command: Vec<String>,
     },
     /// Run a playbook (Ansible syntax subset) on the cluster's nodes.

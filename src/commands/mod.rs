@@ -5,6 +5,7 @@ mod init;
 mod inventory;
 mod local_cloud;
 mod plan;
+mod run;
 mod status;
 mod up;
 
@@ -47,7 +48,20 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
             inventory::run(&load()?, &args, printer).await
         }
         Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
-        Command::Run { .. } => not_built("run", "the nodes-over-SSH issue"),
+        Command::Run {
+            limit,
+            forget_host,
+            timeout,
+            command,
+        } => {
+            let args = run::RunArgs {
+                limit,
+                forget_host,
+                timeout: timeout.map(std::time::Duration::from_secs),
+                command,
+            };
+            run::run(&load()?, &args, printer).await
+        }
         Command::Play { .. } => not_built("play", "the nodes-over-SSH issue"),
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Serve(args),

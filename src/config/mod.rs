@@ -130,7 +130,9 @@ pub struct Nodes {
     pub ssh_key: SshKey,
     /// The address SSH uses. Default: `public` for Azure, `private` for the local cloud.
     pub ssh_address: SshAddress,
-    /// `[user@]host[:port]` of an SSH bastion used to reach private addresses (ProxyJump).
+    /// How many hosts SSH work runs on at once (`nodes.ssh_fanout`, default 256).
+    pub ssh_fanout: usize,
+    /// `ProxyJump` host (`[user@]host[:port]`) for nodes without a public address.
     pub jump_host: Option<String>,
     pub servers: Pool,
     pub agents: Pool,

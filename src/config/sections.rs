@@ -191,6 +191,7 @@ fn nodes(
     let jump_host = string(&mut d, "jump_host", issues)
         .map(|(s, _)| s)
         .filter(|s| !s.is_empty());
+    let ssh_fanout = int(&mut d, "ssh_fanout", 1, 4096, issues);
     let servers = pool(d.get("servers"), "nodes.servers", 3, issues);
     let agents = pool(d.get("agents"), "nodes.agents", 2, issues);
     d.finish(issues);
@@ -202,6 +203,7 @@ fn nodes(
         ssh_user: ssh_user.unwrap_or_else(|| "azureuser".into()),
         ssh_key,
         ssh_address,
+        ssh_fanout: ssh_fanout.map_or(crate::ssh::fanout::DEFAULT_LIMIT, |n| n as usize),
         jump_host,
         servers,
         agents,

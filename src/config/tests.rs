@@ -272,3 +272,20 @@ fn static_kind_ssh_address_and_jump_host() {
         Some("me@bastion.example.com:2222")
     );
 }
+
+#[test]
+fn ssh_fanout_and_jump_host() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.nodes.ssh_fanout, 256);
+    assert_eq!(c.nodes.jump_host, None);
+    let c = load(&format!(
+        "{MINIMAL}nodes: {{ssh_fanout: 30, jump_host: admin@bastion:2222}}\n"
+    ))
+    .unwrap();
+    assert_eq!(c.nodes.ssh_fanout, 30);
+    assert_eq!(c.nodes.jump_host.as_deref(), Some("admin@bastion:2222"));
+    assert_eq!(
+        paths(&format!("{MINIMAL}nodes: {{ssh_fanout: 0}}\n")),
+        ["nodes.ssh_fanout"]
+    );
+}

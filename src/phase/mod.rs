@@ -88,6 +88,7 @@ impl Phase {
         if let Some(o) = infra_nodes.as_object_mut() {
             o.remove("ssh_address");
             o.remove("jump_host");
+            o.remove("ssh_fanout");
         }
         match self {
             Phase::Infra => serde_json::json!({

@@ -1,0 +1,250 @@
+//! Which hosts a command reaches: [`Target`]s read from an Ansible dynamic-inventory JSON
+//! document, and Ansible `--limit` patterns over them.
+//!
+//! The JSON is what `ansible-inventory --list` prints (and what the inventory phase writes to
+//! `inventories/<cluster>/hosts.json`): groups with `hosts`/`children` (or a plain list of
+//! hosts), and `_meta.hostvars.<host>.ansible_host/ansible_user/ansible_port`.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One host to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Inventory name.
+    pub name: String,
+    /// Address to connect to (`ansible_host`, else the name).
+    pub address: String,
+    /// SSH port (`ansible_port`, else 22).
+    pub port: u16,
+    /// Login user (`ansible_user`), when the inventory sets one.
+    pub user: Option<String>,
+    /// Every group the host belongs to, directly or through `children`, `all` included.
+    pub groups: BTreeSet<String>,
+}
+
+/// Why an inventory or a pattern was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("inventory: {0}")]
+    Inventory(String),
+    #[error("--limit {pattern:?}: {message}")]
+    Pattern { pattern: String, message: String },
+}
+
+/// Reads targets from a dynamic-inventory JSON document, in the order hosts first appear.
+pub fn from_inventory_json(text: &str) -> Result<Vec<Target>, TargetError> {
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| TargetError::Inventory(e.to_string()))?;
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| TargetError::Inventory("the document is not a JSON object".into()))?;
+    let hostvars = doc.pointer("/_meta/hostvars").and_then(Value::as_object);
+    // Direct members and children of every group.
+    let mut direct: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (group, body) in obj.iter().filter(|(k, _)| *k != "_meta") {
+        let hosts = match body {
+            Value::Array(_) => strs(Some(body)),
+            _ => strs(body.get("hosts")),
+        };
+        for h in &hosts {
+            if !order.contains(h) {
+                order.push(h);
+            }
+        }
+        direct.insert(group, hosts);
+        children.insert(group, strs(body.get("children")));
+    }
+    if let Some(hv) = hostvars {
+        for h in hv.keys() {
+            if !order.contains(&h.as_str()) {
+                order.push(h);
+            }
+        }
+    }
+    let mut targets = Vec::new();
+    for name in order {
+        let vars = hostvars.and_then(|hv| hv.get(name));
+        let var = |k: &str| vars.and_then(|v| v.get(k));
+        let port = match var("ansible_port") {
+            None => 22,
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| {
+                    TargetError::Inventory(format!("{name}: ansible_port {v} is not a port"))
+                })?,
+        };
+        let mut groups: BTreeSet<String> = BTreeSet::from(["all".to_owned()]);
+        for g in direct.keys() {
+            if contains(&direct, &children, g, name, 0) {
+                groups.insert((*g).to_owned());
+            }
+        }
+        targets.push(Target {
+            name: name.to_owned(),
+            address: var("ansible_host")
+                .and_then(Value::as_str)
+                .unwrap_or(name)
+                .to_owned(),
+            port,
+            user: var("ansible_user")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            groups,
+        });
+    }
+    Ok(targets)
+}
+
+fn strs(v: Option<&Value>) -> Vec<&str> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `group` holds `host` directly or through its children (depth-bounded: a cycle in
+/// a hand-written inventory must not hang).
+fn contains(
+    direct: &BTreeMap<&str, Vec<&str>>,
+    children: &BTreeMap<&str, Vec<&str>>,
+    group: &str,
+    host: &str,
+    depth: usize,
+) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    direct.get(group).is_some_and(|h| h.contains(&host))
+        || children.get(group).is_some_and(|c| {
+            c.iter()
+                .any(|child| contains(direct, children, child, host, depth + 1))
+        })
+}
+
+/// `*` and `?` globs, as Ansible's host patterns use them.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// Selects targets with an Ansible pattern: host or group names, `all`/`*`, globs, `a:b` or
+/// `a,b` union, `&x` intersection, `!x` exclusion. As in Ansible, unions apply first, then
+/// intersections, then exclusions, whatever their order in the pattern; a pattern of only
+/// exclusions starts from `all`. Keeps inventory order.
+pub fn select<'a>(targets: &'a [Target], pattern: &str) -> Result<Vec<&'a Target>, TargetError> {
+    let err = |message: String| TargetError::Pattern {
+        pattern: pattern.to_owned(),
+        message,
+    };
+    let parts: Vec<&str> = if pattern.contains(',') {
+        pattern.split(',').collect()
+    } else {
+        pattern.split(':').collect()
+    };
+    let (mut plus, mut and, mut not) = (Vec::new(), Vec::new(), Vec::new());
+    for p in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        if let Some(rest) = p.strip_prefix('!') {
+            not.push(rest);
+        } else if let Some(rest) = p.strip_prefix('&') {
+            and.push(rest);
+        } else if p.starts_with('~') {
+            return Err(err("regular expressions (`~`) are not supported".into()));
+        } else {
+            plus.push(p);
+        }
+    }
+    if plus.is_empty() {
+        plus.push("all");
+    }
+    let matches =
+        |t: &Target, p: &str| p == "all" || glob(p, &t.name) || t.groups.iter().any(|g| glob(p, g));
+    let chosen: Vec<&Target> = targets
+        .iter()
+        .filter(|t| plus.iter().any(|p| matches(t, p)))
+        .filter(|t| and.iter().all(|p| matches(t, p)))
+        .filter(|t| !not.iter().any(|p| matches(t, p)))
+        .collect();
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INV: &str = r#"{
+      "_meta": {"hostvars": {
+        "s1": {"ansible_host": "10.0.0.4", "ansible_user": "azureuser"},
+        "s2": {"ansible_host": "10.0.0.5", "ansible_port": "2222"},
+        "a1": {"ansible_host": "10.0.1.4"},
+        "a2": {}
+      }},
+      "all": {"children": ["k3s", "ungrouped"]},
+      "k3s": {"children": ["servers", "agents"]},
+      "servers": {"hosts": ["s1", "s2"]},
+      "agents": {"hosts": ["a1", "a2"], "vars": {}},
+      "staging": ["s2", "a1"],
+      "ungrouped": {"hosts": []}
+    }"#;
+
+    fn names(t: &[Target], p: &str) -> Vec<String> {
+        select(t, p)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn reads_hostvars_and_nested_groups() {
+        let t = from_inventory_json(INV).unwrap();
+        assert_eq!(t.len(), 4);
+        let s1 = &t[0];
+        assert_eq!(
+            (s1.name.as_str(), s1.address.as_str(), s1.port),
+            ("s1", "10.0.0.4", 22)
+        );
+        assert_eq!(s1.user.as_deref(), Some("azureuser"));
+        assert!(s1.groups.contains("k3s") && s1.groups.contains("servers"));
+        assert_eq!(t[1].port, 2222);
+        let a2 = t.iter().find(|x| x.name == "a2").unwrap();
+        assert_eq!(a2.address, "a2");
+        assert!(!a2.groups.contains("staging"));
+        assert!(
+            from_inventory_json(r#"{"_meta":{"hostvars":{"x":{"ansible_port":"no"}}}}"#).is_err()
+        );
+        assert!(from_inventory_json("[1]").is_err());
+    }
+
+    #[test]
+    fn ansible_patterns() {
+        let t = from_inventory_json(INV).unwrap();
+        assert_eq!(names(&t, "all"), ["s1", "s2", "a1", "a2"]);
+        assert_eq!(names(&t, "*"), ["s1", "s2", "a1", "a2"]);
+        assert_eq!(names(&t, "servers"), ["s1", "s2"]);
+        assert_eq!(names(&t, "a1:s1"), ["s1", "a1"]);
+        assert_eq!(names(&t, "a1,s1"), ["s1", "a1"]);
+        assert_eq!(names(&t, "k3s:!servers"), ["a1", "a2"]);
+        assert_eq!(names(&t, "!servers"), ["a1", "a2"]);
+        // Exclusions apply last, whatever their position.
+        assert_eq!(names(&t, "!a1:agents"), ["a2"]);
+        assert_eq!(names(&t, "k3s:&staging"), ["s2", "a1"]);
+        // Globs match group names too: `staging` brings a1.
+        assert_eq!(names(&t, "s*"), ["s1", "s2", "a1"]);
+        assert_eq!(names(&t, "age*"), ["a1", "a2"]);
+        assert_eq!(names(&t, "?2"), ["s2", "a2"]);
+        assert!(names(&t, "nothing").is_empty());
+        assert!(select(&t, "~s.*").is_err());
+    }
+}
