@@ -11,6 +11,7 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
     opts.latency = LatencyModel::scaled(args.time_factor);
     opts.latency.retry_after_secs = args.retry_after;
     opts.page_size = args.page_size.max(1);
+    opts.realize_hosts = args.hosts;
     opts.faults = FaultConfig {
         throttle_rate: args.throttle_rate,
         server_error_rate: args.error_rate,

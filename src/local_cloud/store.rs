@@ -1,6 +1,7 @@
 //! The resource store: resources, operations, settling operations over time, persistence.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -117,6 +118,26 @@ impl Phase {
     }
 }
 
+/// Whether an operation may complete: something outside the store (a VM's host booting)
+/// can hold it past its clock, or fail it.
+pub trait OpGate: Send + Sync + std::fmt::Debug {
+    /// Readiness of the VM with this lower-case id.
+    fn hold(&self, vm_key: &str) -> Hold;
+}
+
+/// What an `OpGate` says about one VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    Ready,
+    /// Not yet: the operation's deadline moves `GATE_RETRY_MS` later.
+    Wait,
+    /// The operation fails with this error.
+    Failed(ErrorDetail),
+}
+
+/// How far a held operation's deadline moves each time it is found waiting.
+const GATE_RETRY_MS: u64 = 100;
+
 /// All resources and operations of the local cloud.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Store {
@@ -127,6 +148,9 @@ pub struct Store {
     pub ops: BTreeMap<String, Operation>,
     #[serde(default)]
     pub next_seq: u64,
+    /// Holds VM create/update operations until their hosts are up (hosts enabled only).
+    #[serde(skip)]
+    pub gate: Option<Arc<dyn OpGate>>,
 }
 
 impl Store {
@@ -159,6 +183,9 @@ impl Store {
 
     /// Applies every operation whose time has come. Returns whether anything changed.
     pub fn settle(&mut self, now_ms: u64) -> bool {
+        if let Some(gate) = self.gate.clone() {
+            self.apply_gate(gate.as_ref(), now_ms);
+        }
         let mut due: Vec<(u64, String)> = self
             .ops
             .values()
@@ -179,6 +206,49 @@ impl Store {
         }
         self.prune_ops();
         true
+    }
+
+    /// Due create/update operations whose new VMs are not ready yet are postponed (so the
+    /// status polls and `provisioningState` stay consistent: both follow `done_at_ms`);
+    /// those with a failed VM fail.
+    fn apply_gate(&mut self, gate: &dyn OpGate, now_ms: u64) {
+        let due: Vec<String> = self
+            .ops
+            .values()
+            .filter(|o| {
+                !o.settled
+                    && o.done_at_ms <= now_ms
+                    && o.failure.is_none()
+                    && matches!(o.kind, OpKind::Create | OpKind::Update)
+            })
+            .map(|o| o.id.clone())
+            .collect();
+        for id in due {
+            let Some(op) = self.ops.get(&id) else {
+                continue;
+            };
+            let (mut wait, mut fail) = (false, None);
+            for rid in std::iter::once(&op.target).chain(op.also.iter()) {
+                let held = self.resources.get(rid).is_some_and(|r| {
+                    r.rtype == "Microsoft.Compute/virtualMachines"
+                        && r.pending_op.as_deref() == Some(id.as_str())
+                });
+                if held {
+                    match gate.hold(rid) {
+                        Hold::Ready => {}
+                        Hold::Wait => wait = true,
+                        Hold::Failed(d) => fail = Some(d),
+                    }
+                }
+            }
+            if let Some(op) = self.ops.get_mut(&id) {
+                if fail.is_some() {
+                    op.failure = fail;
+                } else if wait {
+                    op.done_at_ms = now_ms + GATE_RETRY_MS;
+                }
+            }
+        }
     }
 
     fn apply(&mut self, op: &Operation) {
