@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 #[path = "../local_cloud_support/mod.rs"]
 pub mod cloud;
-pub use cloud::{Env, res_path};
+#[allow(unused_imports)] // not every test file uses every helper
+pub use cloud::{Env, res_path, rg_path};
 
 /// Whether this test may run: root is needed. Under CI a missing root is a failure.
 pub fn root_or_skip(test: &str) -> bool {
@@ -80,7 +81,11 @@ pub async fn put_vmss(env: &Env, rg: &str, name: &str, body: Value) -> String {
         )
         .await;
     assert!(r.status().is_success(), "VMSS PUT: {}", r.status());
-    env.wait(&r).await.0
+    let (status, body) = env.wait(&r).await;
+    if status != "Succeeded" {
+        eprintln!("scale set {name}: {status}: {body}");
+    }
+    status
 }
 
 /// `GET /_local/vms`: every VM with its host.
@@ -202,6 +207,14 @@ pub fn procs_with(needle: &str) -> Vec<u32> {
                 .then_some(pid)
         })
         .collect()
+}
+
+/// Whether `pid` is a live process (a zombie is not: nobody may reap orphans here).
+pub fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(") ").next().map(|r| !r.starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// Mount points of this namespace below `dir`.

@@ -52,6 +52,47 @@ pub async fn leftovers(prefix: &str, config_name: &str, dir: &Path, live: &HashS
     }
 }
 
+/// Synchronous last resort when a realizer is dropped without `shutdown` (a panic, a
+/// runtime ending): kills every process of this instance's namespaces and deletes them and
+/// the bridge, so no host outlives the cloud. Disks are kept for the next start.
+pub fn blocking_teardown(prefix: &str) {
+    let run = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let dash = format!("{prefix}-");
+    let list = run(&["netns", "list"]);
+    for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        if !ns.starts_with(&dash) {
+            continue;
+        }
+        let pids: Vec<String> = run(&["netns", "pids", ns])
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !pids.is_empty() {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .args(&pids)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        run(&["netns", "del", ns]);
+    }
+    let links = run(&["-o", "link", "show"]);
+    for name in links.lines().filter_map(link_name) {
+        if name.starts_with(prefix) {
+            run(&["link", "del", name]);
+        }
+    }
+}
+
 /// `3: plcab12v0@if2: <...>` -> `plcab12v0`.
 fn link_name(line: &str) -> Option<&str> {
     let name = line.split(": ").nth(1)?;

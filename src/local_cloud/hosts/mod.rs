@@ -163,6 +163,17 @@ pub struct Realizer {
     inner: Arc<Inner>,
     entries: Mutex<HashMap<String, Entry>>,
     retiring: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set by `shutdown`; otherwise dropping tears the hosts down synchronously.
+    shut: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Realizer {
+    fn drop(&mut self) {
+        if !self.shut.load(Ordering::SeqCst) {
+            tracing::warn!("local cloud dropped without shutdown: tearing its hosts down");
+            cleanup::blocking_teardown(&self.inner.prefix);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -195,6 +206,7 @@ impl Realizer {
             inner: Arc::new(inner),
             entries: Mutex::new(HashMap::new()),
             retiring: Mutex::new(Vec::new()),
+            shut: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -297,6 +309,7 @@ impl Realizer {
             }
         }
         self.inner.bridge.lock().await.remove().await;
+        self.shut.store(true, Ordering::SeqCst);
     }
 }
 
