@@ -17,4 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/n
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# tests/local_hosts_*.rs realize local-cloud VMs as namespaced SSH hosts: they need root
+# (they skip with a reason elsewhere, and fail when CI is set). Their measurements:
+#   cargo test --release --test local_hosts_bench -- --ignored --nocapture
 cargo test --locked --all-targets

@@ -36,7 +36,7 @@ fn valid_user(u: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-fn primary<'a>(items: &'a [Value]) -> Option<&'a Value> {
+fn primary(items: &[Value]) -> Option<&Value> {
     items
         .iter()
         .find(|i| i.pointer("/properties/primary") == Some(&Value::Bool(true)))
