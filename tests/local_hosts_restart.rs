@@ -14,7 +14,7 @@ use local_hosts_support::*;
 use platform::local_cloud::{self, LocalCloudOptions};
 use serde_json::Value;
 
-async fn start(dir: &Path, keys: &Path) -> Env {
+async fn start(dir: &Path) -> Env {
     let mut opts = LocalCloudOptions::new(dir);
     opts.latency = cloud::fast();
     opts.realize_hosts = true;
@@ -22,7 +22,6 @@ async fn start(dir: &Path, keys: &Path) -> Env {
         .await
         .expect("local cloud with hosts starts");
     let http = cloud::client(&cloud.ca_pem);
-    let _ = keys;
     Env {
         cloud,
         http,
@@ -60,7 +59,7 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
     };
 
     // 1. In process: two hosts; each writes a file; clean shutdown keeps the disks.
-    let env = start(data.path(), work.path()).await;
+    let env = start(data.path()).await;
     let prefix = instance_prefix(data.path());
     network(&env, "rg", "10.232").await;
     assert_eq!(
@@ -88,7 +87,9 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
             "0",
             "--data-dir",
         ])
-        .arg(data.path())
+        // A relative data dir, as users give it: host paths must still be absolute.
+        .arg(data.path().file_name().unwrap())
+        .current_dir(data.path().parent().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -149,7 +150,7 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
     assert_eq!(netns_with(&prefix).len(), 2);
 
     // 4. The next start removes the leftovers and realizes the hosts again.
-    let env = start(data.path(), work.path()).await;
+    let env = start(data.path()).await;
     for pid in &stale {
         assert!(!alive(*pid), "leftover sshd {pid} killed");
     }

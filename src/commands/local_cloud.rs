@@ -30,10 +30,16 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
             handle.ca_path.display()
         )),
     }
-    printer.info("serving until interrupted (Ctrl-C)");
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| Error::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
+    printer.info("serving until interrupted (Ctrl-C or SIGTERM)");
+    // SIGTERM too: with --hosts, shutdown is what tears the hosts down.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::Failed(format!("cannot wait for SIGTERM: {e}")))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            r.map_err(|e| Error::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
+        }
+        _ = term.recv() => {}
+    }
     handle.shutdown().await;
     Ok(())
 }

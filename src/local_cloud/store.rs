@@ -569,6 +569,66 @@ mod tests {
         assert!(s.referrers(&vnet, &both).is_empty());
     }
 
+    #[derive(Debug)]
+    struct Gate(std::sync::Mutex<Hold>);
+    impl OpGate for Gate {
+        fn hold(&self, _vm: &str) -> Hold {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    #[test]
+    fn a_gate_holds_vm_creates_until_ready_or_fails_them() {
+        let mut s = sample();
+        let vm = format!("{RG}/providers/Microsoft.Compute/virtualMachines/ss_1");
+        let vmss = format!("{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/ss");
+        let mut op = super::super::ops::new_op(
+            OpKind::Create,
+            &vmss,
+            "Microsoft.Compute/virtualMachineScaleSets",
+            1000,
+            std::time::Duration::from_millis(100),
+            None,
+        );
+        op.also = vec![vm.to_ascii_lowercase()];
+        let op_id = op.id.clone();
+        s.get_mut(&vm).unwrap().pending_op = Some(op_id.clone());
+        s.get_mut(&vmss).unwrap().pending_op = Some(op_id.clone());
+        s.ops.insert(op_id.clone(), op);
+        let gate = Arc::new(Gate(std::sync::Mutex::new(Hold::Wait)));
+        s.gate = Some(gate.clone());
+        assert!(!s.settle(1200), "held while the host boots");
+        assert_eq!(s.ops[&op_id].done_at_ms, 1200 + GATE_RETRY_MS);
+        assert_eq!(
+            super::super::ops::status(&s.ops[&op_id], 1250),
+            "InProgress",
+            "polls agree"
+        );
+        *gate.0.lock().unwrap() = Hold::Ready;
+        assert!(s.settle(1300));
+        assert_eq!(s.get(&vm).unwrap().provisioning_state(), Some("Succeeded"));
+
+        let mut op2 = super::super::ops::new_op(
+            OpKind::Update,
+            &vmss,
+            "Microsoft.Compute/virtualMachineScaleSets",
+            2000,
+            std::time::Duration::from_millis(10),
+            None,
+        );
+        op2.also = vec![vm.to_ascii_lowercase()];
+        s.get_mut(&vm).unwrap().pending_op = Some(op2.id.clone());
+        let id2 = op2.id.clone();
+        s.ops.insert(id2.clone(), op2);
+        *gate.0.lock().unwrap() = Hold::Failed(ErrorDetail {
+            code: "OSProvisioningClientError".into(),
+            message: "no sshd".into(),
+        });
+        assert!(s.settle(3000));
+        assert_eq!(super::super::ops::status(&s.ops[&id2], 3000), "Failed");
+        assert_eq!(s.get(&vm).unwrap().provisioning_state(), Some("Failed"));
+    }
+
     #[test]
     fn settling_applies_operations_whose_time_has_come() {
         let mut s = sample();

@@ -186,6 +186,11 @@ impl Realizer {
     /// no longer exist; disks of `live` VMs are kept).
     pub async fn new(data_dir: &Path, live: &HashSet<String>) -> Result<Self, HostError> {
         sys::preflight()?;
+        // Absolute paths: they go into mount options, the chroot and the hiding tmpfs.
+        let data_dir = &data_dir.canonicalize().map_err(|source| HostError::Io {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
         let dir = data_dir.join(HOSTS_DIR);
         std::fs::create_dir_all(&dir).map_err(|source| HostError::Io {
             path: dir.display().to_string(),
