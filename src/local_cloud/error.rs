@@ -25,7 +25,7 @@ pub enum LocalCloudError {
         path: String,
         source: serde_json::Error,
     },
-    #[error("local cloud hosts: {0}")]
+    #[error("hosts: {0}")]
     /// VMs cannot be realized as hosts (root or a tool missing, cleanup failed).
     Hosts(#[from] super::hosts::HostError),
     #[error("local cloud cannot listen on {addr}: {source}")]
