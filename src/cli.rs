@@ -225,6 +225,10 @@ pub struct LocalCloudServe {
     /// Seed for fault injection, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Make scale-set VMs real Linux hosts reachable over SSH (root, iproute2,
+    /// openssh-server and sudo needed).
+    #[arg(long)]
+    pub hosts: bool,
 }
 
 #[cfg(test)]

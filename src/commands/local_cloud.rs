@@ -12,6 +12,7 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
     opts.latency = LatencyModel::scaled(args.time_factor);
     opts.latency.retry_after_secs = args.retry_after;
     opts.page_size = args.page_size.max(1);
+    opts.realize_hosts = args.hosts;
     opts.faults = FaultConfig {
         throttle_rate: args.throttle_rate,
         server_error_rate: args.error_rate,
@@ -38,10 +39,13 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
         )),
     }
     printer.info("serving until interrupted (Ctrl-C or SIGTERM)");
+    // SIGTERM too: with --hosts, shutdown is what tears the hosts down.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Failed(format!("cannot wait for SIGTERM: {e}")))?;
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| Error::Failed(format!("cannot wait for Ctrl-C: {e}")))?,
+        r = tokio::signal::ctrl_c() => {
+            r.map_err(|e| Error::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
+        }
         _ = term.recv() => {}
     }
     handle.shutdown().await;

@@ -20,6 +20,9 @@ pub struct LocalCloudOptions {
     pub faults: FaultConfig,
     /// Items per page on every list call before a `nextLink` is given.
     pub page_size: usize,
+    /// Make scale-set VMs real Linux hosts reachable over SSH (needs root, iproute2,
+    /// openssh-server and sudo; see `src/local_cloud/README.md`).
+    pub realize_hosts: bool,
 }
 
 impl LocalCloudOptions {
@@ -31,6 +34,7 @@ impl LocalCloudOptions {
             latency: LatencyModel::default(),
             faults: FaultConfig::default(),
             page_size: 100,
+            realize_hosts: false,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The `/_local/` control API for tests and a separately running `local-cloud serve`:
-//! stats, faults, VM power states. Not an ARM surface; no auth (loopback only).
+//! stats, faults, VM power states and hosts. Not an ARM surface; no auth (loopback only).
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,12 +49,52 @@ pub fn handle(cloud: &Cloud, method: &Method, path: &str, body: &[u8]) -> Respon
             Ok(axum::Json(json!({"value": list})).into_response())
         }
         (Method::POST, ["vms", name, action]) => power(cloud, name, action),
+        (Method::GET, ["vms"]) => {
+            Ok(axum::Json(json!({"value": vms(cloud, None)})).into_response())
+        }
+        (Method::GET, ["vms", name]) => vms(cloud, Some(name))
+            .pop()
+            .map(|v| axum::Json(v).into_response())
+            .ok_or_else(|| {
+                ArmError::not_found("ResourceNotFound", format!("No VM named '{name}'."))
+            }),
         _ => Err(ArmError::not_found(
             "NotFound",
             format!("No control endpoint {method} {path}."),
         )),
     };
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// VMs (or the one named) with their address and, when hosts are realized, their host.
+fn vms(cloud: &Cloud, name: Option<&str>) -> Vec<serde_json::Value> {
+    let specs = {
+        let store = cloud.store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<(super::hosts::HostSpec, Option<String>, Option<String>)> =
+            super::hosts::specs(&store)
+                .into_iter()
+                .filter(|s| name.is_none_or(|n| s.name.eq_ignore_ascii_case(n)))
+                .map(|s| {
+                    let r = store.get(&s.key);
+                    let prov = r.and_then(|r| r.provisioning_state()).map(str::to_string);
+                    let power = r.and_then(|r| r.power_state.clone());
+                    (s, prov, power)
+                })
+                .collect();
+        v.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        v
+    };
+    specs
+        .into_iter()
+        .map(|(s, prov, power)| {
+            let host = cloud.hosts.as_ref().and_then(|h| h.info(&s.name));
+            json!({"name": s.name, "id": s.key, "computerName": s.hostname,
+                "adminUsername": s.admin_user, "address": s.ip.to_string(),
+                "provisioningState": prov, "powerState": power,
+                "host_key_fingerprint": host.as_ref().and_then(|h| h.host_key_fingerprint.clone()),
+                "host": host})
+        })
+        .collect()
 }
 
 fn power(cloud: &Cloud, name: &str, action: &str) -> Result<Response, ArmError> {

@@ -25,6 +25,9 @@ pub enum LocalCloudError {
         path: String,
         source: serde_json::Error,
     },
+    #[error("hosts: {0}")]
+    /// VMs cannot be realized as hosts (root or a tool missing, cleanup failed).
+    Hosts(#[from] super::hosts::HostError),
     #[error("local cloud cannot listen on {addr}: {source}")]
     /// The listening socket could not be opened.
     Bind {

@@ -10,7 +10,8 @@
 //!
 //! Layout: `server` (front: auth, api-version, faults), `handlers` and `listing` (ARM
 //! semantics), `types/` (per-type validation and side effects), `store` (resources and
-//! persistence), `ops` (operations), `faults`, `stats`, `control` (`/_local/` API), `tls`.
+//! persistence), `ops` (operations), `faults`, `stats`, `control` (`/_local/` API), `tls`,
+//! `hosts` (VMs as real SSH hosts, when `realize_hosts` is set).
 
 mod config;
 mod control;
@@ -18,6 +19,7 @@ mod delete;
 mod error;
 mod faults;
 mod handlers;
+mod hosts;
 mod listing;
 mod ops;
 mod path;
@@ -36,6 +38,7 @@ pub use config::{
     Bucket, FailRule, FaultConfig, LatencyModel, LocalCloudOptions, OpKind, RateLimits,
 };
 pub use error::{ErrorDetail, LocalCloudError};
+pub use hosts::{HostError, HostInfo, HostState};
 pub use stats::RequestStats;
 pub use tls::{CA_FILE, install_crypto_provider};
 
@@ -48,9 +51,34 @@ pub(crate) struct Cloud {
     page_size: usize,
     endpoint: url::Url,
     data_dir: PathBuf,
+    /// The host realizer, when VMs are realized as hosts.
+    hosts: Option<Arc<hosts::Realizer>>,
 }
 
+/// How often the hosts follow the store without requests (scale-ins and deletes settle on
+/// the clock; a host should go when its VM does, not at the next request).
+const HOST_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl Cloud {
+    /// Hands the VM records to the realizer; `settle` first applies due operations (the
+    /// background tick), persisting them like a request would.
+    fn sync_hosts(&self, settle: bool) {
+        let Some(realizer) = &self.hosts else {
+            return;
+        };
+        let specs = {
+            let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            if settle
+                && store.settle(ops::now_ms())
+                && let Err(e) = store.save(&self.data_dir)
+            {
+                tracing::error!(error = %e, "local cloud could not persist its store");
+            }
+            hosts::specs(&store)
+        };
+        realizer.sync(specs);
+    }
+
     fn stats(&self) -> MutexGuard<'_, RequestStats> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -72,6 +100,7 @@ pub struct LocalCloudHandle {
     cloud: Arc<Cloud>,
     server: axum_server::Handle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    tick: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for LocalCloudHandle {
@@ -106,7 +135,22 @@ impl LocalCloudHandle {
             .map_err(|e| e.detail)
     }
 
-    /// Stops accepting connections, lets requests in flight finish, and waits.
+    /// The host realized for VM `name`, when hosts are enabled and it has one.
+    pub fn host(&self, name: &str) -> Option<HostInfo> {
+        self.cloud.hosts.as_ref()?.info(name)
+    }
+
+    /// Every realized host (empty when hosts are disabled).
+    pub fn hosts(&self) -> Vec<HostInfo> {
+        self.cloud
+            .hosts
+            .as_ref()
+            .map(|h| h.all())
+            .unwrap_or_default()
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and waits; then tears
+    /// every host down (their disks stay for a restart on the same data dir).
     pub async fn shutdown(self) {
         self.server
             .graceful_shutdown(Some(std::time::Duration::from_secs(2)));
@@ -115,6 +159,13 @@ impl LocalCloudHandle {
             Err(e) => tracing::warn!(error = %e, "local cloud server task failed"),
             Ok(Ok(())) => {}
         }
+        if let Some(tick) = self.tick {
+            tick.abort();
+            let _ = tick.await;
+        }
+        if let Some(h) = &self.cloud.hosts {
+            h.shutdown().await;
+        }
     }
 }
 
@@ -122,7 +173,18 @@ impl LocalCloudHandle {
 pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalCloudError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| LocalCloudError::io(&opts.data_dir, e))?;
     let tls = tls::prepare(&opts.data_dir)?;
-    let store = store::Store::load(&opts.data_dir)?;
+    let mut store = store::Store::load(&opts.data_dir)?;
+    let realizer = if opts.realize_hosts {
+        let live = hosts::specs(&store)
+            .into_iter()
+            .map(|s| s.name.to_ascii_lowercase())
+            .collect();
+        let r = Arc::new(hosts::Realizer::new(&opts.data_dir, &live).await?);
+        store.gate = Some(r.clone());
+        Some(r)
+    } else {
+        None
+    };
     let listener =
         std::net::TcpListener::bind(opts.bind).map_err(|source| LocalCloudError::Bind {
             addr: opts.bind.to_string(),
@@ -160,6 +222,16 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
         page_size: opts.page_size.max(1),
         endpoint: endpoint.clone(),
         data_dir: opts.data_dir.clone(),
+        hosts: realizer,
+    });
+    let tick = cloud.hosts.is_some().then(|| {
+        let cloud = cloud.clone();
+        tokio::spawn(async move {
+            loop {
+                cloud.sync_hosts(true);
+                tokio::time::sleep(HOST_TICK).await;
+            }
+        })
     });
     let handle = axum_server::Handle::new();
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config);
@@ -174,5 +246,6 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
         cloud,
         server: handle,
         task,
+        tick,
     })
 }

@@ -38,6 +38,8 @@ async fn entry(
     } else {
         arm(&cloud, &method, &uri, &headers, &body).await
     };
+    // New, stopped or started VMs get their hosts at once, not at the next tick.
+    cloud.sync_hosts(false);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         h.insert("x-ms-request-id", v);

@@ -1,6 +1,7 @@
 //! The resource store: resources, operations, settling operations over time, persistence.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -117,6 +118,26 @@ impl Phase {
     }
 }
 
+/// Whether an operation may complete: something outside the store (a VM's host booting)
+/// can hold it past its clock, or fail it.
+pub trait OpGate: Send + Sync + std::fmt::Debug {
+    /// Readiness of the VM with this lower-case id.
+    fn hold(&self, vm_key: &str) -> Hold;
+}
+
+/// What an `OpGate` says about one VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    Ready,
+    /// Not yet: the operation's deadline moves `GATE_RETRY_MS` later.
+    Wait,
+    /// The operation fails with this error.
+    Failed(ErrorDetail),
+}
+
+/// How far a held operation's deadline moves each time it is found waiting.
+const GATE_RETRY_MS: u64 = 100;
+
 /// All resources and operations of the local cloud.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Store {
@@ -127,6 +148,9 @@ pub struct Store {
     pub ops: BTreeMap<String, Operation>,
     #[serde(default)]
     pub next_seq: u64,
+    /// Holds VM create/update operations until their hosts are up (hosts enabled only).
+    #[serde(skip)]
+    pub gate: Option<Arc<dyn OpGate>>,
 }
 
 impl Store {
@@ -159,6 +183,9 @@ impl Store {
 
     /// Applies every operation whose time has come. Returns whether anything changed.
     pub fn settle(&mut self, now_ms: u64) -> bool {
+        if let Some(gate) = self.gate.clone() {
+            self.apply_gate(gate.as_ref(), now_ms);
+        }
         let mut due: Vec<(u64, String)> = self
             .ops
             .values()
@@ -179,6 +206,49 @@ impl Store {
         }
         self.prune_ops();
         true
+    }
+
+    /// Due create/update operations whose new VMs are not ready yet are postponed (so the
+    /// status polls and `provisioningState` stay consistent: both follow `done_at_ms`);
+    /// those with a failed VM fail.
+    fn apply_gate(&mut self, gate: &dyn OpGate, now_ms: u64) {
+        let due: Vec<String> = self
+            .ops
+            .values()
+            .filter(|o| {
+                !o.settled
+                    && o.done_at_ms <= now_ms
+                    && o.failure.is_none()
+                    && matches!(o.kind, OpKind::Create | OpKind::Update)
+            })
+            .map(|o| o.id.clone())
+            .collect();
+        for id in due {
+            let Some(op) = self.ops.get(&id) else {
+                continue;
+            };
+            let (mut wait, mut fail) = (false, None);
+            for rid in std::iter::once(&op.target).chain(op.also.iter()) {
+                let held = self.resources.get(rid).is_some_and(|r| {
+                    r.rtype == "Microsoft.Compute/virtualMachines"
+                        && r.pending_op.as_deref() == Some(id.as_str())
+                });
+                if held {
+                    match gate.hold(rid) {
+                        Hold::Ready => {}
+                        Hold::Wait => wait = true,
+                        Hold::Failed(d) => fail = Some(d),
+                    }
+                }
+            }
+            if let Some(op) = self.ops.get_mut(&id) {
+                if fail.is_some() {
+                    op.failure = fail;
+                } else if wait {
+                    op.done_at_ms = now_ms + GATE_RETRY_MS;
+                }
+            }
+        }
     }
 
     fn apply(&mut self, op: &Operation) {
@@ -497,6 +567,66 @@ mod tests {
         let mut both = s.cascade_set(&vmss);
         both.extend(s.cascade_set(&vnet));
         assert!(s.referrers(&vnet, &both).is_empty());
+    }
+
+    #[derive(Debug)]
+    struct Gate(std::sync::Mutex<Hold>);
+    impl OpGate for Gate {
+        fn hold(&self, _vm: &str) -> Hold {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    #[test]
+    fn a_gate_holds_vm_creates_until_ready_or_fails_them() {
+        let mut s = sample();
+        let vm = format!("{RG}/providers/Microsoft.Compute/virtualMachines/ss_1");
+        let vmss = format!("{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/ss");
+        let mut op = super::super::ops::new_op(
+            OpKind::Create,
+            &vmss,
+            "Microsoft.Compute/virtualMachineScaleSets",
+            1000,
+            std::time::Duration::from_millis(100),
+            None,
+        );
+        op.also = vec![vm.to_ascii_lowercase()];
+        let op_id = op.id.clone();
+        s.get_mut(&vm).unwrap().pending_op = Some(op_id.clone());
+        s.get_mut(&vmss).unwrap().pending_op = Some(op_id.clone());
+        s.ops.insert(op_id.clone(), op);
+        let gate = Arc::new(Gate(std::sync::Mutex::new(Hold::Wait)));
+        s.gate = Some(gate.clone());
+        assert!(!s.settle(1200), "held while the host boots");
+        assert_eq!(s.ops[&op_id].done_at_ms, 1200 + GATE_RETRY_MS);
+        assert_eq!(
+            super::super::ops::status(&s.ops[&op_id], 1250),
+            "InProgress",
+            "polls agree"
+        );
+        *gate.0.lock().unwrap() = Hold::Ready;
+        assert!(s.settle(1300));
+        assert_eq!(s.get(&vm).unwrap().provisioning_state(), Some("Succeeded"));
+
+        let mut op2 = super::super::ops::new_op(
+            OpKind::Update,
+            &vmss,
+            "Microsoft.Compute/virtualMachineScaleSets",
+            2000,
+            std::time::Duration::from_millis(10),
+            None,
+        );
+        op2.also = vec![vm.to_ascii_lowercase()];
+        s.get_mut(&vm).unwrap().pending_op = Some(op2.id.clone());
+        let id2 = op2.id.clone();
+        s.ops.insert(id2.clone(), op2);
+        *gate.0.lock().unwrap() = Hold::Failed(ErrorDetail {
+            code: "OSProvisioningClientError".into(),
+            message: "no sshd".into(),
+        });
+        assert!(s.settle(3000));
+        assert_eq!(super::super::ops::status(&s.ops[&id2], 3000), "Failed");
+        assert_eq!(s.get(&vm).unwrap().provisioning_state(), Some("Failed"));
     }
 
     #[test]

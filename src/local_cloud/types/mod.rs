@@ -13,6 +13,7 @@ use super::error::ArmError;
 use super::store::{Phase, Res, Store};
 
 pub use compute::{instance_view, reconcile_scale_set, vm_matches_filter};
+pub use ipam::subnet_prefix;
 
 /// Canonical type of resource groups.
 pub const RESOURCE_GROUP: &str = "Microsoft.Resources/resourceGroups";

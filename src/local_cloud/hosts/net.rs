@@ -1,0 +1,140 @@
+//! Host networking: one bridge per local cloud instance holding each subnet's gateway
+//! address (`.1`), and per host a network namespace joined to it by a veth pair. The bridge
+//! has no uplink and nothing forwards or NATs, so host addresses are reachable from this
+//! machine only.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::HostError;
+use super::sys::{run, run_quiet};
+
+/// The instance's bridge: created on first use, gateway addresses added per subnet.
+#[derive(Debug)]
+pub struct Bridge {
+    pub name: String,
+    created: bool,
+    subnets: HashSet<Ipv4Net>,
+}
+
+impl Bridge {
+    /// A bridge not created yet.
+    pub fn new(name: String) -> Self {
+        Self {
+            name,
+            created: false,
+            subnets: HashSet::new(),
+        }
+    }
+
+    /// Creates the bridge if needed and gives it the gateway (first host address) of
+    /// `subnet`, after checking that no other interface routes an overlapping prefix (another
+    /// local cloud with hosts on the same address space would make both unreachable).
+    pub async fn ensure_subnet(&mut self, subnet: Ipv4Net) -> Result<(), HostError> {
+        if self.subnets.contains(&subnet) {
+            return Ok(());
+        }
+        check_free(&self.name, subnet).await?;
+        if !self.created {
+            run_quiet("ip", &["link", "del", &self.name]).await;
+            run("ip", &["link", "add", &self.name, "type", "bridge"]).await?;
+            run("ip", &["link", "set", &self.name, "up"]).await?;
+            self.created = true;
+        }
+        let gw = format!("{}/{}", gateway(subnet), subnet.prefix_len());
+        run("ip", &["addr", "replace", &gw, "dev", &self.name]).await?;
+        self.subnets.insert(subnet);
+        Ok(())
+    }
+
+    /// Deletes the bridge (its veth ends go with the namespaces).
+    pub async fn remove(&mut self) {
+        if self.created {
+            run_quiet("ip", &["link", "del", &self.name]).await;
+        }
+        self.created = false;
+        self.subnets.clear();
+    }
+}
+
+/// The gateway Azure gives a subnet: its first host address (`.1`).
+pub fn gateway(subnet: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+}
+
+async fn check_free(bridge: &str, subnet: Ipv4Net) -> Result<(), HostError> {
+    let routes = run("ip", &["-4", "-o", "route", "show"]).await?;
+    for line in routes.lines() {
+        let mut words = line.split_whitespace();
+        let Some(Ok(dest)) = words.next().map(str::parse::<Ipv4Net>) else {
+            continue; // `default` or a host route without a prefix
+        };
+        let dev = line
+            .split_whitespace()
+            .skip_while(|w| *w != "dev")
+            .nth(1)
+            .unwrap_or_default();
+        if dev != bridge && (dest.contains(&subnet) || subnet.contains(&dest)) {
+            return Err(HostError::AddressInUse {
+                subnet: subnet.to_string(),
+                route: dest.to_string(),
+                dev: dev.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Creates namespace `netns` (replacing a stale one) with `eth0` = `ip`/`subnet` on the
+/// bridge through veth `veth`, loopback up, and a default route via the gateway.
+pub async fn create_netns(
+    netns: &str,
+    veth: &str,
+    bridge: &str,
+    ip: Ipv4Addr,
+    subnet: Ipv4Net,
+) -> Result<(), HostError> {
+    remove_netns(netns, veth).await;
+    run("ip", &["netns", "add", netns]).await?;
+    run(
+        "ip",
+        &[
+            "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns,
+        ],
+    )
+    .await?;
+    run("ip", &["link", "set", veth, "master", bridge, "up"]).await?;
+    let addr = format!("{ip}/{}", subnet.prefix_len());
+    run("ip", &["-n", netns, "addr", "add", &addr, "dev", "eth0"]).await?;
+    run("ip", &["-n", netns, "link", "set", "eth0", "up"]).await?;
+    run("ip", &["-n", netns, "link", "set", "lo", "up"]).await?;
+    let gw = gateway(subnet).to_string();
+    run("ip", &["-n", netns, "route", "add", "default", "via", &gw]).await?;
+    Ok(())
+}
+
+/// Deletes the namespace and the veth (gone already when the namespace's end went).
+pub async fn remove_netns(netns: &str, veth: &str) {
+    run_quiet("ip", &["netns", "del", netns]).await;
+    run_quiet("ip", &["link", "del", veth]).await;
+}
+
+/// Whether namespace `netns` exists.
+pub fn netns_exists(netns: &str) -> bool {
+    std::path::Path::new("/run/netns").join(netns).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateway_is_the_first_host_address() {
+        assert_eq!(
+            gateway("10.10.1.0/24".parse().unwrap()),
+            Ipv4Addr::new(10, 10, 1, 1)
+        );
+    }
+}
