@@ -62,3 +62,4 @@ pub fn write_local_config(dir: &Path, name: &str, extra: &str) {
     );
     std::fs::write(dir.join("platform.yaml"), text).unwrap();
 }
+pub mod cloud;
