@@ -10,14 +10,12 @@ use support::cloud::{Cluster, LocalCloud, client_stats, serial, shared};
 #[test]
 fn throttled_and_failing_requests_are_retried_until_converged() {
     // Its own server: the random faults apply to every request it answers.
-    let cloud = LocalCloud::start(&[
-        "--throttle-rate",
-        "0.2",
-        "--error-rate",
-        "0.05",
-        "--seed",
-        "7",
-    ]);
+    let cloud = LocalCloud::start(json!({
+        "throttle_rate": 0.2,
+        "server_error_rate": 0.05,
+        "retry_after_secs": 0,
+        "seed": 7,
+    }));
     let c = Cluster::new(&cloud, "flaky", "[192.0.2.0/24]", "");
     let up = c.run(&["-v", "up", "--only", "infra"]);
     assert_eq!(up.code, 0, "{up:?}");

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{Run, finish, platform};
 
-/// Time factor of the shared clouds: a full `up --only infra` takes about 2 s.
+/// Default time factor: a full `up --only infra` takes about 2 s.
 pub const TIME_FACTOR: f64 = 0.002;
 
 /// A running `platform local-cloud serve`.
@@ -27,6 +27,8 @@ pub struct LocalCloud {
     pub endpoint: String,
     /// The CA file to trust.
     pub ca: PathBuf,
+    /// Azure-shaped latencies are multiplied by this.
+    pub time_factor: f64,
     watchdog: Option<Child>,
     pipe: Option<ChildStdin>,
     http: reqwest::Client,
@@ -43,8 +45,14 @@ impl std::fmt::Debug for LocalCloud {
 }
 
 impl LocalCloud {
-    /// Starts a server with `extra` arguments (`--throttle-rate`, `--seed`, ...).
-    pub fn start(extra: &[&str]) -> LocalCloud {
+    /// Starts a server at [`TIME_FACTOR`] with `faults` (a `FaultConfig` as JSON, `{}` for
+    /// none).
+    pub fn start(faults: Value) -> LocalCloud {
+        Self::start_scaled(TIME_FACTOR, faults)
+    }
+
+    /// Starts a server whose latencies are `time_factor` times Azure's.
+    pub fn start_scaled(time_factor: f64, faults: Value) -> LocalCloud {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("cloud");
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
@@ -52,14 +60,13 @@ impl LocalCloud {
         let script = r#""$0" local-cloud serve "$@" & pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid; rm -rf "$LC_DIR"' EXIT
 read _ignored"#;
-        let tf = TIME_FACTOR.to_string();
+        let tf = time_factor.to_string();
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
             .arg(env!("CARGO_BIN_EXE_platform"))
             .args(["--data-dir", data.to_str().unwrap(), "--time-factor", &tf])
             .args(["--retry-after", "0"])
-            .args(extra)
             .env("NO_COLOR", "1")
             .env("LC_DIR", dir.path())
             .env_remove("RUST_LOG")
@@ -92,16 +99,19 @@ read _ignored"#;
             .enable_all()
             .build()
             .unwrap();
-        LocalCloud {
+        let cloud = LocalCloud {
             endpoint: endpoint.unwrap(),
             ca,
+            time_factor,
             watchdog: Some(child),
             pipe,
             http,
             rt,
             // The watchdog removes it (a static's TempDir would never be dropped).
             _dir: dir.keep(),
-        }
+        };
+        cloud.set_faults(faults);
+        cloud
     }
 
     /// One `/_local/` control call; panics unless it answers 2xx.
@@ -131,8 +141,19 @@ read _ignored"#;
         self.control("POST", "reset-stats", None);
     }
 
-    /// Replaces the fault config (JSON, every field optional).
-    pub fn set_faults(&self, faults: Value) {
+    /// Replaces the fault config (JSON, every field optional). ARM's subscription token
+    /// buckets are added with their refill sped up by the time factor, as every latency is:
+    /// at Azure's real refill rate a 500 times faster cloud would run out of reads in every
+    /// test and the client would spend most of the run pacing itself.
+    pub fn set_faults(&self, mut faults: Value) {
+        let bucket = |size: f64, per_sec: f64| serde_json::json!({"size": size, "refill_per_sec": per_sec / self.time_factor});
+        if faults.get("rate_limits").is_none() {
+            faults["rate_limits"] = serde_json::json!({
+                "reads": bucket(250.0, 25.0),
+                "writes": bucket(200.0, 10.0),
+                "deletes": bucket(200.0, 10.0),
+            });
+        }
         self.control("PUT", "faults", Some(faults));
     }
 
@@ -173,7 +194,7 @@ impl Drop for LocalCloud {
 /// The cloud shared by every test of this binary (started on first use).
 pub fn shared() -> &'static LocalCloud {
     static CLOUD: OnceLock<LocalCloud> = OnceLock::new();
-    CLOUD.get_or_init(|| LocalCloud::start(&[]))
+    CLOUD.get_or_init(|| LocalCloud::start(serde_json::json!({})))
 }
 
 /// Serializes the tests of one binary: they share the cloud's counters and faults.
@@ -205,10 +226,11 @@ impl Cluster {
     /// Rewrites the config (same cluster, new settings).
     pub fn write_config(&self, cloud: &LocalCloud, admin_cidrs: &str, extra: &str) {
         let text = format!(
-            "cluster: {}\ncloud:\n  kind: local\n  arm_endpoint: {}\n  local_ca: {}\n  local_time_factor: {TIME_FACTOR}\nnetwork:\n  admin_cidrs: {admin_cidrs}\ngitops:\n  controller: none\n{extra}",
+            "cluster: {}\ncloud:\n  kind: local\n  arm_endpoint: {}\n  local_ca: {}\n  local_time_factor: {}\nnetwork:\n  admin_cidrs: {admin_cidrs}\ngitops:\n  controller: none\n{extra}",
             self.name,
             cloud.endpoint,
-            cloud.ca.display()
+            cloud.ca.display(),
+            cloud.time_factor,
         );
         std::fs::write(self.dir.path().join("platform.yaml"), text).unwrap();
     }
