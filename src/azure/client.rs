@@ -94,6 +94,8 @@ pub struct ArmClient {
     pub(crate) inner: Arc<Inner>,
     /// Per-operation deadline override (see [`ArmClient::with_operation_deadline`]).
     pub(crate) deadline: Option<Duration>,
+    /// Whether 409 `AnotherOperationInProgress` is retried (see [`ArmClient::without_busy_retry`]).
+    pub(crate) busy_retry: bool,
 }
 
 impl std::fmt::Debug for ArmClient {
@@ -183,6 +185,7 @@ impl ArmClient {
                 ratelimit: Mutex::new(RateLimitTracker::default()),
             }),
             deadline: None,
+            busy_retry: true,
         })
     }
 
@@ -197,6 +200,19 @@ impl ArmClient {
         Self {
             inner: Arc::clone(&self.inner),
             deadline: Some(deadline),
+            busy_retry: self.busy_retry,
+        }
+    }
+
+    /// A client like this one that returns a 409 `AnotherOperationInProgress` at once instead
+    /// of retrying it, for callers that wait for the resource's own operation themselves:
+    /// after a crash, a retried PUT would start a second operation as soon as the first one
+    /// ends (minutes for PostgreSQL), or run out of retry budget while it still runs.
+    pub fn without_busy_retry(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            deadline: self.deadline,
+            busy_retry: false,
         }
     }
 

@@ -210,7 +210,10 @@ impl ArmClient {
                         counters.throttled.fetch_add(1, Ordering::Relaxed);
                     }
                     let code = (resp.status >= 400).then(|| resp.error_code()).flatten();
-                    if !retry::is_retryable_status(resp.status, code.as_deref()) {
+                    let busy = code.as_deref() == Some("AnotherOperationInProgress");
+                    if !retry::is_retryable_status(resp.status, code.as_deref())
+                        || (busy && !self.busy_retry)
+                    {
                         return Ok(resp);
                     }
                     let delay = retry::retry_delay(

@@ -82,4 +82,5 @@ pub fn write_local_config(dir: &Path, name: &str, extra: &str) -> LocalCloudGuar
     std::fs::write(dir.join("platform.yaml"), text).unwrap();
     LocalCloudGuard(dir.to_owned())
 }
+pub mod cloud;
 pub mod sshd;

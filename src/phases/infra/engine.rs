@@ -167,6 +167,30 @@ pub async fn apply(
     futures::future::join_all(all).await
 }
 
+/// How many poll intervals a resource busy with another operation (409
+/// `AnotherOperationInProgress`) is waited for: 45 min at Azure's 10 s, as long as the
+/// slowest operation (a PostgreSQL server) may take.
+const BUSY_WAIT_POLLS: u32 = 270;
+
+/// GETs the resource and, while an operation (of an earlier, crashed run) is still running on
+/// it, waits until it settles.
+async fn settled(
+    client: &ArmClient,
+    d: &DesiredResource,
+    poll: Duration,
+) -> Result<Option<serde_json::Value>, crate::azure::ArmError> {
+    let mut actual = client.get(&d.id, d.api_version).await?;
+    while let Some(state) = actual.as_ref().and_then(|a| provisioning_state(a)) {
+        if is_terminal(state) {
+            break;
+        }
+        tracing::debug!(resource = %d.id, state, "waiting for an operation in progress");
+        tokio::time::sleep(poll).await;
+        actual = client.get(&d.id, d.api_version).await?;
+    }
+    Ok(actual)
+}
+
 async fn converge(
     client: &ArmClient,
     cluster: &str,
@@ -176,40 +200,59 @@ async fn converge(
 ) -> Outcome {
     let t0 = Instant::now();
     let mut o = blank(d);
+    // The PUT client does not retry 409 AnotherOperationInProgress: a resource busy with an
+    // operation of a crashed run (a Postgres server being created is invisible to GET until
+    // done) is waited for here, then compared again, so the finished operation is not
+    // followed by a second, identical one.
+    let put_client = client.without_busy_retry();
+    let busy_deadline = poll * BUSY_WAIT_POLLS;
+    let mut step: Option<crate::output::Step> = None;
     let result = async {
-        let mut actual = client.get(&d.id, d.api_version).await?;
-        // An operation of an earlier run may still be going: wait until it settles.
-        while let Some(state) = actual.as_ref().and_then(|a| provisioning_state(a)) {
-            if is_terminal(state) {
-                break;
+        loop {
+            let actual = settled(client, d, poll).await?;
+            o = blank(d);
+            classify(&mut o, d, actual.as_ref(), cluster);
+            if !matches!(o.action, "create" | "update") {
+                if let Some(s) = step.take() {
+                    s.done("settled");
+                }
+                return Ok(());
             }
-            tracing::debug!(resource = %d.id, state, "waiting for an operation in progress");
-            tokio::time::sleep(poll).await;
-            actual = client.get(&d.id, d.api_version).await?;
-        }
-        classify(&mut o, d, actual.as_ref(), cluster);
-        if matches!(o.action, "create" | "update") {
-            let step = printer.step(
-                &d.key.to_string(),
-                &format!("{}ing", o.action.trim_end_matches('e')),
-            );
+            let s = step.get_or_insert_with(|| {
+                printer.step(
+                    &d.key.to_string(),
+                    &format!("{}ing", o.action.trim_end_matches('e')),
+                )
+            });
             let final_state = lro_for(d.resource_type).map(|r| r.put).unwrap_or_default();
-            match client
+            match put_client
                 .put(&d.id, d.api_version, d.put_body(), final_state)
                 .await
             {
                 Ok(body) => {
                     o.provisioning_state = provisioning_state(&body).map(str::to_owned);
                     o.body = Some(body);
-                    step.done(o.action);
+                    if let Some(s) = step.take() {
+                        s.done(o.action);
+                    }
+                    return Ok(());
+                }
+                Err(e)
+                    if e.code() == Some("AnotherOperationInProgress")
+                        && t0.elapsed() < busy_deadline =>
+                {
+                    s.message("busy with another operation; waiting");
+                    tracing::info!(resource = %d.id, "busy with another operation; waiting for it");
+                    tokio::time::sleep(poll).await;
                 }
                 Err(e) => {
-                    step.failed(&e.to_string());
+                    if let Some(s) = step.take() {
+                        s.failed(&e.to_string());
+                    }
                     return Err(e);
                 }
             }
         }
-        Ok(())
     }
     .await;
     if let Err(e) = result {

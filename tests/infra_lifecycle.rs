@@ -1,0 +1,217 @@
+//! Issue 3 end to end: `plan`, `up --only infra` and `down` of the real binary against a
+//! `platform local-cloud serve` process: create from empty, a no-op re-run that sends no PUT,
+//! a config change that updates only what changed, and a `down` that leaves nothing tagged.
+
+mod support;
+
+use serde_json::Value;
+use support::cloud::{Cluster, LocalCloud, client_stats, serial, shared};
+
+/// Parses a command's stdout as JSON, with the whole run in the panic message otherwise.
+fn json(r: &support::Run) -> Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {r:?}"))
+}
+
+/// `key -> action` of the infra resources in a `plan -o json`.
+fn actions(plan: &Value) -> Vec<(String, String)> {
+    plan["infra"]
+        .as_array()
+        .expect("plan has infra resources")
+        .iter()
+        .map(|o| {
+            (
+                o["key"].as_str().unwrap().to_owned(),
+                o["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The keys whose action is not `unchanged`.
+fn changed(plan: &Value) -> Vec<String> {
+    actions(plan)
+        .into_iter()
+        .filter(|(_, a)| a != "unchanged")
+        .map(|(k, a)| format!("{k}:{a}"))
+        .collect()
+}
+
+fn puts_by_type(cloud: &LocalCloud) -> Value {
+    cloud.stats()["puts_by_type"].clone()
+}
+
+/// Visible resources of the group (finished creates, not yet finished deletes).
+fn visible(cloud: &LocalCloud, rg: &str) -> Vec<Value> {
+    cloud
+        .resources_in(rg)
+        .into_iter()
+        .filter(|r| r["hidden"] != Value::Bool(true))
+        .collect()
+}
+
+#[test]
+fn plan_writes_nothing_and_reports_creates() {
+    let _g = serial();
+    let cloud = shared();
+    let c = Cluster::new(cloud, "plan-only", "[192.0.2.0/24]", "");
+    cloud.reset_stats();
+    let r = c.run(&["plan", "--only", "infra", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let plan = json(&r);
+    assert_eq!(plan["cluster"], "plan-only");
+    assert_eq!(plan["phases"][0]["action"], "run", "{plan}");
+    let acts = actions(&plan);
+    assert!(acts.len() >= 12, "{acts:?}");
+    assert!(acts.iter().all(|(_, a)| a == "create"), "{acts:?}");
+    let stats = cloud.stats();
+    assert_eq!(stats["puts"], 0, "plan must not write: {stats}");
+    assert!(stats["by_method"]["GET"].as_u64().unwrap() >= 12, "{stats}");
+    assert!(c.state().is_none(), "plan wrote a state file");
+    assert!(
+        !c.path().join(".platform/secrets").exists(),
+        "plan generated secrets"
+    );
+    assert!(visible(cloud, &c.rg()).is_empty());
+    // The text form names every resource too.
+    let text = c.run(&["plan", "--only", "infra"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.contains("plan-only-vnet"), "{text:?}");
+}
+
+#[test]
+fn create_noop_change_and_down() {
+    let _g = serial();
+    let cloud = shared();
+    let admin = "[192.0.2.0/24]";
+    let c = Cluster::new(cloud, "life", admin, "");
+    let rg = c.rg();
+
+    // Create from empty.
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    let total = actions(&plan).len() as u64;
+    cloud.reset_stats();
+    let up = c.run(&["up", "--only", "infra", "-o", "json"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let out = json(&up);
+    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["phases"][0]["phase"], "infra");
+    assert_eq!(out["phases"][0]["result"], "succeeded", "{out}");
+    assert_eq!(
+        cloud.stats()["puts"].as_u64(),
+        Some(total),
+        "one PUT per resource"
+    );
+    assert_eq!(c.infra_status().as_deref(), Some("succeeded"));
+    let made = visible(cloud, &rg);
+    assert!(made.len() as u64 >= total, "{made:?}");
+    for r in &made {
+        assert_eq!(r["provisioningState"], "Succeeded", "{r}");
+    }
+    let vms = |cloud: &LocalCloud, pool: &str| {
+        visible(cloud, &rg)
+            .iter()
+            .filter(|r| {
+                r["type"] == "Microsoft.Compute/virtualMachines"
+                    && r["id"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("/life-{pool}_"))
+            })
+            .count()
+    };
+    assert_eq!((vms(cloud, "servers"), vms(cloud, "agents")), (3, 2));
+
+    // A re-run is a no-op: the phase is skipped; forced, it reads everything and writes nothing.
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    assert_eq!(plan["phases"][0]["action"], "skip", "{plan}");
+    assert!(changed(&plan).is_empty(), "{plan}");
+    cloud.reset_stats();
+    let again = c.run(&["up", "--only", "infra"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("skipped"), "{again:?}");
+    let forced = c.run(&["-v", "up", "--only", "infra", "--force-phase", "infra"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_eq!(cloud.stats()["puts"], 0, "{}", cloud.stats());
+    let (requests, puts, _, _) = client_stats(&forced.stderr).expect("client stats at -v");
+    assert_eq!(puts, 0);
+    assert!(requests >= total, "the forced run re-read every resource");
+
+    // nodes.agents.count 2 -> 3: only the agents scale set is PUT.
+    c.write_config(cloud, admin, "nodes:\n  agents:\n    count: 3\n");
+    cloud.reset_stats();
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    assert_eq!(changed(&plan), ["agents:update"], "{plan}");
+    assert_eq!(plan["phases"][0]["action"], "run");
+    assert_eq!(cloud.stats()["puts"], 0, "plan wrote");
+    let up = c.run(&["up", "--only", "infra", "-o", "json"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert_eq!(
+        puts_by_type(cloud),
+        serde_json::json!({"Microsoft.Compute/virtualMachineScaleSets": 1})
+    );
+    assert_eq!((vms(cloud, "servers"), vms(cloud, "agents")), (3, 3));
+
+    // network.admin_cidrs change: only the NSG rules change.
+    let admin2 = "[192.0.2.0/24, 198.51.100.7/32]";
+    c.write_config(cloud, admin2, "nodes:\n  agents:\n    count: 3\n");
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    assert_eq!(changed(&plan), ["nsg:update"], "{plan}");
+    let nsg = plan["infra"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == "nsg")
+        .unwrap();
+    assert!(
+        nsg["changes"].to_string().contains("sourceAddressPrefixes"),
+        "{nsg}"
+    );
+    cloud.reset_stats();
+    let up = c.run(&["up", "--only", "infra"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert_eq!(
+        puts_by_type(cloud),
+        serde_json::json!({"Microsoft.Network/networkSecurityGroups": 1})
+    );
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    assert!(changed(&plan).is_empty(), "converged: {plan}");
+
+    // down leaves nothing of the cluster; a second down is a no-op.
+    let down = c.run(&["down", "--yes", "-o", "json"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    let done = json(&down);
+    assert_eq!(done["resource_group_deleted"], true, "{done}");
+    assert!(done["deleted"].as_array().unwrap().len() as u64 >= total - 1);
+    assert!(
+        cloud.resources_in(&rg).is_empty(),
+        "{:?}",
+        cloud.resources_in(&rg)
+    );
+    assert_eq!(c.infra_status(), None, "down forgets the phase records");
+    cloud.reset_stats();
+    let down2 = c.run(&["down", "--yes"]);
+    assert_eq!(down2.code, 0, "{down2:?}");
+    assert!(down2.stderr.contains("nothing to delete"), "{down2:?}");
+    let stats = cloud.stats();
+    assert_eq!(stats["by_method"].get("DELETE"), None, "{stats}");
+    assert_eq!(stats["puts"], 0, "{stats}");
+}
+
+#[test]
+fn down_finds_resources_of_a_lost_state() {
+    let _g = serial();
+    let cloud = shared();
+    let c = Cluster::new(
+        cloud,
+        "lost-state",
+        "[192.0.2.0/24]",
+        "postgres:\n  enabled: false\n",
+    );
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    assert!(!cloud.resources_in(&c.rg()).is_empty());
+    // The state directory is gone (a new laptop): down still finds the tagged resources.
+    std::fs::remove_dir_all(c.path().join(".platform")).unwrap();
+    let down = c.run(&["down", "--yes"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert!(cloud.resources_in(&c.rg()).is_empty());
+}
