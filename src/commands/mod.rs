@@ -4,6 +4,7 @@ mod down;
 mod init;
 mod local_cloud;
 mod plan;
+mod play;
 mod status;
 mod up;
 
@@ -34,7 +35,24 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Inventory { .. } => not_built("inventory", "the inventory issue"),
         Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
         Command::Run { .. } => not_built("run", "the nodes-over-SSH issue"),
-        Command::Play { .. } => not_built("play", "the nodes-over-SSH issue"),
+        Command::Play {
+            playbook,
+            limit,
+            extra_vars,
+            check,
+            diff,
+            connection,
+        } => {
+            let args = play::PlayArgs {
+                playbook,
+                limit,
+                extra_vars,
+                check,
+                diff,
+                connection,
+            };
+            play::run(&args, printer).await
+        }
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Serve(args),
         } => local_cloud::serve(&args, printer).await,
