@@ -264,7 +264,7 @@ mod tests {
         assert!(yes("{{ r.rc == 1 }}"));
         assert!(yes("missing is not defined"));
         assert!(!j.all(&[Cond::Literal(true), Cond::Expr("r.rc == 0".into())], &c).unwrap());
-        assert_eq!(j.render_str("{{ 'it''s' | quote }}", &c).unwrap(), r"'it'\''s'");
+        assert_eq!(j.render_str(r#"{{ "it's" | quote }}"#, &c).unwrap(), r"'it'\''s'");
         assert_eq!(j.render_str("{{ '/a/b.txt' | basename }}", &c).unwrap(), "b.txt");
     }
 

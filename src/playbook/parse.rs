@@ -193,6 +193,7 @@ impl Parser {
         };
         let mut module: Option<(ModuleKind, Option<Pos>, &Node)> = None;
         let mut extra_args: Option<(Option<Pos>, Map<String, Json>)> = None;
+        let before = self.issues.len();
         for (key, kpos, v) in entries {
             match key.as_str() {
                 "name" => t.name = self.string(v, key),
@@ -231,6 +232,10 @@ impl Parser {
             }
         }
         let Some((kind, mpos, margs)) = module else {
+            // An unknown module was already reported; "needs a module" would only repeat it.
+            if self.issues.len() > before {
+                return None;
+            }
             self.issue(node.pos, "", "a task needs a module (command, shell, copy, template, file, lineinfile, wait_for)".into());
             return None;
         };
