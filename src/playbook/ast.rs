@@ -125,6 +125,9 @@ pub struct Task {
     pub environment: Vec<(String, Json)>,
     /// `None` inherits the play's `become`.
     pub become_root: Option<bool>,
+    /// `check_mode: false` runs the task for real even under `--check` (a read-only
+    /// command whose result later tasks need); `true` always checks.
+    pub check_mode: Option<bool>,
     /// Seconds before the task is killed (Ansible's task `timeout` keyword).
     pub timeout: Option<u64>,
     pub line: u64,

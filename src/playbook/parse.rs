@@ -50,6 +50,7 @@ const TASK_KEYS: &[&str] = &[
     "environment",
     "become",
     "timeout",
+    "check_mode",
     "args",
 ];
 
@@ -189,6 +190,7 @@ impl Parser {
             environment: Vec::new(),
             become_root: None,
             timeout: None,
+            check_mode: None,
             line: line(node.pos),
         };
         let mut module: Option<(ModuleKind, Option<Pos>, &Node)> = None;
@@ -205,6 +207,7 @@ impl Parser {
                 "ignore_errors" => t.ignore_errors = self.boolean(v, key).unwrap_or(false),
                 "environment" => t.environment = self.env(v, key),
                 "become" => t.become_root = self.boolean(v, key),
+                "check_mode" => t.check_mode = self.boolean(v, key),
                 "timeout" => match &v.value {
                     Value::Int(n) if *n > 0 => t.timeout = Some(*n as u64),
                     _ => self.issue(v.pos, key, "`timeout` must be a positive number of seconds".into()),

@@ -347,7 +347,7 @@ async fn run_task(
     let mctx = ModuleCtx {
         host: target.host.as_ref(),
         args,
-        check: sh.opts.check,
+        check: task.check_mode.unwrap_or(sh.opts.check),
         diff: sh.opts.diff,
         become_root: task.become_root.unwrap_or(play.become_root),
         env,

@@ -2,7 +2,7 @@
 //!
 //! The whole poll loop runs on the host in one exec (no round trip per attempt). A port is
 //! probed with bash's `/dev/tcp` under `timeout 2`, so an unanswered SYN cannot stall a
-//! probe; `host` defaults to 127.0.0.1 as in Ansible. Never `changed`.
+//! probe; `host` defaults to 127.0.0.1 as in Ansible. Never `changed`; skipped in check mode.
 
 use std::time::Duration;
 
@@ -10,6 +10,14 @@ use super::{ModuleCtx, Outcome};
 use crate::ssh::host::{HostError, shell_quote};
 
 pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
+    // Ansible's wait_for does not run in check mode either.
+    if ctx.check {
+        return Ok(Outcome {
+            skipped: true,
+            msg: "skipped in check mode".into(),
+            ..Outcome::default()
+        });
+    }
     let prepared = (|| -> Result<_, String> {
         let num = |k: &str, default: u64| -> Result<u64, String> {
             match ctx.str_arg(k)? {
