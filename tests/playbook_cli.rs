@@ -2,6 +2,8 @@
 //! changes, `--check --diff`, failures and exit codes, JSON output, and (when ansible-core is
 //! installed) the same playbook through `ansible-playbook` with the same end state.
 
+#![allow(clippy::print_stderr)] // a note when a test is skipped for a missing tool
+
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +16,14 @@ fn fixture() -> PathBuf {
 fn play(dir: &Path, extra: &[&str]) -> Run {
     let base = format!("base={}", dir.display());
     let book = fixture();
-    let mut args = vec!["play", book.to_str().unwrap(), "--connection", "local", "-e", &base];
+    let mut args = vec![
+        "play",
+        book.to_str().unwrap(),
+        "--connection",
+        "local",
+        "-e",
+        &base,
+    ];
     args.extend_from_slice(extra);
     run(dir, &args)
 }
@@ -24,7 +33,11 @@ fn recap_counts(stdout: &str) -> String {
         .lines()
         .find(|l| l.starts_with("localhost"))
         .unwrap_or_else(|| panic!("no recap in {stdout}"));
-    line.split_whitespace().skip(2).take(5).collect::<Vec<_>>().join(" ")
+    line.split_whitespace()
+        .skip(2)
+        .take(5)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]
@@ -109,9 +122,17 @@ fn failures_and_rejected_playbooks_exit_non_zero() {
     .unwrap();
     let r = run(dir.path(), &["play", "fail.yml", "--connection", "local"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.contains("fatal: [localhost]") && r.stdout.contains("broken"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("fatal: [localhost]") && r.stdout.contains("broken"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("failed=1"), "{}", r.stdout);
-    assert!(!r.stdout.contains("command true"), "a failed host must stop: {}", r.stdout);
+    assert!(
+        !r.stdout.contains("command true"),
+        "a failed host must stop: {}",
+        r.stdout
+    );
 
     let r = run(dir.path(), &["play", "fail.yml"]);
     assert_eq!(r.code, 1);

@@ -89,7 +89,12 @@ fn print_event(p: &Printer, e: &Event) {
                 Status::Skipped => s.bold("skipping"),
                 Status::Failed | Status::Unreachable => s.red(r.status.word()),
             };
-            let mut line = format!("{word}: [{}] {} ({} ms)", r.host, r.task, r.duration.as_millis());
+            let mut line = format!(
+                "{word}: [{}] {} ({} ms)",
+                r.host,
+                r.task,
+                r.duration.as_millis()
+            );
             if matches!(r.status, Status::Failed | Status::Unreachable) {
                 let ignoring = if r.ignored { " ...ignoring" } else { "" };
                 line.push_str(&format!(" => FAILED{ignoring}\n{}", indent(&r.summary(20))));
@@ -104,5 +109,8 @@ fn print_event(p: &Printer, e: &Event) {
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -165,7 +165,8 @@ fn base_env() -> Environment<'static> {
         }
     });
     env.add_filter("to_json", |v: Value| -> Result<String, Error> {
-        serde_json::to_string(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+        serde_json::to_string(&v)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
     });
     env.add_filter("to_nice_json", |v: Value| -> Result<String, Error> {
         serde_json::to_string_pretty(&v)
@@ -192,7 +193,10 @@ fn base_env() -> Environment<'static> {
     });
     env.add_filter("mandatory", |v: Value| -> Result<Value, Error> {
         if v.is_undefined() {
-            Err(Error::new(ErrorKind::UndefinedError, "mandatory variable not defined"))
+            Err(Error::new(
+                ErrorKind::UndefinedError,
+                "mandatory variable not defined",
+            ))
         } else {
             Ok(v)
         }
@@ -228,7 +232,10 @@ mod tests {
         let j = Jinja::new();
         let c = ctx(json!({"port": 6443, "name": "srv-0", "list": [1, 2]}));
         assert_eq!(j.render_str("host {{ name }}", &c).unwrap(), "host srv-0");
-        assert_eq!(j.render_json(&json!("{{ port }}"), &c).unwrap(), json!(6443));
+        assert_eq!(
+            j.render_json(&json!("{{ port }}"), &c).unwrap(),
+            json!(6443)
+        );
         assert_eq!(
             j.render_json(&json!({"a": ["{{ list | length }}", "x{{ port }}"]}), &c)
                 .unwrap(),
@@ -263,9 +270,18 @@ mod tests {
         assert!(yes("'b' in r.stdout"));
         assert!(yes("{{ r.rc == 1 }}"));
         assert!(yes("missing is not defined"));
-        assert!(!j.all(&[Cond::Literal(true), Cond::Expr("r.rc == 0".into())], &c).unwrap());
-        assert_eq!(j.render_str(r#"{{ "it's" | quote }}"#, &c).unwrap(), r"'it'\''s'");
-        assert_eq!(j.render_str("{{ '/a/b.txt' | basename }}", &c).unwrap(), "b.txt");
+        assert!(
+            !j.all(&[Cond::Literal(true), Cond::Expr("r.rc == 0".into())], &c)
+                .unwrap()
+        );
+        assert_eq!(
+            j.render_str(r#"{{ "it's" | quote }}"#, &c).unwrap(),
+            r"'it'\''s'"
+        );
+        assert_eq!(
+            j.render_str("{{ '/a/b.txt' | basename }}", &c).unwrap(),
+            "b.txt"
+        );
     }
 
     #[test]

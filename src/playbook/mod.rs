@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 pub use ast::{Cond, ModuleKind, Play, Playbook, Serial, Task};
 pub use parse::parse_playbook;
 pub use report::{HostRecap, RunReport, Status, TaskResult};
-pub use run::{Event, RunOptions, Target, run_playbook};
+pub use run::{Event, EventSink, RunOptions, Target, run_playbook};
 
 /// The node preparation playbook (cloud-init, hostname, kernel modules, sysctls, k3s
 /// directories), embedded so that the binary needs no files beside it.
@@ -64,7 +64,12 @@ fn invalid_message(file: &Path, issues: &[Issue]) -> String {
         if n == 1 { "" } else { "s" }
     );
     for i in issues {
-        s.push_str(&format!("\n  - {}:{}: {}", file.display(), i.line, i.message));
+        s.push_str(&format!(
+            "\n  - {}:{}: {}",
+            file.display(),
+            i.line,
+            i.message
+        ));
     }
     s
 }

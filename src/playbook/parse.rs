@@ -14,9 +14,18 @@ use crate::config::yaml::{self, Node, Pos, Value};
 /// Ansible keywords we know but do not run, with why, for a better message than "unknown".
 const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("loop", "loops are not supported; write one task per item"),
-    ("with_items", "loops are not supported; write one task per item"),
-    ("handlers", "handlers are not supported; use `when` on a registered result"),
-    ("notify", "handlers are not supported; use `when` on a registered result"),
+    (
+        "with_items",
+        "loops are not supported; write one task per item",
+    ),
+    (
+        "handlers",
+        "handlers are not supported; use `when` on a registered result",
+    ),
+    (
+        "notify",
+        "handlers are not supported; use `when` on a registered result",
+    ),
     ("roles", "roles are not supported"),
     ("block", "blocks are not supported"),
     ("import_tasks", "includes are not supported"),
@@ -72,7 +81,11 @@ pub fn parse_playbook(text: &str, file: &Path, dir: &Path) -> Result<Playbook, P
     let plays = match &root.value {
         Value::Seq(items) => items.iter().filter_map(|n| p.play(n)).collect(),
         other => {
-            p.issue(root.pos, "", format!("a playbook is a list of plays, found {}", other.kind()));
+            p.issue(
+                root.pos,
+                "",
+                format!("a playbook is a list of plays, found {}", other.kind()),
+            );
             Vec::new()
         }
     };
@@ -117,7 +130,11 @@ impl Parser {
 
     fn play(&mut self, node: &Node) -> Option<Play> {
         let Value::Map(entries) = &node.value else {
-            self.issue(node.pos, "", format!("a play is a mapping, found {}", node.value.kind()));
+            self.issue(
+                node.pos,
+                "",
+                format!("a play is a mapping, found {}", node.value.kind()),
+            );
             return None;
         };
         let mut play = Play {
@@ -159,9 +176,15 @@ impl Parser {
                 "environment" => play.environment = self.env(v, key),
                 "serial" => play.serial = self.serial(v),
                 "tasks" => match &v.value {
-                    Value::Seq(items) => play.tasks = items.iter().filter_map(|t| self.task(t)).collect(),
+                    Value::Seq(items) => {
+                        play.tasks = items.iter().filter_map(|t| self.task(t)).collect()
+                    }
                     Value::Null => {}
-                    other => self.issue(v.pos, key, format!("`tasks` must be a list, found {}", other.kind())),
+                    other => self.issue(
+                        v.pos,
+                        key,
+                        format!("`tasks` must be a list, found {}", other.kind()),
+                    ),
                 },
                 other => self.unknown(*kpos, other, "play", PLAY_KEYS),
             }
@@ -174,7 +197,11 @@ impl Parser {
 
     fn task(&mut self, node: &Node) -> Option<Task> {
         let Value::Map(entries) = &node.value else {
-            self.issue(node.pos, "", format!("a task is a mapping, found {}", node.value.kind()));
+            self.issue(
+                node.pos,
+                "",
+                format!("a task is a mapping, found {}", node.value.kind()),
+            );
             return None;
         };
         let mut t = Task {
@@ -256,7 +283,12 @@ impl Parser {
         Some(t)
     }
 
-    fn module_args(&mut self, kind: ModuleKind, pos: Option<Pos>, node: &Node) -> Map<String, Json> {
+    fn module_args(
+        &mut self,
+        kind: ModuleKind,
+        pos: Option<Pos>,
+        node: &Node,
+    ) -> Map<String, Json> {
         let name = kind.name();
         match &node.value {
             Value::Str(s) if kind.free_form() => {
@@ -266,8 +298,15 @@ impl Parser {
                     if let Some((k, _)) = tok.split_once('=')
                         && kind.allowed_args().contains(&k)
                     {
-                        self.issue(pos, k, format!("`{k}=` inside a free-form {name}: move it under `args:`"));
+                        self.issue(
+                            pos,
+                            k,
+                            format!("`{k}=` inside a free-form {name}: move it under `args:`"),
+                        );
                     }
+                }
+                if !quotes_balanced(s) {
+                    self.issue(pos, name, format!("free-form `{name}` has unbalanced quotes, which ansible-playbook cannot split (an apostrophe in a comment counts): use `cmd: |`"));
                 }
                 let mut m = Map::new();
                 m.insert("_raw_params".into(), Json::String(s.clone()));
@@ -287,7 +326,11 @@ impl Parser {
                 m
             }
             other => {
-                let form = if kind.free_form() { "a command string or " } else { "" };
+                let form = if kind.free_form() {
+                    "a command string or "
+                } else {
+                    ""
+                };
                 self.issue(pos, name, format!("`{name}` takes {form}a mapping of arguments, found {} (key=value strings are not supported)", other.kind()));
                 Map::new()
             }
@@ -298,7 +341,11 @@ impl Parser {
         self.issue(
             pos,
             key,
-            format!("`{key}`: not an argument of {} in this subset; allowed: {}", kind.name(), kind.allowed_args().join(", ")),
+            format!(
+                "`{key}`: not an argument of {} in this subset; allowed: {}",
+                kind.name(),
+                kind.allowed_args().join(", ")
+            ),
         );
     }
 
@@ -332,7 +379,11 @@ impl Parser {
             Value::Str(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
             other => {
-                self.issue(v.pos, key, format!("`{key}` must be a string, found {}", other.kind()));
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{key}` must be a string, found {}", other.kind()),
+                );
                 None
             }
         }
@@ -345,7 +396,11 @@ impl Parser {
             Value::Str(s) if matches!(s.as_str(), "yes" | "Yes" | "on") => Some(true),
             Value::Str(s) if matches!(s.as_str(), "no" | "No" | "off") => Some(false),
             other => {
-                self.issue(v.pos, key, format!("`{key}` must be true or false, found {}", other.kind()));
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{key}` must be true or false, found {}", other.kind()),
+                );
                 None
             }
         }
@@ -356,7 +411,11 @@ impl Parser {
             Json::Object(m) => Some(m),
             Json::Null => Some(Map::new()),
             _ => {
-                self.issue(v.pos, key, format!("`{key}` must be a mapping, found {}", v.value.kind()));
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{key}` must be a mapping, found {}", v.value.kind()),
+                );
                 None
             }
         }
@@ -366,7 +425,11 @@ impl Parser {
         let m = self.mapping(v, key).unwrap_or_default();
         for k in m.keys() {
             if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                self.issue(v.pos, key, format!("`{k}` is not a valid environment variable name"));
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{k}` is not a valid environment variable name"),
+                );
             }
         }
         m.into_iter().collect()
@@ -377,7 +440,11 @@ impl Parser {
             Value::Bool(b) => Some(Cond::Literal(*b)),
             Value::Str(s) => Some(Cond::Expr(s.clone())),
             other => {
-                p.issue(n.pos, key, format!("`{key}` must be an expression, found {}", other.kind()));
+                p.issue(
+                    n.pos,
+                    key,
+                    format!("`{key}` must be an expression, found {}", other.kind()),
+                );
                 None
             }
         };
@@ -390,19 +457,42 @@ impl Parser {
     fn serial(&mut self, v: &Node) -> Option<Serial> {
         match &v.value {
             Value::Int(n) if *n > 0 => Some(Serial::Count(*n as usize)),
-            Value::Str(s) if s.ends_with('%') => match s.trim_end_matches('%').trim().parse::<f64>() {
-                Ok(p) if p > 0.0 && p <= 100.0 => Some(Serial::Percent(p)),
-                _ => {
-                    self.issue(v.pos, "serial", format!("`serial: {s}` is not a percentage in (0, 100]"));
-                    None
+            Value::Str(s) if s.ends_with('%') => {
+                match s.trim_end_matches('%').trim().parse::<f64>() {
+                    Ok(p) if p > 0.0 && p <= 100.0 => Some(Serial::Percent(p)),
+                    _ => {
+                        self.issue(
+                            v.pos,
+                            "serial",
+                            format!("`serial: {s}` is not a percentage in (0, 100]"),
+                        );
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 self.issue(v.pos, "serial", "`serial` must be a positive number or a percentage such as '30%' (lists are not supported)".into());
                 None
             }
         }
     }
+}
+
+/// Whether quotes pair up the way Ansible's free-form argument splitter needs them to.
+fn quotes_balanced(s: &str) -> bool {
+    let mut open: Option<char> = None;
+    let mut prev = ' ';
+    for c in s.chars() {
+        if (c == '\'' || c == '"') && prev != '\\' {
+            open = match open {
+                None => Some(c),
+                Some(q) if q == c => None,
+                other => other,
+            };
+        }
+        prev = c;
+    }
+    open.is_none()
 }
 
 /// A YAML node as JSON (positions dropped).
@@ -414,6 +504,11 @@ pub fn to_json(n: &Node) -> Json {
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         Value::Str(s) => Json::String(s.clone()),
         Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => Json::Object(entries.iter().map(|(k, _, v)| (k.clone(), to_json(v))).collect()),
+        Value::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, _, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
     }
 }

@@ -15,9 +15,7 @@ pub fn select<M: Member>(pattern: &str, members: &[M]) -> Vec<usize> {
         .filter(|t| !t.is_empty())
         .collect();
     let matches = |term: &str, m: &M| {
-        term == "all"
-            || glob(term, m.name())
-            || m.groups().iter().any(|g| glob(term, g))
+        term == "all" || glob(term, m.name()) || m.groups().iter().any(|g| glob(term, g))
     };
     let plain: Vec<&str> = terms
         .iter()

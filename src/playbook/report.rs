@@ -119,7 +119,9 @@ pub struct RunReport {
 impl RunReport {
     /// Whether no host failed or was unreachable.
     pub fn success(&self) -> bool {
-        self.hosts.iter().all(|h| h.failed == 0 && h.unreachable == 0)
+        self.hosts
+            .iter()
+            .all(|h| h.failed == 0 && h.unreachable == 0)
     }
 
     /// Total `changed` over all hosts.

@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::PlaybookError;
 use super::ast::{Play, Playbook, Serial, Task};
 use super::jinja::Jinja;
 use super::modules::{self, ModuleCtx, Outcome};
 use super::pattern::{self, Member};
 use super::report::{HostRecap, RunReport, Status, TaskResult};
-use super::PlaybookError;
 use crate::ssh::host::{Host, HostError};
 
 /// A host to run on, with its inventory groups and variables.
@@ -54,6 +54,9 @@ pub enum Event {
     Task(TaskResult),
 }
 
+/// A callback for [`Event`]s.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// How to run.
 #[derive(Clone, Default)]
 pub struct RunOptions {
@@ -68,7 +71,7 @@ pub struct RunOptions {
     /// At most this many hosts at once (0 = all).
     pub forks: usize,
     /// Called for each [`Event`], from the task that produced it.
-    pub on_event: Option<Arc<dyn Fn(&Event) + Send + Sync>>,
+    pub on_event: Option<EventSink>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -99,7 +102,10 @@ pub async fn run_playbook(
     for t in targets {
         groups.get_mut("all").unwrap().push(t.name().to_owned());
         for g in &t.groups {
-            groups.entry(g.clone()).or_default().push(t.name().to_owned());
+            groups
+                .entry(g.clone())
+                .or_default()
+                .push(t.name().to_owned());
         }
     }
     let groups = serde_json::to_value(&groups).unwrap_or(Json::Null);
@@ -129,11 +135,18 @@ pub async fn run_playbook(
             opts,
             &Event::PlayStart {
                 name: play.name.clone().unwrap_or_else(|| play.hosts.clone()),
-                hosts: hosts.iter().map(|&i| targets[i].name().to_owned()).collect(),
+                hosts: hosts
+                    .iter()
+                    .map(|&i| targets[i].name().to_owned())
+                    .collect(),
             },
         );
         for batch in batches(&hosts, play.serial) {
-            let forks = if opts.forks == 0 { batch.len().max(1) } else { opts.forks };
+            let forks = if opts.forks == 0 {
+                batch.len().max(1)
+            } else {
+                opts.forks
+            };
             let runs = batch.iter().map(|&i| {
                 let reg = std::mem::take(&mut registered[i]);
                 let env = &env;
@@ -210,7 +223,10 @@ async fn run_host(
         "inventory_hostname_short".into(),
         name.split('.').next().unwrap_or(&name).into(),
     );
-    base.insert("group_names".into(), serde_json::to_value(&target.groups).unwrap_or_default());
+    base.insert(
+        "group_names".into(),
+        serde_json::to_value(&target.groups).unwrap_or_default(),
+    );
     base.insert("groups".into(), sh.groups.clone());
     base.insert("ansible_check_mode".into(), sh.opts.check.into());
     base.insert("ansible_diff_mode".into(), sh.opts.diff.into());
@@ -221,7 +237,14 @@ async fn run_host(
     let play_vars = match resolve_vars(sh.jinja, &play.vars, &base, &sh.opts.extra_vars) {
         Ok(v) => v,
         Err(msg) => {
-            let r = result(&name, "play vars", play.line, Status::Failed, Outcome::fail(msg), Duration::ZERO);
+            let r = result(
+                &name,
+                "play vars",
+                play.line,
+                Status::Failed,
+                Outcome::fail(msg),
+                Duration::ZERO,
+            );
             emit(sh.opts, &Event::Task(r.clone()));
             return (registered, vec![r]);
         }
@@ -233,7 +256,14 @@ async fn run_host(
         vars.extend(sh.opts.extra_vars.clone());
         let t0 = Instant::now();
         let (status, outcome) = run_task(sh, play, task, target, &mut vars, &mut registered).await;
-        let mut r = result(&name, &task.display_name(), task.line, status, outcome, t0.elapsed());
+        let mut r = result(
+            &name,
+            &task.display_name(),
+            task.line,
+            status,
+            outcome,
+            t0.elapsed(),
+        );
         r.ignored = status == Status::Failed && task.ignore_errors;
         if task.no_log {
             let hidden = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
@@ -261,7 +291,10 @@ fn resolve_vars(
     extra: &Map<String, Json>,
 ) -> Result<Map<String, Json>, String> {
     let mut done = Map::new();
-    let mut pending: Vec<(&String, &Json)> = vars.iter().filter(|(k, _)| !extra.contains_key(*k)).collect();
+    let mut pending: Vec<(&String, &Json)> = vars
+        .iter()
+        .filter(|(k, _)| !extra.contains_key(*k))
+        .collect();
     while !pending.is_empty() {
         let mut ctx = base.clone();
         ctx.extend(done.clone());
@@ -288,7 +321,14 @@ fn resolve_vars(
     Ok(done)
 }
 
-fn result(host: &str, task: &str, line: u64, status: Status, o: Outcome, took: Duration) -> TaskResult {
+fn result(
+    host: &str,
+    task: &str,
+    line: u64,
+    status: Status,
+    o: Outcome,
+    took: Duration,
+) -> TaskResult {
     TaskResult {
         host: host.to_owned(),
         task: task.to_owned(),
@@ -361,7 +401,9 @@ async fn run_task(
         Err(HostError::Unreachable { message, .. }) => {
             return (Status::Unreachable, Outcome::fail(message));
         }
-        Err(e @ HostError::Timeout { .. }) => return (Status::Failed, Outcome::fail(e.to_string())),
+        Err(e @ HostError::Timeout { .. }) => {
+            return (Status::Failed, Outcome::fail(e.to_string()));
+        }
         Err(e) => return (Status::Failed, Outcome::fail(e.to_string())),
     };
     if outcome.skipped {

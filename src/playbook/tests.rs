@@ -53,9 +53,15 @@ fn parses_the_subset_with_short_and_qualified_module_names() {
     let t = &p.tasks[1];
     assert_eq!(t.module, ModuleKind::Shell);
     assert_eq!(t.line, 11);
-    assert_eq!(t.when, vec![Cond::Expr("r.rc == 0".into()), Cond::Literal(true)]);
+    assert_eq!(
+        t.when,
+        vec![Cond::Expr("r.rc == 0".into()), Cond::Literal(true)]
+    );
     assert_eq!(t.changed_when, Some(vec![Cond::Literal(false)]));
-    assert_eq!((t.no_log, t.become_root, t.timeout), (true, Some(false), Some(5)));
+    assert_eq!(
+        (t.no_log, t.become_root, t.timeout),
+        (true, Some(false), Some(5))
+    );
 }
 
 #[test]
@@ -77,6 +83,9 @@ fn everything_outside_the_subset_is_reported_with_line_and_keyword() {
         mode: 644
     - name: no module
     - shell: echo creates=/x
+    - shell: |
+        # the cloud's marker
+        true
 "#,
     );
     let found: Vec<(u64, &str)> = got.iter().map(|i| (i.line, i.keyword.as_str())).collect();
@@ -91,11 +100,16 @@ fn everything_outside_the_subset_is_reported_with_line_and_keyword() {
             (14, "mode"),
             (15, ""),
             (16, "creates"),
+            (17, "shell"),
         ],
         "{got:#?}"
     );
-    assert!(got[2].message.contains("loops are not supported"), "{got:#?}");
-    let err = parse("- hosts: all\n  tasks:\n    - name: a\n      command: x\n      loop: [1]\n").unwrap_err();
+    assert!(
+        got[2].message.contains("loops are not supported"),
+        "{got:#?}"
+    );
+    let err = parse("- hosts: all\n  tasks:\n    - name: a\n      command: x\n      loop: [1]\n")
+        .unwrap_err();
     assert!(err.to_string().contains("site.yml:5: `loop`"), "{err}");
 }
 
@@ -104,9 +118,11 @@ fn yaml_syntax_errors_and_wrong_shapes_are_reported() {
     assert_eq!(issues("- hosts: [\n").len(), 1);
     assert!(issues("hosts: all\n")[0].message.contains("list of plays"));
     assert!(issues("- tasks: []\n")[0].message.contains("needs `hosts`"));
-    assert!(issues("- hosts: all\n  tasks:\n    - copy: {dest: /x}\n")[0]
-        .message
-        .contains("exactly one of `content` or `src`"));
+    assert!(
+        issues("- hosts: all\n  tasks:\n    - copy: {dest: /x}\n")[0]
+            .message
+            .contains("exactly one of `content` or `src`")
+    );
 }
 
 #[test]
@@ -133,7 +149,9 @@ fn target(name: &str, groups: &[&str], vars: serde_json::Value) -> Target {
 }
 
 async fn run_text(text: &str, targets: &[Target], opts: RunOptions) -> RunReport {
-    run_playbook(&parse(text).unwrap(), targets, &opts).await.unwrap()
+    run_playbook(&parse(text).unwrap(), targets, &opts)
+        .await
+        .unwrap()
 }
 
 fn statuses(r: &RunReport, host: &str) -> Vec<(String, Status)> {
@@ -177,14 +195,22 @@ async fn when_register_changed_when_and_failed_when_flow() {
         extra_vars: parse_extra_vars(&["mark=cli".into()]).unwrap(),
         ..RunOptions::default()
     };
-    let r = run_text(book, &[target("h1", &[], json!({"mark": "inventory"}))], opts).await;
+    let r = run_text(
+        book,
+        &[target("h1", &[], json!({"mark": "inventory"}))],
+        opts,
+    )
+    .await;
     assert_eq!(
         statuses(&r, "h1"),
         vec![
             ("echo".into(), Status::Changed),
             ("only when the output matches".into(), Status::Ok),
             ("skipped".into(), Status::Skipped),
-            ("failing command tolerated by failed_when".into(), Status::Changed),
+            (
+                "failing command tolerated by failed_when".into(),
+                Status::Changed
+            ),
             ("extra vars win".into(), Status::Changed),
         ],
         "{:#?}",
@@ -194,7 +220,11 @@ async fn when_register_changed_when_and_failed_when_flow() {
     let h = &r.hosts[0];
     assert_eq!((h.ok, h.changed, h.skipped, h.failed), (4, 3, 1, 0));
     assert!(r.success());
-    assert!(r.recap().starts_with("h1 : ok=4    changed=3"), "{}", r.recap());
+    assert!(
+        r.recap().starts_with("h1 : ok=4    changed=3"),
+        "{}",
+        r.recap()
+    );
 }
 
 #[tokio::test]
@@ -226,13 +256,24 @@ async fn a_failed_host_stops_alone_and_is_left_out_of_later_plays() {
         ..RunOptions::default()
     };
     let r = run_text(book, &targets, opts).await;
-    assert_eq!(statuses(&r, "h2"), vec![("fail on h2".into(), Status::Failed)]);
+    assert_eq!(
+        statuses(&r, "h2"),
+        vec![("fail on h2".into(), Status::Failed)]
+    );
     let h1 = statuses(&r, "h1");
     assert_eq!(h1.len(), 4, "{h1:?}");
     assert_eq!(h1[2].1, Status::Failed);
-    let undefined = r.results.iter().find(|t| t.task == "undefined variable").unwrap();
+    let undefined = r
+        .results
+        .iter()
+        .find(|t| t.task == "undefined variable")
+        .unwrap();
     assert!(undefined.ignored);
-    assert!(undefined.msg.contains("site.yml:8") && undefined.msg.contains("undefined"), "{}", undefined.msg);
+    assert!(
+        undefined.msg.contains("site.yml:8") && undefined.msg.contains("undefined"),
+        "{}",
+        undefined.msg
+    );
     assert_eq!(h1[3], ("second play".into(), Status::Changed));
     assert!(!r.success());
     let recap: Vec<(usize, usize)> = r.hosts.iter().map(|h| (h.failed, h.ignored)).collect();

@@ -26,10 +26,16 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>, shell: bool) -> Result<Outcome, Hos
     };
     let mut script = String::new();
     if let Some(c) = &creates {
-        script.push_str(&format!("if [ -e {} ]; then printf %s {SKIP}; exit 0; fi\n", shell_quote(c)));
+        script.push_str(&format!(
+            "if [ -e {} ]; then printf %s {SKIP}; exit 0; fi\n",
+            shell_quote(c)
+        ));
     }
     if let Some(r) = &removes {
-        script.push_str(&format!("if [ ! -e {} ]; then printf %s {SKIP}; exit 0; fi\n", shell_quote(r)));
+        script.push_str(&format!(
+            "if [ ! -e {} ]; then printf %s {SKIP}; exit 0; fi\n",
+            shell_quote(r)
+        ));
     }
     if ctx.check {
         if creates.is_none() && removes.is_none() {
@@ -82,7 +88,11 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>, shell: bool) -> Result<Outcome, Hos
         rc: Some(out.status),
         stdout,
         stderr,
-        msg: if failed { "non-zero return code".into() } else { String::new() },
+        msg: if failed {
+            "non-zero return code".into()
+        } else {
+            String::new()
+        },
         ..Outcome::default()
     })
 }
@@ -95,7 +105,9 @@ fn program(ctx: &ModuleCtx<'_>, shell: bool) -> Result<String, String> {
     };
     if shell {
         let script = text.ok_or("a command is required")?;
-        let exe = ctx.str_arg("executable")?.unwrap_or_else(|| "/bin/sh".into());
+        let exe = ctx
+            .str_arg("executable")?
+            .unwrap_or_else(|| "/bin/sh".into());
         return Ok(format!("{} -c {}", shell_quote(&exe), shell_quote(&script)));
     }
     let words = match (text, ctx.args.get("argv")) {
@@ -114,7 +126,11 @@ fn program(ctx: &ModuleCtx<'_>, shell: bool) -> Result<String, String> {
     if words.is_empty() {
         return Err("the command is empty".into());
     }
-    Ok(words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "))
+    Ok(words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// Splits a command line into words like Python's `shlex.split` (what Ansible uses).

@@ -25,7 +25,13 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
             .str_arg("regexp")?
             .map(|r| Regex::new(&r).map_err(|e| format!("`regexp` {r:?}: {e}")))
             .transpose()?;
-        Ok((ctx.path_arg()?, line, regexp, ctx.bool_arg("create")?, Attrs::from_ctx(ctx)?))
+        Ok((
+            ctx.path_arg()?,
+            line,
+            regexp,
+            ctx.bool_arg("create")?,
+            Attrs::from_ctx(ctx)?,
+        ))
     })();
     let (path, line, regexp, create, attrs) = match prepared {
         Ok(p) => p,

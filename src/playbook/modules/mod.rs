@@ -179,7 +179,11 @@ pub(crate) fn from_status(out: &ExecOutput) -> Outcome {
         changed: out.status == CHANGED,
         failed,
         rc: failed.then_some(out.status),
-        msg: if failed { stderr.clone() } else { String::new() },
+        msg: if failed {
+            stderr.clone()
+        } else {
+            String::new()
+        },
         stderr,
         ..Outcome::default()
     }
@@ -189,8 +193,16 @@ pub(crate) fn from_status(out: &ExecOutput) -> Outcome {
 pub(crate) fn unified_diff(path: &str, old: Option<&str>, new: Option<&str>) -> String {
     let a = old.unwrap_or("");
     let b = new.unwrap_or("");
-    let before = if old.is_some() { path.to_owned() } else { "/dev/null".into() };
-    let after = if new.is_some() { path.to_owned() } else { "/dev/null".into() };
+    let before = if old.is_some() {
+        path.to_owned()
+    } else {
+        "/dev/null".into()
+    };
+    let after = if new.is_some() {
+        path.to_owned()
+    } else {
+        "/dev/null".into()
+    };
     similar::TextDiff::from_lines(a, b)
         .unified_diff()
         .context_radius(3)

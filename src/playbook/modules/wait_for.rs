@@ -41,10 +41,21 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
         let want_up = match state.as_str() {
             "started" | "present" => true,
             "stopped" | "absent" => false,
-            s => return Err(format!("`state: {s}` is not supported; use started/present or stopped/absent")),
+            s => {
+                return Err(format!(
+                    "`state: {s}` is not supported; use started/present or stopped/absent"
+                ));
+            }
         };
         let host = ctx.str_arg("host")?.unwrap_or_else(|| "127.0.0.1".into());
-        Ok((port, path, host, want_up, num("timeout", 300)?, num("delay", 0)?))
+        Ok((
+            port,
+            path,
+            host,
+            want_up,
+            num("timeout", 300)?,
+            num("delay", 0)?,
+        ))
     })();
     let (port, path, host, want_up, timeout, delay) = match prepared {
         Ok(p) => p,
@@ -98,7 +109,11 @@ done
     Ok(Outcome {
         failed,
         rc: failed.then_some(out.status),
-        msg: if failed { stderr.clone() } else { String::new() },
+        msg: if failed {
+            stderr.clone()
+        } else {
+            String::new()
+        },
         stderr,
         ..Outcome::default()
     })
