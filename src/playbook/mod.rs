@@ -19,6 +19,7 @@ mod parse;
 pub mod pattern;
 pub mod report;
 mod run;
+mod task;
 
 use std::path::{Path, PathBuf};
 

@@ -314,3 +314,64 @@ async fn patterns_limit_and_serial_choose_the_hosts() {
     assert_eq!(text, "s1 start\ns1 end\ns2 start\ns2 end\n");
     assert_eq!(r.results.len(), 2);
 }
+
+/// A host that answers nothing, like one whose sshd died.
+struct Dead;
+
+#[async_trait::async_trait]
+impl crate::ssh::host::Host for Dead {
+    fn name(&self) -> &str {
+        "dead"
+    }
+    async fn exec(
+        &self,
+        _req: crate::ssh::host::ExecRequest<'_>,
+    ) -> Result<crate::ssh::host::ExecOutput, crate::ssh::host::HostError> {
+        Err(crate::ssh::host::HostError::Unreachable {
+            host: "dead".into(),
+            message: "connection refused".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn unreachable_hosts_timeouts_and_no_log() {
+    let book = r#"
+- hosts: all
+  tasks:
+    - name: secret
+      shell: echo s3cret; exit 1
+      no_log: true
+      ignore_errors: true
+    - name: slow
+      command: sleep 5
+      timeout: 1
+"#;
+    let targets = [
+        target("alive", &[], json!({})),
+        Target {
+            host: Arc::new(Dead),
+            groups: Vec::new(),
+            vars: Default::default(),
+        },
+    ];
+    let t0 = std::time::Instant::now();
+    let r = run_text(book, &targets, RunOptions::default()).await;
+    assert!(t0.elapsed() < std::time::Duration::from_secs(4));
+    assert_eq!(
+        statuses(&r, "dead"),
+        vec![("secret".into(), Status::Unreachable)]
+    );
+    let alive = r
+        .results
+        .iter()
+        .filter(|t| t.host == "alive")
+        .collect::<Vec<_>>();
+    assert_eq!(alive.len(), 2);
+    assert!(alive[0].ignored && alive[0].stdout.is_empty() && alive[0].msg.contains("no_log"));
+    assert_eq!(alive[1].status, Status::Failed);
+    assert!(alive[1].msg.contains("timed out"), "{}", alive[1].msg);
+    let dead = r.hosts.iter().find(|h| h.host == "dead").unwrap();
+    assert_eq!((dead.unreachable, dead.failed), (1, 0));
+    assert!(r.recap().contains("unreachable=1"));
+}
