@@ -47,12 +47,12 @@ if [ "$have" = "$want" ]; then
   cat >/dev/null
 else
   changed=1
+  # Read stdin before writing the old content out: a writer blocked on a full stdin pipe
+  # and a reader blocked on a full stdout pipe would wait for each other.
+  tmp="$dir/.${{d##*/}}.platform-tmp"
+  if [ "$check" = 1 ]; then cat >/dev/null; else cat > "$tmp" || {{ rm -f -- "$tmp"; exit 1; }}; fi
   if [ "$diff" = 1 ]; then if [ -f "$d" ]; then echo present; cat -- "$d"; else echo absent; fi; fi
-  if [ "$check" = 1 ]; then
-    cat >/dev/null
-  else
-    tmp="$dir/.${{d##*/}}.platform-tmp"
-    cat > "$tmp" || {{ rm -f -- "$tmp"; exit 1; }}
+  if [ "$check" != 1 ]; then
     if [ -e "$d" ]; then chmod --reference="$d" -- "$tmp" && chown --reference="$d" -- "$tmp" 2>/dev/null; fi
     mv -f -- "$tmp" "$d" || {{ rm -f -- "$tmp"; exit 1; }}
   fi

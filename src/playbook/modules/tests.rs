@@ -380,3 +380,20 @@ fn modes_and_command_splitting() {
         vec!["a", "b c", "d e", "f g", "h\"i"]
     );
 }
+
+#[tokio::test]
+async fn copy_of_large_content_with_diff_does_not_deadlock_on_pipes() {
+    let e = Env::new();
+    let dest = e.path("big");
+    let old: String = (0..20_000).map(|i| format!("old line {i}\n")).collect();
+    std::fs::write(&dest, &old).unwrap();
+    let new: String = (0..20_000).map(|i| format!("new line {i}\n")).collect();
+    let args = json!({"dest": dest, "content": new});
+    let run = e.run(ModuleKind::Copy, args, false, true);
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("deadlock");
+    assert!(out.changed && !out.failed, "{:?}", out.msg);
+    assert!(out.diff.unwrap().contains("-old line 19999"));
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), new);
+}
