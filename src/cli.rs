@@ -165,12 +165,25 @@ pub enum Command {
         /// Show file differences.
         #[arg(long)]
         diff: bool,
+        /// How to reach the hosts: `local` runs the playbook on this machine as host
+        /// `localhost` (like `ansible-playbook -i localhost, -c local`).
+        #[arg(long, value_enum, default_value = "ssh")]
+        connection: Connection,
     },
     /// The local ARM-compatible cloud.
     LocalCloud {
         #[command(subcommand)]
         command: LocalCloudCommand,
     },
+}
+
+/// `platform play --connection`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Connection {
+    /// Over SSH to the cluster's inventory.
+    Ssh,
+    /// This machine, as the single host `localhost`.
+    Local,
 }
 
 /// `platform init --cloud`.

@@ -39,6 +39,8 @@ pub enum Error {
     Arm(#[from] crate::azure::ArmError),
     #[error("local cloud: {0}")]
     LocalCloud(#[from] crate::local_cloud::LocalCloudError),
+    #[error(transparent)]
+    Playbook(#[from] crate::playbook::PlaybookError),
     #[error("{0}")]
     Failed(String),
 }
@@ -48,6 +50,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::Playbook(
+                crate::playbook::PlaybookError::Invalid { .. }
+                | crate::playbook::PlaybookError::ExtraVar(_),
+            ) => EXIT_USAGE,
             Error::State(StateError::Locked { .. }) => EXIT_LOCKED,
             Error::State(StateError::NewerSchema { .. }) => EXIT_USAGE,
             _ => EXIT_FAILED,

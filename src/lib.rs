@@ -14,6 +14,7 @@ pub mod local_cloud;
 pub mod output;
 pub mod phase;
 pub mod phases;
+pub mod playbook;
 pub mod ssh;
 pub mod state;
 pub mod templates;

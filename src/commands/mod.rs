@@ -5,6 +5,7 @@ mod init;
 mod inventory;
 mod local_cloud;
 mod plan;
+mod play;
 mod run;
 mod status;
 mod up;
@@ -62,7 +63,24 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
             };
             run::run(&load()?, &args, printer).await
         }
-        Command::Play { .. } => not_built("play", "the nodes-over-SSH issue"),
+        Command::Play {
+            playbook,
+            limit,
+            extra_vars,
+            check,
+            diff,
+            connection,
+        } => {
+            let args = play::PlayArgs {
+                playbook,
+                limit,
+                extra_vars,
+                check,
+                diff,
+                connection,
+            };
+            play::run(&args, printer).await
+        }
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Serve(args),
         } => local_cloud::serve(&args, printer).await,

@@ -1,0 +1,116 @@
+//! `platform play PLAYBOOK`: run a playbook (Ansible syntax subset) and print Ansible-shaped
+//! results and recap.
+//!
+//! `--connection local` runs on this machine as host `localhost`. The SSH connection to the
+//! cluster's inventory is wired in by the nodes-over-SSH integration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::cli::Connection;
+use crate::error::{Error, Result};
+use crate::output::{OutputFormat, Printer};
+use crate::playbook::{self, Event, RunOptions, RunReport, Status, Target};
+use crate::ssh::host::LocalHost;
+
+/// The `play` command's arguments.
+#[derive(Debug)]
+pub struct PlayArgs {
+    pub playbook: PathBuf,
+    pub limit: Option<String>,
+    pub extra_vars: Vec<String>,
+    pub check: bool,
+    pub diff: bool,
+    pub connection: Connection,
+}
+
+pub async fn run(args: &PlayArgs, printer: &Printer) -> Result<()> {
+    // Parse everything first: a playbook outside the subset touches no host.
+    let book = playbook::load(&args.playbook)?;
+    let extra_vars = playbook::parse_extra_vars(&args.extra_vars)?;
+    let targets = match args.connection {
+        Connection::Local => vec![Target {
+            host: Arc::new(LocalHost::new("localhost")),
+            groups: Vec::new(),
+            vars: serde_json::Map::new(),
+        }],
+        Connection::Ssh => {
+            return Err(Error::Failed(
+                "`platform play` over SSH is not built yet (it comes with the SSH engine and the inventory); use `--connection local` to run on this machine".into(),
+            ));
+        }
+    };
+    let text = printer.format() == OutputFormat::Text;
+    let p = printer.clone();
+    let opts = RunOptions {
+        check: args.check,
+        diff: args.diff,
+        extra_vars,
+        limit: args.limit.clone(),
+        forks: 0,
+        on_event: text.then(|| Arc::new(move |e: &Event| print_event(&p, e)) as _),
+    };
+    let report = playbook::run_playbook(&book, &targets, &opts).await?;
+    match printer.format() {
+        OutputFormat::Json => printer.json(&serde_json::to_value(&report).unwrap_or_default()),
+        OutputFormat::Text => printer.data(&format!("\nPLAY RECAP\n{}", report.recap())),
+    }
+    finish(&report)
+}
+
+fn finish(report: &RunReport) -> Result<()> {
+    if report.success() {
+        return Ok(());
+    }
+    let bad: Vec<&str> = report
+        .hosts
+        .iter()
+        .filter(|h| h.failed > 0 || h.unreachable > 0)
+        .map(|h| h.host.as_str())
+        .collect();
+    Err(Error::Failed(format!(
+        "the playbook failed on {} host(s): {}",
+        bad.len(),
+        bad.join(", ")
+    )))
+}
+
+fn print_event(p: &Printer, e: &Event) {
+    let s = p.style();
+    match e {
+        Event::PlayStart { name, hosts } if hosts.is_empty() => {
+            p.data(&format!("\nPLAY [{name}]\nskipping: no hosts matched"))
+        }
+        Event::PlayStart { name, .. } => p.data(&format!("\nPLAY [{name}]")),
+        Event::Task(r) => {
+            let word = match r.status {
+                Status::Ok => s.green("ok"),
+                Status::Changed => s.yellow("changed"),
+                Status::Skipped => s.bold("skipping"),
+                Status::Failed | Status::Unreachable => s.red(r.status.word()),
+            };
+            let mut line = format!(
+                "{word}: [{}] {} ({} ms)",
+                r.host,
+                r.task,
+                r.duration.as_millis()
+            );
+            if matches!(r.status, Status::Failed | Status::Unreachable) {
+                let ignoring = if r.ignored { " ...ignoring" } else { "" };
+                line.push_str(&format!(" => FAILED{ignoring}\n{}", indent(&r.summary(20))));
+            }
+            if let Some(d) = &r.diff {
+                line.push('\n');
+                line.push_str(d.trim_end());
+            }
+            p.data(&line);
+        }
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,214 @@
+//! The modules: each renders its arguments into ONE shell script run with one `exec`, which
+//! checks the current state on the host and changes only what differs.
+//!
+//! Scripts report through their exit status: 0 = nothing changed, 100 = changed, anything
+//! else = failed (stderr says why). File modules print the old content on stdout when a diff
+//! was asked for, so `--diff` costs no extra round trip. `lineinfile` is the one exception
+//! (two execs: read, then a compare-and-swap write), because its edit needs a regex engine.
+
+mod command;
+mod files;
+mod lineinfile;
+mod wait_for;
+
+use serde_json::{Map, Value as Json};
+use std::path::Path;
+use std::time::Duration;
+
+use super::ast::ModuleKind;
+use super::jinja::Jinja;
+use crate::ssh::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
+
+/// Exit status a script uses for "changed".
+pub(crate) const CHANGED: i32 = 100;
+
+/// Everything a module needs to run one task on one host.
+pub struct ModuleCtx<'a> {
+    pub host: &'a dyn Host,
+    /// The task's arguments, rendered for this host.
+    pub args: Map<String, Json>,
+    pub check: bool,
+    pub diff: bool,
+    pub become_root: bool,
+    /// `environment`, exported at the top of the script (sudo would drop a real env).
+    pub env: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+    /// Where `templates/` and `files/` are.
+    pub playbook_dir: &'a Path,
+    pub jinja: &'a Jinja,
+    /// The host's variables, for `template`.
+    pub vars: &'a minijinja::Value,
+}
+
+/// What a module did, as Ansible reports (and registers) it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    pub rc: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub msg: String,
+    /// A unified diff of the change, when `--diff` was asked and the module supports it.
+    pub diff: Option<String>,
+}
+
+impl Outcome {
+    /// A failure before anything ran on the host (bad arguments, missing template).
+    pub fn fail(msg: impl Into<String>) -> Outcome {
+        Outcome {
+            failed: true,
+            msg: msg.into(),
+            ..Outcome::default()
+        }
+    }
+
+    /// The value `register` stores, with Ansible's field names.
+    pub fn registered(&self) -> Json {
+        let mut m = Map::new();
+        m.insert("changed".into(), self.changed.into());
+        m.insert("failed".into(), self.failed.into());
+        if self.skipped {
+            m.insert("skipped".into(), true.into());
+        }
+        if let Some(rc) = self.rc {
+            m.insert("rc".into(), rc.into());
+        }
+        m.insert("stdout".into(), self.stdout.clone().into());
+        m.insert("stderr".into(), self.stderr.clone().into());
+        m.insert("stdout_lines".into(), lines(&self.stdout));
+        m.insert("stderr_lines".into(), lines(&self.stderr));
+        m.insert("msg".into(), self.msg.clone().into());
+        Json::Object(m)
+    }
+}
+
+fn lines(s: &str) -> Json {
+    Json::Array(s.lines().map(|l| Json::String(l.to_owned())).collect())
+}
+
+/// Runs one module on the host.
+pub async fn run(kind: ModuleKind, ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
+    match kind {
+        ModuleKind::Command => command::run(ctx, false).await,
+        ModuleKind::Shell => command::run(ctx, true).await,
+        ModuleKind::Copy => files::copy(ctx, false).await,
+        ModuleKind::Template => files::copy(ctx, true).await,
+        ModuleKind::File => files::file(ctx).await,
+        ModuleKind::Lineinfile => lineinfile::run(ctx).await,
+        ModuleKind::WaitFor => wait_for::run(ctx).await,
+    }
+}
+
+impl ModuleCtx<'_> {
+    /// Runs a script with the task's environment, `become` and timeout.
+    pub async fn exec(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, HostError> {
+        let mut full = String::new();
+        for (k, v) in &self.env {
+            full.push_str(&format!("export {k}={}\n", shell_quote(v)));
+        }
+        full.push_str(script);
+        self.host
+            .exec(ExecRequest {
+                command: &full,
+                stdin,
+                env: &[],
+                become_root: self.become_root,
+                timeout: self.timeout,
+            })
+            .await
+    }
+
+    /// A string argument (numbers are accepted and turned into strings, as Ansible does).
+    pub fn str_arg(&self, key: &str) -> Result<Option<String>, String> {
+        match self.args.get(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.clone())),
+            Some(Json::Number(n)) => Ok(Some(n.to_string())),
+            Some(Json::Bool(b)) => Ok(Some(b.to_string())),
+            Some(other) => Err(format!("`{key}` must be a string, found {other}")),
+        }
+    }
+
+    /// A boolean argument with Ansible's spellings.
+    pub fn bool_arg(&self, key: &str) -> Result<bool, String> {
+        match self.args.get(key) {
+            None | Some(Json::Null) => Ok(false),
+            Some(Json::Bool(b)) => Ok(*b),
+            Some(Json::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "true" | "on" | "1" => Ok(true),
+                "no" | "false" | "off" | "0" => Ok(false),
+                _ => Err(format!("`{key}` must be a boolean, found {s:?}")),
+            },
+            Some(other) => Err(format!("`{key}` must be a boolean, found {other}")),
+        }
+    }
+
+    /// The path argument of file modules (`path`, or its aliases `dest`/`name`).
+    pub fn path_arg(&self) -> Result<String, String> {
+        for k in ["path", "dest", "name"] {
+            if let Some(p) = self.str_arg(k)? {
+                if !p.starts_with('/') {
+                    return Err(format!("`{k}` must be an absolute path, found {p:?}"));
+                }
+                return Ok(p);
+            }
+        }
+        Err("`path` is required".into())
+    }
+}
+
+/// Normalizes an octal mode to what `stat -c %a` prints (`0644` -> `644`).
+pub(crate) fn octal_mode(mode: &str) -> Result<String, String> {
+    let m = mode.trim();
+    if m.is_empty() || m.len() > 5 || !m.chars().all(|c| ('0'..='7').contains(&c)) {
+        return Err(format!(
+            "`mode` must be octal such as '0644' (symbolic modes are not supported), found {mode:?}"
+        ));
+    }
+    let v = u32::from_str_radix(m, 8).map_err(|e| e.to_string())?;
+    Ok(format!("{v:o}"))
+}
+
+/// Maps a script's exit status: 0 ok, 100 changed, else failed with its stderr.
+pub(crate) fn from_status(out: &ExecOutput) -> Outcome {
+    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
+    let failed = out.status != 0 && out.status != CHANGED;
+    Outcome {
+        changed: out.status == CHANGED,
+        failed,
+        rc: failed.then_some(out.status),
+        msg: if failed {
+            stderr.clone()
+        } else {
+            String::new()
+        },
+        stderr,
+        ..Outcome::default()
+    }
+}
+
+/// A unified diff between two texts, labelled like `diff -u`.
+pub(crate) fn unified_diff(path: &str, old: Option<&str>, new: Option<&str>) -> String {
+    let a = old.unwrap_or("");
+    let b = new.unwrap_or("");
+    let before = if old.is_some() {
+        path.to_owned()
+    } else {
+        "/dev/null".into()
+    };
+    let after = if new.is_some() {
+        path.to_owned()
+    } else {
+        "/dev/null".into()
+    };
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("before: {before}"), &format!("after: {after}"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

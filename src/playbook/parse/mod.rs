@@ -1,0 +1,408 @@
+//! Playbook YAML to [`Playbook`]: every keyword outside the subset is an error with its line.
+//!
+//! The file is parsed by the config module's positioned YAML parser, then walked here. All
+//! problems are collected (not just the first), each naming the line and the keyword, so a
+//! playbook written for full Ansible shows at once everything this engine would not run.
+
+use serde_json::{Map, Value as Json};
+use std::path::Path;
+
+use super::ast::{Cond, ModuleKind, Play, Playbook, Serial, Task};
+use super::{Issue, PlaybookError};
+use crate::config::yaml::{self, Node, Pos, Value};
+
+mod args;
+
+/// Ansible keywords we know but do not run, with why, for a better message than "unknown".
+const NOT_SUPPORTED: &[(&str, &str)] = &[
+    ("loop", "loops are not supported; write one task per item"),
+    (
+        "with_items",
+        "loops are not supported; write one task per item",
+    ),
+    (
+        "handlers",
+        "handlers are not supported; use `when` on a registered result",
+    ),
+    (
+        "notify",
+        "handlers are not supported; use `when` on a registered result",
+    ),
+    ("roles", "roles are not supported"),
+    ("block", "blocks are not supported"),
+    ("import_tasks", "includes are not supported"),
+    ("include_tasks", "includes are not supported"),
+    ("import_playbook", "includes are not supported"),
+    ("become_user", "only `become` to root is supported"),
+    ("delegate_to", "delegation is not supported"),
+    ("tags", "tags are not supported"),
+    ("pre_tasks", "only `tasks` is supported"),
+    ("post_tasks", "only `tasks` is supported"),
+];
+
+const PLAY_KEYS: &[&str] = &[
+    "name",
+    "hosts",
+    "become",
+    "gather_facts",
+    "vars",
+    "serial",
+    "tasks",
+    "environment",
+];
+const TASK_KEYS: &[&str] = &[
+    "name",
+    "when",
+    "register",
+    "changed_when",
+    "failed_when",
+    "no_log",
+    "ignore_errors",
+    "environment",
+    "become",
+    "timeout",
+    "check_mode",
+    "args",
+];
+
+/// Parses playbook text. `file` names it in messages; `dir` is where `templates/` and
+/// `files/` are looked up.
+pub fn parse_playbook(text: &str, file: &Path, dir: &Path) -> Result<Playbook, PlaybookError> {
+    let invalid = |issues| PlaybookError::Invalid {
+        file: file.to_owned(),
+        issues,
+    };
+    let root = yaml::parse(text).map_err(|e| {
+        invalid(vec![Issue {
+            line: e.pos.map_or(0, |p| p.line),
+            keyword: String::new(),
+            message: e.message,
+        }])
+    })?;
+    let mut p = Parser { issues: Vec::new() };
+    let plays = match &root.value {
+        Value::Seq(items) => items.iter().filter_map(|n| p.play(n)).collect(),
+        other => {
+            p.issue(
+                root.pos,
+                "",
+                format!("a playbook is a list of plays, found {}", other.kind()),
+            );
+            Vec::new()
+        }
+    };
+    if p.issues.is_empty() {
+        Ok(Playbook {
+            file: file.to_owned(),
+            dir: dir.to_owned(),
+            plays,
+        })
+    } else {
+        p.issues.sort_by_key(|i| i.line);
+        Err(invalid(p.issues))
+    }
+}
+
+struct Parser {
+    issues: Vec<Issue>,
+}
+
+fn line(pos: Option<Pos>) -> u64 {
+    pos.map_or(0, |p| p.line)
+}
+
+impl Parser {
+    fn issue(&mut self, pos: Option<Pos>, keyword: &str, message: String) {
+        self.issues.push(Issue {
+            line: line(pos),
+            keyword: keyword.to_owned(),
+            message,
+        });
+    }
+
+    /// Reports a key that is not in `allowed`, with a reason when it is a known Ansible one.
+    fn unknown(&mut self, pos: Option<Pos>, key: &str, what: &str, allowed: &[&str]) {
+        let why = NOT_SUPPORTED
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, why)| why.to_string())
+            .unwrap_or_else(|| format!("unknown {what} keyword; allowed: {}", allowed.join(", ")));
+        self.issue(pos, key, format!("`{key}`: {why}"));
+    }
+
+    fn play(&mut self, node: &Node) -> Option<Play> {
+        let Value::Map(entries) = &node.value else {
+            self.issue(
+                node.pos,
+                "",
+                format!("a play is a mapping, found {}", node.value.kind()),
+            );
+            return None;
+        };
+        let mut play = Play {
+            name: None,
+            hosts: String::new(),
+            become_root: false,
+            vars: Map::new(),
+            environment: Vec::new(),
+            serial: None,
+            tasks: Vec::new(),
+            line: line(node.pos),
+        };
+        let mut has_hosts = false;
+        for (key, kpos, v) in entries {
+            match key.as_str() {
+                "name" => play.name = self.string(v, key),
+                "hosts" => {
+                    has_hosts = true;
+                    play.hosts = match &v.value {
+                        Value::Seq(items) => items
+                            .iter()
+                            .filter_map(|i| self.string(i, key))
+                            .collect::<Vec<_>>()
+                            .join(":"),
+                        _ => self.string(v, key).unwrap_or_default(),
+                    }
+                }
+                "become" => play.become_root = self.boolean(v, key).unwrap_or(false),
+                "gather_facts" => {
+                    if self.boolean(v, key) == Some(true) {
+                        self.issue(
+                            *kpos,
+                            key,
+                            "`gather_facts: true`: facts are not gathered by this engine; set `gather_facts: false`".into(),
+                        );
+                    }
+                }
+                "vars" => play.vars = self.mapping(v, key).unwrap_or_default(),
+                "environment" => play.environment = self.env(v, key),
+                "serial" => play.serial = self.serial(v),
+                "tasks" => match &v.value {
+                    Value::Seq(items) => {
+                        play.tasks = items.iter().filter_map(|t| self.task(t)).collect()
+                    }
+                    Value::Null => {}
+                    other => self.issue(
+                        v.pos,
+                        key,
+                        format!("`tasks` must be a list, found {}", other.kind()),
+                    ),
+                },
+                other => self.unknown(*kpos, other, "play", PLAY_KEYS),
+            }
+        }
+        if !has_hosts {
+            self.issue(node.pos, "hosts", "a play needs `hosts`".into());
+        }
+        Some(play)
+    }
+
+    fn task(&mut self, node: &Node) -> Option<Task> {
+        let Value::Map(entries) = &node.value else {
+            self.issue(
+                node.pos,
+                "",
+                format!("a task is a mapping, found {}", node.value.kind()),
+            );
+            return None;
+        };
+        let mut t = Task {
+            name: None,
+            module: ModuleKind::Command,
+            args: Map::new(),
+            when: Vec::new(),
+            register: None,
+            changed_when: None,
+            failed_when: None,
+            no_log: false,
+            ignore_errors: false,
+            environment: Vec::new(),
+            become_root: None,
+            timeout: None,
+            check_mode: None,
+            line: line(node.pos),
+        };
+        let mut module: Option<(ModuleKind, Option<Pos>, &Node)> = None;
+        let mut extra_args: Option<(Option<Pos>, Map<String, Json>)> = None;
+        let before = self.issues.len();
+        for (key, kpos, v) in entries {
+            match key.as_str() {
+                "name" => t.name = self.string(v, key),
+                "when" => t.when = self.conds(v, key),
+                "register" => t.register = self.string(v, key),
+                "changed_when" => t.changed_when = Some(self.conds(v, key)),
+                "failed_when" => t.failed_when = Some(self.conds(v, key)),
+                "no_log" => t.no_log = self.boolean(v, key).unwrap_or(false),
+                "ignore_errors" => t.ignore_errors = self.boolean(v, key).unwrap_or(false),
+                "environment" => t.environment = self.env(v, key),
+                "become" => t.become_root = self.boolean(v, key),
+                "check_mode" => t.check_mode = self.boolean(v, key),
+                "timeout" => match &v.value {
+                    Value::Int(n) if *n > 0 => t.timeout = Some(*n as u64),
+                    _ => self.issue(v.pos, key, "`timeout` must be a positive number of seconds".into()),
+                },
+                "args" => extra_args = self.mapping(v, key).map(|m| (*kpos, m)),
+                other => match ModuleKind::from_name(other) {
+                    Some(kind) => {
+                        if module.is_some() {
+                            self.issue(*kpos, other, format!("`{other}`: a task runs exactly one module"));
+                        }
+                        module = Some((kind, *kpos, v));
+                    }
+                    None if NOT_SUPPORTED.iter().any(|(k, _)| *k == other) => {
+                        self.unknown(*kpos, other, "task", TASK_KEYS)
+                    }
+                    None => self.issue(
+                        *kpos,
+                        other,
+                        format!(
+                            "`{other}`: unknown module or task keyword; modules: command, shell, copy, template, file, lineinfile, wait_for (also as ansible.builtin.*); task keywords: {}",
+                            TASK_KEYS.join(", ")
+                        ),
+                    ),
+                },
+            }
+        }
+        let Some((kind, mpos, margs)) = module else {
+            // An unknown module was already reported; "needs a module" would only repeat it.
+            if self.issues.len() > before {
+                return None;
+            }
+            self.issue(node.pos, "", "a task needs a module (command, shell, copy, template, file, lineinfile, wait_for)".into());
+            return None;
+        };
+        t.module = kind;
+        t.args = self.module_args(kind, mpos, margs);
+        if let Some((apos, extra)) = extra_args {
+            for (k, v) in extra {
+                if !kind.allowed_args().contains(&k.as_str()) {
+                    self.bad_arg(apos, kind, &k);
+                }
+                t.args.insert(k, v);
+            }
+        }
+        self.check_required(kind, mpos, &t.args);
+        Some(t)
+    }
+
+    fn string(&mut self, v: &Node, key: &str) -> Option<String> {
+        match &v.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            other => {
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{key}` must be a string, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, v: &Node, key: &str) -> Option<bool> {
+        match &v.value {
+            Value::Bool(b) => Some(*b),
+            // YAML 1.1 booleans, which Ansible (PyYAML) accepts.
+            Value::Str(s) if matches!(s.as_str(), "yes" | "Yes" | "on") => Some(true),
+            Value::Str(s) if matches!(s.as_str(), "no" | "No" | "off") => Some(false),
+            other => {
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{key}` must be true or false, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn mapping(&mut self, v: &Node, key: &str) -> Option<Map<String, Json>> {
+        match to_json(v) {
+            Json::Object(m) => Some(m),
+            Json::Null => Some(Map::new()),
+            _ => {
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{key}` must be a mapping, found {}", v.value.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn env(&mut self, v: &Node, key: &str) -> Vec<(String, Json)> {
+        let m = self.mapping(v, key).unwrap_or_default();
+        for k in m.keys() {
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                self.issue(
+                    v.pos,
+                    key,
+                    format!("`{k}` is not a valid environment variable name"),
+                );
+            }
+        }
+        m.into_iter().collect()
+    }
+
+    fn conds(&mut self, v: &Node, key: &str) -> Vec<Cond> {
+        let one = |p: &mut Parser, n: &Node| match &n.value {
+            Value::Bool(b) => Some(Cond::Literal(*b)),
+            Value::Str(s) => Some(Cond::Expr(s.clone())),
+            other => {
+                p.issue(
+                    n.pos,
+                    key,
+                    format!("`{key}` must be an expression, found {}", other.kind()),
+                );
+                None
+            }
+        };
+        match &v.value {
+            Value::Seq(items) => items.iter().filter_map(|n| one(self, n)).collect(),
+            _ => one(self, v).into_iter().collect(),
+        }
+    }
+
+    fn serial(&mut self, v: &Node) -> Option<Serial> {
+        match &v.value {
+            Value::Int(n) if *n > 0 => Some(Serial::Count(*n as usize)),
+            Value::Str(s) if s.ends_with('%') => {
+                match s.trim_end_matches('%').trim().parse::<f64>() {
+                    Ok(p) if p > 0.0 && p <= 100.0 => Some(Serial::Percent(p)),
+                    _ => {
+                        self.issue(
+                            v.pos,
+                            "serial",
+                            format!("`serial: {s}` is not a percentage in (0, 100]"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.issue(v.pos, "serial", "`serial` must be a positive number or a percentage such as '30%' (lists are not supported)".into());
+                None
+            }
+        }
+    }
+}
+
+/// A YAML node as JSON (positions dropped).
+pub fn to_json(n: &Node) -> Json {
+    match &n.value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::Str(s) => Json::String(s.clone()),
+        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, _, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,144 @@
+//! One task on one host: `when`, rendering, the module, `register`, `failed_when` and
+//! `changed_when`, in Ansible's order.
+
+use serde_json::{Map, Value as Json};
+use std::time::Duration;
+
+use super::ast::{Play, Task};
+use super::modules::{self, ModuleCtx, Outcome};
+use super::report::{Status, TaskResult};
+use super::run::{Shared, Target};
+use crate::ssh::host::HostError;
+
+pub(super) fn result(
+    host: &str,
+    task: &str,
+    line: u64,
+    status: Status,
+    o: Outcome,
+    took: Duration,
+) -> TaskResult {
+    TaskResult {
+        host: host.to_owned(),
+        task: task.to_owned(),
+        line,
+        status,
+        ignored: false,
+        rc: o.rc,
+        stdout: o.stdout,
+        stderr: o.stderr,
+        msg: o.msg,
+        diff: o.diff,
+        duration: took,
+    }
+}
+
+/// One task on one host: `when`, render, run, `register`, `failed_when`, `changed_when`.
+pub(super) async fn run_task(
+    sh: &Shared<'_>,
+    play: &Play,
+    task: &Task,
+    target: &Target,
+    vars: &mut Map<String, Json>,
+    registered: &mut Map<String, Json>,
+) -> (Status, Outcome) {
+    let file = sh.playbook.file.display();
+    let at = |what: &str, e: String| Outcome::fail(format!("{file}:{}: {what}: {e}", task.line));
+    let ctx = minijinja::Value::from_serialize(&*vars);
+    match sh.jinja.all(&task.when, &ctx) {
+        Ok(true) => {}
+        Ok(false) => {
+            let o = Outcome {
+                skipped: true,
+                msg: "Conditional result was False".into(),
+                ..Outcome::default()
+            };
+            if let Some(reg) = &task.register {
+                registered.insert(reg.clone(), o.registered());
+            }
+            return (Status::Skipped, o);
+        }
+        Err(e) => return (Status::Failed, at("when", e)),
+    }
+    let args = match sh.jinja.render_json(&Json::Object(task.args.clone()), &ctx) {
+        Ok(Json::Object(m)) => m,
+        Ok(_) => return (Status::Failed, at("arguments", "not a mapping".into())),
+        Err(e) => return (Status::Failed, at("arguments", e)),
+    };
+    let mut env = Vec::new();
+    for (k, v) in play.environment.iter().chain(&task.environment) {
+        match sh.jinja.render_json(v, &ctx) {
+            Ok(Json::String(s)) => env.push((k.clone(), s)),
+            Ok(other) => env.push((k.clone(), other.to_string())),
+            Err(e) => return (Status::Failed, at("environment", e)),
+        }
+    }
+    let mctx = ModuleCtx {
+        host: target.host.as_ref(),
+        args,
+        check: task.check_mode.unwrap_or(sh.opts.check),
+        diff: sh.opts.diff,
+        become_root: task.become_root.unwrap_or(play.become_root),
+        env,
+        timeout: task.timeout.map(Duration::from_secs),
+        playbook_dir: &sh.playbook.dir,
+        jinja: sh.jinja,
+        vars: &ctx,
+    };
+    let mut outcome = match modules::run(task.module, &mctx).await {
+        Ok(o) => o,
+        Err(HostError::Unreachable { message, .. }) => {
+            return (Status::Unreachable, Outcome::fail(message));
+        }
+        Err(e @ HostError::Timeout { .. }) => {
+            return (Status::Failed, Outcome::fail(e.to_string()));
+        }
+        Err(e) => return (Status::Failed, Outcome::fail(e.to_string())),
+    };
+    if outcome.skipped {
+        if let Some(reg) = &task.register {
+            registered.insert(reg.clone(), outcome.registered());
+        }
+        return (Status::Skipped, outcome);
+    }
+    // `failed_when`/`changed_when` see the result under its `register` name, as in Ansible.
+    let reg_name = task.register.clone();
+    let refresh = |o: &Outcome, vars: &mut Map<String, Json>| {
+        if let Some(reg) = &reg_name {
+            vars.insert(reg.clone(), o.registered());
+        }
+        minijinja::Value::from_serialize(&*vars)
+    };
+    if let Some(conds) = &task.failed_when {
+        let ctx = refresh(&outcome, vars);
+        match sh.jinja.all(conds, &ctx) {
+            Ok(f) => {
+                outcome.failed = f;
+                if !f {
+                    outcome.msg.clear();
+                } else if outcome.msg.is_empty() {
+                    outcome.msg = "failed_when condition is true".into();
+                }
+            }
+            Err(e) => return (Status::Failed, at("failed_when", e)),
+        }
+    }
+    if let Some(conds) = &task.changed_when {
+        let ctx = refresh(&outcome, vars);
+        match sh.jinja.all(conds, &ctx) {
+            Ok(c) => outcome.changed = c,
+            Err(e) => return (Status::Failed, at("changed_when", e)),
+        }
+    }
+    if let Some(reg) = &task.register {
+        registered.insert(reg.clone(), outcome.registered());
+    }
+    let status = if outcome.failed {
+        Status::Failed
+    } else if outcome.changed {
+        Status::Changed
+    } else {
+        Status::Ok
+    };
+    (status, outcome)
+}
