@@ -23,6 +23,9 @@ pub struct ServeRecord {
     pub endpoint: String,
     pub ca_path: PathBuf,
     pub time_factor: f64,
+    /// Whether scale-set VMs are realized as real SSH hosts (`serve --hosts`).
+    #[serde(default)]
+    pub hosts: bool,
 }
 
 const RECORD: &str = "serve.json";
@@ -118,8 +121,8 @@ fn wait_record(dir: &Path, pid: Option<u32>) -> Result<ServeRecord, Error> {
 }
 
 /// Returns a running local cloud for `dir`, starting one in the background when none runs
-/// (or when the running one has another time factor).
-pub fn ensure_running(dir: &Path, time_factor: f64) -> Result<ServeRecord, Error> {
+/// (or when the running one has another time factor or hosts setting).
+pub fn ensure_running(dir: &Path, time_factor: f64, hosts: bool) -> Result<ServeRecord, Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
     let spawn_lock = open_lock(&dir.join(SPAWN_LOCK))?;
     spawn_lock
@@ -127,7 +130,7 @@ pub fn ensure_running(dir: &Path, time_factor: f64) -> Result<ServeRecord, Error
         .map_err(|e| Error::io("cannot lock", &dir.join(SPAWN_LOCK), e))?;
     if is_served(dir)? {
         let rec = wait_record(dir, None)?;
-        if (rec.time_factor - time_factor).abs() < f64::EPSILON {
+        if (rec.time_factor - time_factor).abs() < f64::EPSILON && rec.hosts == hosts {
             return Ok(rec);
         }
         tracing::info!(
@@ -149,6 +152,9 @@ pub fn ensure_running(dir: &Path, time_factor: f64) -> Result<ServeRecord, Error
         .arg(dir)
         .arg("--time-factor")
         .arg(time_factor.to_string());
+    if hosts {
+        cmd.arg("--hosts");
+    }
     if time_factor < 0.1 {
         // Scaled operations finish in well under a second; a whole-second Retry-After
         // would dominate every run.

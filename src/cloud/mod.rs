@@ -87,8 +87,9 @@ impl CloudConn {
                     None => {
                         let dir = local_data_dir(config);
                         let factor = cloud.local_time_factor;
+                        let hosts = local_hosts(config)?;
                         let rec = tokio::task::spawn_blocking(move || {
-                            daemon::ensure_running(&dir, factor)
+                            daemon::ensure_running(&dir, factor, hosts)
                         })
                         .await
                         .map_err(|e| Error::Failed(format!("local cloud start: {e}")))??;
@@ -121,6 +122,19 @@ impl CloudConn {
 
     /// Ends the connection. (The local cloud keeps running; `down` stops it.)
     pub async fn close(self) {}
+}
+
+/// Whether the cluster's local cloud realizes VMs as hosts: `cloud.local_hosts`, or (auto)
+/// when this process may (root, openssh-server, sudo, iproute2). An explicit `true` that
+/// cannot be honoured is an error naming what is missing.
+pub fn local_hosts(config: &Config) -> Result<bool, Error> {
+    match config.cloud.local_hosts {
+        Some(false) => Ok(false),
+        Some(true) => local_cloud::hosts_preflight()
+            .map(|()| true)
+            .map_err(|e| Error::Usage(format!("cloud.local_hosts: {e}"))),
+        None => Ok(local_cloud::hosts_preflight().is_ok()),
+    }
 }
 
 fn parse_endpoint(e: &str) -> Result<url::Url, Error> {

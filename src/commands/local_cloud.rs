@@ -27,6 +27,7 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
         endpoint: handle.endpoint.to_string(),
         ca_path: std::path::absolute(&handle.ca_path).unwrap_or_else(|_| handle.ca_path.clone()),
         time_factor: args.time_factor,
+        hosts: args.hosts,
     })?;
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({

@@ -79,7 +79,7 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
                 diff,
                 connection,
             };
-            play::run(&args, printer).await
+            play::run(&args, || Ok(load()?), printer).await
         }
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Serve(args),

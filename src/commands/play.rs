@@ -1,16 +1,19 @@
 //! `platform play PLAYBOOK`: run a playbook (Ansible syntax subset) and print Ansible-shaped
 //! results and recap.
 //!
-//! `--connection local` runs on this machine as host `localhost`. The SSH connection to the
-//! cluster's inventory is wired in by the nodes-over-SSH integration.
+//! `--connection ssh` (the default) runs on the cluster's inventory over SSH (one multiplexed
+//! connection per host, host keys pinned); `--connection local` runs on this machine as host
+//! `localhost`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::Connection;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, Printer};
 use crate::playbook::{self, Event, RunOptions, RunReport, Status, Target};
+use crate::ssh::cluster::{connect_playbook_targets, select_targets, ssh_options};
 use crate::ssh::host::LocalHost;
 
 /// The `play` command's arguments.
@@ -24,10 +27,15 @@ pub struct PlayArgs {
     pub connection: Connection,
 }
 
-pub async fn run(args: &PlayArgs, printer: &Printer) -> Result<()> {
+pub async fn run(
+    args: &PlayArgs,
+    config: impl FnOnce() -> Result<Config>,
+    printer: &Printer,
+) -> Result<()> {
     // Parse everything first: a playbook outside the subset touches no host.
     let book = playbook::load(&args.playbook)?;
     let extra_vars = playbook::parse_extra_vars(&args.extra_vars)?;
+    let mut forks = 0;
     let targets = match args.connection {
         Connection::Local => vec![Target {
             host: Arc::new(LocalHost::new("localhost")),
@@ -35,9 +43,12 @@ pub async fn run(args: &PlayArgs, printer: &Printer) -> Result<()> {
             vars: serde_json::Map::new(),
         }],
         Connection::Ssh => {
-            return Err(Error::Failed(
-                "`platform play` over SSH is not built yet (it comes with the SSH engine and the inventory); use `--connection local` to run on this machine".into(),
-            ));
+            let config = config()?;
+            // `--limit` is applied by the engine (Ansible patterns), so connect to every host
+            // the play could need... but only those the limit can match.
+            let chosen = select_targets(&config, args.limit.as_deref())?;
+            forks = config.nodes.ssh_fanout;
+            connect_playbook_targets(&config, chosen, &ssh_options(&config), forks).await?
         }
     };
     let text = printer.format() == OutputFormat::Text;
@@ -47,7 +58,7 @@ pub async fn run(args: &PlayArgs, printer: &Printer) -> Result<()> {
         diff: args.diff,
         extra_vars,
         limit: args.limit.clone(),
-        forks: 0,
+        forks,
         on_event: text.then(|| Arc::new(move |e: &Event| print_event(&p, e)) as _),
     };
     let report = playbook::run_playbook(&book, &targets, &opts).await?;

@@ -1,12 +1,12 @@
 //! `platform run [--limit PATTERN] [--forget-host NAME] -- COMMAND`: one shell command on
 //! every selected node, in parallel, with a per-host summary.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, Printer};
+use crate::ssh::cluster::{inventory_path, load_targets, ssh_options};
 use crate::ssh::fanout::{self, Done, Status};
 use crate::ssh::host::{ExecRequest, Host};
 use crate::ssh::{SshHost, SshOptions, Target, known_hosts, targets};
@@ -26,39 +26,6 @@ struct Ran {
     rc: i32,
     stdout: String,
     stderr: String,
-}
-
-/// Where the inventory phase writes the cluster's dynamic inventory.
-pub fn inventory_path(config: &Config) -> PathBuf {
-    config
-        .base_dir
-        .join("inventories")
-        .join(&config.cluster)
-        .join("hosts.json")
-}
-
-/// Reads the cluster's targets.
-pub fn load_targets(config: &Config) -> Result<Vec<Target>> {
-    let path = inventory_path(config);
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
-            "no inventory at {}: run `platform up` (the inventory phase writes it) first",
-            path.display()
-        )),
-        _ => Error::io("cannot read", &path, e),
-    })?;
-    targets::from_inventory_json(&text)
-        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))
-}
-
-/// SSH options from the config: the cluster's key, known_hosts, jump host.
-pub fn ssh_options(config: &Config) -> SshOptions {
-    let mut opts = SshOptions::new(&config.state_dir, &config.nodes.ssh_user);
-    let key = crate::phases::infra::secrets::ssh_private_key_path(config);
-    // No key yet (nothing provisioned): leave the choice to ssh (agent, ~/.ssh/config).
-    opts.keyfile = key.is_file().then_some(key);
-    opts.jump_host = config.nodes.jump_host.clone();
-    opts
 }
 
 /// `run` targets hosts that should be up: a refused connection is retried this long only

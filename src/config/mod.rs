@@ -73,6 +73,10 @@ pub struct Cloud {
     /// Local cloud with `arm_endpoint` (a `platform local-cloud serve` elsewhere): the CA
     /// file to trust for it. Default `<state_dir>/local-cloud/ca.pem`.
     pub local_ca: Option<PathBuf>,
+    /// The cluster's own local cloud: realize scale-set VMs as real SSH hosts (network
+    /// namespaces with sshd; needs root, openssh-server, sudo, iproute2). `None` = auto:
+    /// when running as root with those installed.
+    pub local_hosts: Option<bool>,
     /// `cloud.kind: static` only: the inventory file listing the hosts (absolute).
     /// Default `inventories/<cluster>.yml` beside the config.
     pub inventory: Option<PathBuf>,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::decode::{boolean, cidr, int, issue, number, one_of, parse_cidr, string, strings};
-use super::yaml::{MapDecoder, Node};
+use super::yaml::{MapDecoder, Node, Value};
 use super::*;
 
 /// Default ARM location when none is given for the local cloud.
@@ -86,6 +86,24 @@ fn cloud(node: Option<&Node>, cluster: &str, base: &Path, issues: &mut Vec<Confi
     };
     let time_factor = number(&mut d, "local_time_factor", 0.0, 10.0, issues).unwrap_or(0.01);
     let local_ca = string(&mut d, "local_ca", issues).map(|(s, _)| expand_path(&s, base));
+    let local_hosts = match d.get("local_hosts").map(|n| &n.value) {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::Str(s)) if s == "auto" => None,
+        Some(_) => {
+            let node = d.get("local_hosts");
+            issue(
+                issues,
+                d.child_path("local_hosts"),
+                node.and_then(|n| n.pos),
+                format!(
+                    "{} is not allowed; use auto, true or false",
+                    node.map(super::decode::show).unwrap_or_default()
+                ),
+            );
+            None
+        }
+    };
     let inventory = string(&mut d, "inventory", issues).map(|(s, _)| expand_path(&s, base));
     d.finish(issues);
     // The static inventory defaults to `inventories/<cluster>.yml`; other kinds have none.
@@ -114,6 +132,7 @@ fn cloud(node: Option<&Node>, cluster: &str, base: &Path, issues: &mut Vec<Confi
         credential,
         local_time_factor: time_factor,
         local_ca,
+        local_hosts,
         inventory,
     }
 }

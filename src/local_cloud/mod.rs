@@ -38,7 +38,7 @@ pub use config::{
     Bucket, FailRule, FaultConfig, LatencyModel, LocalCloudOptions, OpKind, RateLimits,
 };
 pub use error::{ErrorDetail, LocalCloudError};
-pub use hosts::{HostError, HostInfo, HostState};
+pub use hosts::{HostError, HostInfo, HostState, preflight as hosts_preflight};
 pub use stats::RequestStats;
 pub use tls::{CA_FILE, install_crypto_provider};
 

@@ -82,6 +82,7 @@ impl Phase {
             o.remove("credential");
             o.remove("local_time_factor");
             o.remove("local_ca");
+            o.remove("local_hosts");
         }
         // How nodes are reached over SSH changes no Azure resource.
         let mut infra_nodes = j(&c.nodes);

@@ -2,6 +2,7 @@
 //! ([`known_hosts`]), fan-out with a limit and a summary ([`fanout`]), and the hosts a command
 //! targets with Ansible `--limit` patterns ([`targets`]).
 
+pub mod cluster;
 pub mod exec;
 pub mod fanout;
 pub mod host;

@@ -77,7 +77,7 @@ impl Drop for LocalCloudGuard {
 /// stops the cluster's local cloud at the end of the test.
 pub fn write_local_config(dir: &Path, name: &str, extra: &str) -> LocalCloudGuard {
     let text = format!(
-        "cluster: {name}\ncloud:\n  kind: local\n  local_time_factor: 0.001\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\n{extra}"
+        "cluster: {name}\ncloud:\n  kind: local\n  local_time_factor: 0.001\n  local_hosts: false\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\n{extra}"
     );
     std::fs::write(dir.join("platform.yaml"), text).unwrap();
     LocalCloudGuard(dir.to_owned())

@@ -35,6 +35,7 @@ use super::error::ErrorDetail;
 use super::store::{Hold, OpGate};
 
 pub use spec::specs;
+pub use sys::preflight;
 
 /// Debian's OpenSSH server.
 pub const SSHD: &str = "/usr/sbin/sshd";
