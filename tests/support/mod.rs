@@ -83,4 +83,5 @@ pub fn write_local_config(dir: &Path, name: &str, extra: &str) -> LocalCloudGuar
     LocalCloudGuard(dir.to_owned())
 }
 pub mod cloud;
+pub mod nodes;
 pub mod sshd;
