@@ -229,6 +229,7 @@ fn host(config: &Config, role: Role, vm: &Value, net: &Network<'_>) -> Host {
             SshAddress::Private => config.nodes.jump_host.clone(),
             SshAddress::Public => None,
         },
+        known_hosts_file: Some(super::known_hosts_file(config)),
         ssh_user: config.nodes.ssh_user.clone(),
         ssh_private_key_file: crate::phases::infra::secrets::ssh_private_key_path(config)
             .display()

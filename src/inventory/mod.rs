@@ -60,6 +60,10 @@ pub struct Host {
     /// ProxyJump host for `ssh_address`, when `nodes.jump_host` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jump_host: Option<String>,
+    /// The cluster's `known_hosts` (`<state_dir>/known_hosts`), where `platform` pins host
+    /// keys: Ansible is pointed at it with strict checking, so both trust the same keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts_file: Option<String>,
     pub ssh_user: String,
     pub ssh_private_key_file: String,
     pub zone: Option<String>,
@@ -160,6 +164,14 @@ impl Inventory {
 /// `inventories/<cluster>/` beside the config file.
 pub fn dir(config: &Config) -> PathBuf {
     config.base_dir.join("inventories").join(&config.cluster)
+}
+
+/// The cluster's `known_hosts`: the very file the SSH engine pins host keys in.
+pub fn known_hosts_file(config: &Config) -> String {
+    crate::ssh::session::SshOptions::new(&config.state_dir, &config.nodes.ssh_user)
+        .known_hosts
+        .display()
+        .to_string()
 }
 
 /// Collects the hosts: from the cloud (constant number of paged list calls) or from the

@@ -26,11 +26,20 @@ pub fn hostvars(h: &Host) -> Map<String, Value> {
         "ansible_ssh_private_key_file",
         json!(h.ssh_private_key_file),
     );
+    // Ansible's ssh checks host keys against the cluster's known_hosts, strictly, as
+    // platform does: never ~/.ssh/known_hosts, never accept-new.
+    let mut ssh_args = Vec::new();
+    if let Some(k) = &h.known_hosts_file {
+        ssh_args.push(format!(
+            "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
+            shell_word(k)
+        ));
+    }
     if let Some(j) = &h.jump_host {
-        put(
-            "ansible_ssh_common_args",
-            json!(format!("-o ProxyJump={j}")),
-        );
+        ssh_args.push(format!("-o ProxyJump={j}"));
+    }
+    if !ssh_args.is_empty() {
+        put("ansible_ssh_common_args", json!(ssh_args.join(" ")));
     }
     put("private_ip", json!(h.private_ip));
     if let Some(p) = &h.public_ip {
@@ -48,6 +57,19 @@ pub fn hostvars(h: &Host) -> Map<String, Value> {
         put(k, v.clone());
     }
     m
+}
+
+/// `s` as one word of a POSIX shell line (Ansible splits `ansible_ssh_common_args` with
+/// `shlex`): as is when it holds nothing special, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn in_group(inv: &Inventory, role: Role) -> Vec<&Host> {
@@ -210,6 +232,7 @@ mod tests {
             public_ip: None,
             ssh_address: Some("10.0.1.4".into()),
             jump_host: Some("me@bastion:2222".into()),
+            known_hosts_file: Some("/s d/known_hosts".into()),
             ssh_user: "azureuser".into(),
             ssh_private_key_file: "/k/id_ed25519".into(),
             zone: Some("1".into()),
@@ -220,6 +243,13 @@ mod tests {
             excluded: (!ok).then(|| "power state is stopped, not running".into()),
             vars: Default::default(),
         }
+    }
+
+    #[test]
+    fn shell_words_survive_shlex() {
+        assert_eq!(shell_word("/a/b-c_d.e/known_hosts"), "/a/b-c_d.e/known_hosts");
+        assert_eq!(shell_word("/s d/k"), "'/s d/k'");
+        assert_eq!(shell_word("/it's"), r"'/it'\''s'");
     }
 
     #[test]
@@ -239,7 +269,9 @@ mod tests {
         assert_eq!(d["_meta"]["hostvars"]["s2"]["init_server"], json!(true));
         assert_eq!(
             d["_meta"]["hostvars"]["b"]["ansible_ssh_common_args"],
-            json!("-o ProxyJump=me@bastion:2222")
+            json!(
+                "-o UserKnownHostsFile='/s d/known_hosts' -o StrictHostKeyChecking=yes -o ProxyJump=me@bastion:2222"
+            )
         );
         assert_eq!(host(&inv, "s1"), json!({}), "left-out hosts have no vars");
         assert_eq!(host(&inv, "nope"), json!({}));
@@ -249,7 +281,7 @@ mod tests {
         let i = ini(&inv);
         assert!(i.contains("zone=\"'1'\""), "{i}");
         assert!(
-            i.contains("ansible_ssh_common_args=\"'-o ProxyJump=me@bastion:2222'\""),
+            i.contains("-o ProxyJump=me@bastion:2222"),
             "{i}"
         );
     }

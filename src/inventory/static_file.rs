@@ -371,6 +371,7 @@ pub fn parse(text: &str, config: &Config) -> Result<Inventory, Vec<ConfigIssue>>
             public_ip,
             ssh_address: address,
             jump_host: config.nodes.jump_host.clone(),
+            known_hosts_file: Some(super::known_hosts_file(config)),
             ssh_user,
             ssh_private_key_file: ssh_key,
             zone,
