@@ -11,6 +11,8 @@
 //! Each test has its own cluster and address space and stops its local cloud at the end,
 //! checking that no namespace or process of its hosts remains.
 
+#![allow(clippy::print_stderr)] // timings and skip reasons must reach the person running tests
+
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -247,7 +247,10 @@ mod tests {
 
     #[test]
     fn shell_words_survive_shlex() {
-        assert_eq!(shell_word("/a/b-c_d.e/known_hosts"), "/a/b-c_d.e/known_hosts");
+        assert_eq!(
+            shell_word("/a/b-c_d.e/known_hosts"),
+            "/a/b-c_d.e/known_hosts"
+        );
         assert_eq!(shell_word("/s d/k"), "'/s d/k'");
         assert_eq!(shell_word("/it's"), r"'/it'\''s'");
     }
@@ -280,9 +283,6 @@ mod tests {
         assert!(!y.contains("s1:"), "{y}");
         let i = ini(&inv);
         assert!(i.contains("zone=\"'1'\""), "{i}");
-        assert!(
-            i.contains("-o ProxyJump=me@bastion:2222"),
-            "{i}"
-        );
+        assert!(i.contains("-o ProxyJump=me@bastion:2222"), "{i}");
     }
 }
