@@ -141,6 +141,15 @@ fn up_records_every_phase_and_stops_at_the_first_unbuilt_one() {
     if failed + 1 < v["phases"].as_array().unwrap().len() {
         assert_eq!(v["phases"][failed + 1]["status"], "pending");
     }
+    // Live check: every recorded infra resource is fetched from the (local) cloud.
+    let text = run(dir.path(), &["status"]);
+    assert!(
+        text.stdout
+            .contains("live: all 13 infra resources exist and are Succeeded"),
+        "{text:?}"
+    );
+    let offline = run(dir.path(), &["status", "--offline"]);
+    assert!(!offline.stdout.contains("live:"), "{offline:?}");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(dir.path().join(".platform/state.json"))
             .unwrap()

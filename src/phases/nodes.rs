@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{CloudKind, Config};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::phase::Phase;
@@ -14,6 +14,16 @@ use crate::ssh::cluster::{connect_playbook_targets, select_targets, ssh_options}
 
 /// Runs `prepare.yml` on every host; fails naming the hosts that failed.
 pub async fn run(config: &Config, printer: &Printer) -> Result<serde_json::Value, Error> {
+    if config.cloud.kind == CloudKind::Local
+        && config.cloud.arm_endpoint.is_none()
+        && !crate::cloud::local_hosts(config)?
+    {
+        // Nothing listens on the addresses of record-only VMs: say so instead of waiting
+        // for SSH to time out on every host.
+        return Err(Error::Failed(
+            "the local cloud's VMs are records only (cloud.local_hosts is false, or this is not root with openssh-server, sudo and iproute2); the nodes phase needs real hosts: set cloud.local_hosts: true and run as root".into(),
+        ));
+    }
     let targets = select_targets(config, None)?;
     let count = targets.len();
     let opts = ssh_options(config);
