@@ -17,7 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/n
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# Real Ansible for the inventory compatibility tests (tests/inventory_ansible.rs): ansible-core
+# Real Ansible for the compatibility tests (tests/inventory_ansible.rs, tests/nodes_ansible.rs): ansible-core
 # in a virtualenv of its own, found by the tests through PLATFORM_ANSIBLE_BIN.
 venv=.venv-ansible
 if [ ! -x "$venv/bin/ansible-inventory" ]; then

@@ -177,7 +177,7 @@ fn a_host_whose_sshd_is_killed_mid_run_is_unreachable_while_the_others_finish() 
 
     let book = c.dir().join("slow.yml");
     let steps: String = (1..=4)
-        .map(|i| format!("    - name: step {i}\n      ansible.builtin.command: sleep 0.4\n"))
+        .map(|i| format!("    - name: step {i}\n      ansible.builtin.command: sleep 0.5\n"))
         .collect();
     std::fs::write(
         &book,
@@ -227,7 +227,10 @@ fn a_host_whose_sshd_is_killed_mid_run_is_unreachable_while_the_others_finish() 
 
     let v = recap(&stdout, &victim);
     assert_eq!(count(&v, "unreachable"), 1, "{stdout}");
-    assert_eq!(count(&v, "ok"), 1, "{stdout}");
+    // Killed after its first task and before its last (step 2 unless this machine is very
+    // slow to hand us the line).
+    let done = count(&v, "ok");
+    assert!((1..4).contains(&done), "{stdout}");
     assert_eq!(count(&v, "failed"), 0, "{stdout}");
     for h in &hosts[1..] {
         let r = recap(&stdout, &h.name);
@@ -244,7 +247,7 @@ fn a_host_whose_sshd_is_killed_mid_run_is_unreachable_while_the_others_finish() 
         );
     }
     assert!(
-        stdout.contains(&format!("unreachable: [{victim}] step 2")),
+        stdout.contains(&format!("unreachable: [{victim}] step {}", done + 1)),
         "{stdout}"
     );
     assert!(
