@@ -150,17 +150,16 @@ async fn scale_set_vms_are_ssh_hosts_that_come_and_go_with_it() {
         !Path::new("/run/netns").join(&gone_ns).exists()
     })
     .await;
-    assert!(
-        !Path::new(&format!("/proc/{gone_pid}")).exists(),
-        "its sshd is gone"
-    );
-    assert!(
-        !data
-            .path()
-            .join("hosts")
-            .join(field(gone[0], "name").to_lowercase())
-            .exists()
-    );
+    // Teardown runs in steps (processes, netns, disk): wait for each rather than race it.
+    eventually(10, "its sshd is gone", || {
+        !local_hosts_support::alive(gone_pid)
+    })
+    .await;
+    let gone_dir = data
+        .path()
+        .join("hosts")
+        .join(field(gone[0], "name").to_lowercase());
+    eventually(10, "its disk is removed", || !gone_dir.exists()).await;
 
     // Deleting the scale set leaves nothing behind.
     let r = env

@@ -208,7 +208,10 @@ pub async fn monitor(printer: Printer, mut rx: mpsc::UnboundedReceiver<Event>) {
                     format_duration(duration)
                 );
                 match (steps.remove(&host), status) {
-                    (Some(s), Status::Ok | Status::Changed) => s.done(&text),
+                    // The step adds its own elapsed time.
+                    (Some(s), Status::Ok | Status::Changed) => {
+                        s.done(&format!("{}: {message}", status.as_str()))
+                    }
                     (Some(s), _) => s.failed(&text),
                     (None, _) => printer.info(&format!("{host}: {text}")),
                 }
