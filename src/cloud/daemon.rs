@@ -178,16 +178,16 @@ pub fn stop(dir: &Path) -> Result<bool, Error> {
         return Ok(false);
     }
     let rec = wait_record(dir, None)?;
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &rec.pid.to_string()])
-        .status()
-        .map_err(|e| Error::Failed(format!("cannot run kill: {e}")))?;
-    if !status.success() {
-        return Err(Error::Failed(format!(
-            "cannot stop the local cloud (pid {})",
+    let pid = i32::try_from(rec.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| Error::Failed(format!("bad pid {} in serve.json", rec.pid)))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).map_err(|e| {
+        Error::Failed(format!(
+            "cannot stop the local cloud (pid {}): {e}",
             rec.pid
-        )));
-    }
+        ))
+    })?;
     let t0 = Instant::now();
     while is_served(dir)? {
         if t0.elapsed() > START_TIMEOUT {

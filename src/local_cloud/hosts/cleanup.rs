@@ -72,16 +72,12 @@ pub fn blocking_teardown(prefix: &str) {
         if !ns.starts_with(&dash) {
             continue;
         }
-        let pids: Vec<String> = run(&["netns", "pids", ns])
+        for pid in run(&["netns", "pids", ns])
             .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !pids.is_empty() {
-            let _ = std::process::Command::new("kill")
-                .arg("-KILL")
-                .args(&pids)
-                .stderr(std::process::Stdio::null())
-                .status();
+            .filter_map(|p| p.parse::<i32>().ok())
+            .filter_map(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
         run(&["netns", "del", ns]);
     }
