@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{ArmResource, tags_value};
+use super::{ArmResource, tags_value, top_level_id};
 use crate::azure::{api_versions, ids};
 
 /// Name of the frontend IP configuration.
@@ -49,12 +49,7 @@ impl ArmResource for LoadBalancerSpec {
     const API_VERSION: &'static str = api_versions::NETWORK;
 
     fn id(&self, subscription: &str) -> String {
-        ids::resource(
-            subscription,
-            &self.resource_group,
-            Self::RESOURCE_TYPE,
-            &self.name,
-        )
+        top_level_id::<Self>(subscription, &self.resource_group, &self.name)
     }
 
     fn body(&self) -> Value {

@@ -39,6 +39,11 @@ pub const TAG_CLUSTER: &str = "platform-cluster";
 /// never returns, so that a change to them still shows up as a difference in `tags`.
 pub const TAG_INPUT_HASH: &str = "platform-input-hash";
 
+/// The id of a top-level resource of type `S` named `name` in resource group `group`.
+pub fn top_level_id<S: ArmResource>(subscription: &str, group: &str, name: &str) -> String {
+    crate::azure::ids::resource(subscription, group, S::RESOURCE_TYPE, name)
+}
+
 /// An ARM resource kind this tool creates: where it lives and what its PUT body is.
 pub trait ArmResource {
     /// Full ARM resource type, such as `Microsoft.Network/virtualNetworks`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{ArmResource, tags_value};
+use super::{ArmResource, tags_value, top_level_id};
 use crate::azure::{api_versions, ids};
 
 /// One subnet, declared inline in the VNet body so that a VNet PUT never deletes it.
@@ -71,12 +71,7 @@ impl ArmResource for VirtualNetworkSpec {
     const API_VERSION: &'static str = api_versions::NETWORK;
 
     fn id(&self, subscription: &str) -> String {
-        ids::resource(
-            subscription,
-            &self.resource_group,
-            Self::RESOURCE_TYPE,
-            &self.name,
-        )
+        top_level_id::<Self>(subscription, &self.resource_group, &self.name)
     }
 
     fn body(&self) -> Value {
@@ -193,12 +188,7 @@ impl ArmResource for NetworkSecurityGroupSpec {
     const API_VERSION: &'static str = api_versions::NETWORK;
 
     fn id(&self, subscription: &str) -> String {
-        ids::resource(
-            subscription,
-            &self.resource_group,
-            Self::RESOURCE_TYPE,
-            &self.name,
-        )
+        top_level_id::<Self>(subscription, &self.resource_group, &self.name)
     }
 
     fn body(&self) -> Value {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{ArmResource, Secret, TAG_INPUT_HASH, input_hash, tags_value};
+use super::{ArmResource, Secret, TAG_INPUT_HASH, input_hash, tags_value, top_level_id};
 use crate::azure::{api_versions, ids};
 
 /// The server: VNet-injected (delegated subnet + private DNS zone), public access disabled.
@@ -45,12 +45,7 @@ impl ArmResource for PostgresServerSpec {
     const API_VERSION: &'static str = api_versions::POSTGRES;
 
     fn id(&self, subscription: &str) -> String {
-        ids::resource(
-            subscription,
-            &self.resource_group,
-            Self::RESOURCE_TYPE,
-            &self.name,
-        )
+        top_level_id::<Self>(subscription, &self.resource_group, &self.name)
     }
 
     fn body(&self) -> Value {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{ArmResource, tags_value};
-use crate::azure::{api_versions, ids};
+use super::{ArmResource, tags_value, top_level_id};
+use crate::azure::api_versions;
 
 /// A Standard, static, IPv4 public IP (Basic SKU is retired; never rely on the default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,7 @@ impl ArmResource for PublicIpSpec {
     const API_VERSION: &'static str = api_versions::NETWORK;
 
     fn id(&self, subscription: &str) -> String {
-        ids::resource(
-            subscription,
-            &self.resource_group,
-            Self::RESOURCE_TYPE,
-            &self.name,
-        )
+        top_level_id::<Self>(subscription, &self.resource_group, &self.name)
     }
 
     fn body(&self) -> Value {
@@ -68,12 +63,7 @@ impl ArmResource for NatGatewaySpec {
     const API_VERSION: &'static str = api_versions::NETWORK;
 
     fn id(&self, subscription: &str) -> String {
-        ids::resource(
-            subscription,
-            &self.resource_group,
-            Self::RESOURCE_TYPE,
-            &self.name,
-        )
+        top_level_id::<Self>(subscription, &self.resource_group, &self.name)
     }
 
     fn body(&self) -> Value {

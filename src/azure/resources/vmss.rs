@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use super::{ArmResource, TAG_INPUT_HASH, input_hash, tags_value};
-use crate::azure::{api_versions, ids};
+use super::{ArmResource, TAG_INPUT_HASH, input_hash, tags_value, top_level_id};
+use crate::azure::api_versions;
 
 /// `Microsoft.Network` api-version the Flexible scale set uses to create NICs and public IPs.
 /// Required for Flexible orchestration; the spec enum (ComputeRP.json `NetworkApiVersion`) is
@@ -145,12 +145,7 @@ impl ArmResource for ScaleSetSpec {
     const API_VERSION: &'static str = api_versions::COMPUTE;
 
     fn id(&self, subscription: &str) -> String {
-        ids::resource(
-            subscription,
-            &self.resource_group,
-            Self::RESOURCE_TYPE,
-            &self.name,
-        )
+        top_level_id::<Self>(subscription, &self.resource_group, &self.name)
     }
 
     fn body(&self) -> Value {
