@@ -6,45 +6,15 @@
 //! sets it to its virtualenv) or on PATH. Missing, the test fails when `CI` is set and is
 //! skipped with a message otherwise.
 
+#[path = "support/ansible.rs"]
+mod ansible;
 mod inventory_support;
 
 use inventory_support::{Cluster, groups_and_hosts, platform_cmd};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn ansible_inventory() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("PLATFORM_ANSIBLE_BIN") {
-        let p = Path::new(&dir).join("ansible-inventory");
-        assert!(
-            p.is_file(),
-            "PLATFORM_ANSIBLE_BIN is set but {} does not exist",
-            p.display()
-        );
-        return Some(p);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("ansible-inventory"))
-        .find(|p| p.is_file())
-}
-
-/// The binary, or `None` (skip) outside CI; in CI a missing Ansible is a failure.
-#[allow(clippy::print_stderr)] // the skip reason must reach the person running the tests
-fn require_ansible() -> Option<PathBuf> {
-    let found = ansible_inventory();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ansible-inventory not found (set PLATFORM_ANSIBLE_BIN or run scripts/test.sh, which installs ansible-core in .venv-ansible)"
-        );
-        eprintln!(
-            "SKIPPED: ansible-inventory not found; run scripts/test.sh or set PLATFORM_ANSIBLE_BIN to test Ansible compatibility"
-        );
-    }
-    found
-}
 
 /// `ansible-inventory -i SOURCE --list` with only `plugin` enabled, its state kept in `home`.
 fn ansible_list(bin: &Path, source: &Path, plugin: &str, home: &Path) -> Value {
@@ -75,7 +45,9 @@ fn ansible_list(bin: &Path, source: &Path, plugin: &str, home: &Path) -> Value {
 
 #[test]
 fn ansible_reads_our_files_and_our_script_like_we_do() {
-    let Some(bin) = require_ansible() else { return };
+    let Some(bin) = ansible::require("ansible-inventory") else {
+        return;
+    };
     let c = Cluster::start(
         "inv-ansible",
         2,
@@ -141,7 +113,9 @@ fn ansible_reads_our_files_and_our_script_like_we_do() {
 
 #[test]
 fn ansible_reads_the_static_example() {
-    let Some(bin) = require_ansible() else { return };
+    let Some(bin) = ansible::require("ansible-inventory") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/example.yml");
     std::fs::copy(&example, dir.path().join("byo.yml")).unwrap();

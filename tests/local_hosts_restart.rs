@@ -140,9 +140,9 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
         .status()
         .unwrap();
     let _ = serve.0.wait();
-    let stale: Vec<u64> = second
+    let stale: Vec<u32> = second
         .values()
-        .map(|v| v["host"]["sshd_pid"].as_u64().unwrap())
+        .map(|v| v["host"]["sshd_pid"].as_u64().unwrap() as u32)
         .collect();
     for pid in &stale {
         assert!(alive(*pid), "the crash leaves sshd {pid}");

@@ -152,7 +152,7 @@ async fn scale_set_vms_are_ssh_hosts_that_come_and_go_with_it() {
     .await;
     // Teardown runs in steps (processes, netns, disk): wait for each rather than race it.
     eventually(10, "its sshd is gone", || {
-        !local_hosts_support::alive(gone_pid)
+        !local_hosts_support::alive(gone_pid as u32)
     })
     .await;
     let gone_dir = data

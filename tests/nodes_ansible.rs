@@ -19,37 +19,6 @@ use std::process::Command;
 use serde_json::Value;
 use support::nodes::{Cluster, NodeHost, count, recap, root_or_skip};
 
-fn ansible_playbook() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("PLATFORM_ANSIBLE_BIN") {
-        let p = Path::new(&dir).join("ansible-playbook");
-        assert!(
-            p.is_file(),
-            "PLATFORM_ANSIBLE_BIN is set but {} does not exist",
-            p.display()
-        );
-        return Some(p);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("ansible-playbook"))
-        .find(|p| p.is_file())
-}
-
-/// The binary, or `None` (skip) outside CI; in CI a missing Ansible is a failure.
-fn require_ansible() -> Option<PathBuf> {
-    let found = ansible_playbook();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ansible-playbook not found (set PLATFORM_ANSIBLE_BIN or run scripts/test.sh, which installs ansible-core in .venv-ansible)"
-        );
-        eprintln!(
-            "SKIPPED: ansible-playbook not found; run scripts/test.sh or set PLATFORM_ANSIBLE_BIN to test Ansible compatibility"
-        );
-    }
-    found
-}
-
 /// Runs `ansible-playbook` with its state (home, temp files, ControlPersist sockets) in a
 /// directory of its own; dropping it closes the master connections Ansible leaves behind.
 struct Ansible {
@@ -151,7 +120,9 @@ fn ansible_playbook_and_platform_prepare_hosts_to_the_same_state() {
     if !root_or_skip("ansible_playbook_and_platform_prepare_hosts_to_the_same_state") {
         return;
     }
-    let Some(bin) = require_ansible() else { return };
+    let Some(bin) = support::ansible::require("ansible-playbook") else {
+        return;
+    };
     let ansible = Ansible {
         bin,
         home: tempfile::tempdir().unwrap(),

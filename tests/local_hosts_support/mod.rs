@@ -12,8 +12,12 @@ use serde_json::{Value, json};
 
 #[path = "../local_cloud_support/mod.rs"]
 pub mod cloud;
+#[path = "../support/procs.rs"]
+mod procs;
 #[allow(unused_imports)] // not every test file uses every helper
 pub use cloud::{Env, res_path, rg_path};
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use procs::{alive, links_with, netns_with, procs_with};
 
 /// Whether this test may run: root is needed. Under CI a missing root is a failure.
 pub fn root_or_skip(test: &str) -> bool {
@@ -169,52 +173,6 @@ impl Ssh {
         assert!(ok, "ssh {ip} {cmd:?} failed: {err}");
         out
     }
-}
-
-/// Network namespaces whose name starts with `prefix`.
-pub fn netns_with(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
-
-/// Network interfaces whose name starts with `prefix`.
-pub fn links_with(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
-
-/// Processes whose command line mentions `needle`.
-pub fn procs_with(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            String::from_utf8_lossy(&cmd)
-                .contains(needle)
-                .then_some(pid)
-        })
-        .collect()
-}
-
-/// Whether `pid` is a live process (a zombie is not: nobody may reap orphans here).
-pub fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(") ").next().map(|r| !r.starts_with('Z')))
-        .unwrap_or(false)
 }
 
 /// Mount points of this namespace below `dir`.

@@ -82,6 +82,8 @@ pub fn write_local_config(dir: &Path, name: &str, extra: &str) -> LocalCloudGuar
     std::fs::write(dir.join("platform.yaml"), text).unwrap();
     LocalCloudGuard(dir.to_owned())
 }
+pub mod ansible;
 pub mod cloud;
 pub mod nodes;
+pub mod procs;
 pub mod sshd;

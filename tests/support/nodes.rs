@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use super::procs::{alive, netns_with, procs_with};
 use super::{LocalCloudGuard, Run, run};
 
 /// Whether this test may run: real hosts need root. Under CI a missing root is a failure.
@@ -290,33 +291,6 @@ gitops:
     }
 }
 
-/// Network namespaces (`ip netns list`) whose name starts with `prefix`.
-pub fn netns_with(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
-
-/// Live processes whose command line mentions `needle`.
-pub fn procs_with(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            String::from_utf8_lossy(&cmd)
-                .contains(needle)
-                .then_some(pid)
-        })
-        .collect()
-}
-
 /// The pids in network namespace `netns` (`ip netns pids`).
 pub fn netns_pids(netns: &str) -> Vec<u32> {
     let out = Command::new("ip")
@@ -327,14 +301,6 @@ pub fn netns_pids(netns: &str) -> Vec<u32> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
-}
-
-/// Whether `pid` is a live process (a zombie is not: it is only waiting to be reaped).
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(") ").next().map(|r| !r.starts_with('Z')))
-        .unwrap_or(false)
 }
 
 /// A process's `comm` (empty when it is gone).
