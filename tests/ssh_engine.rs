@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use support::sshd::{ClientKey, Sshd, Sudoers, TEST_USER, require_root};
 
 fn options(state: &Path, key: &ClientKey) -> SshOptions {
-    let mut o = SshOptions::new(state, TEST_USER);
+    let mut o = SshOptions::new(state.join("known_hosts"), state.join("ssh"), TEST_USER);
     o.keyfile = Some(key.private.clone());
     o.boot_wait = Duration::from_secs(3);
     o.connect_timeout = Duration::from_secs(3);

@@ -5,8 +5,9 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::{OutputFormat, Printer, table};
-use crate::phase::{Decision, Phase, Selection, decide, fingerprint};
+use crate::phase::{Phase, Selection};
 use crate::phases::not_built;
+use crate::runner::{Decision, decide, fingerprint};
 
 /// The plan of one phase.
 #[derive(Debug, Serialize)]

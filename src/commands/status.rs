@@ -3,7 +3,8 @@
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::{OutputFormat, Printer, format_duration, table};
-use crate::phase::{Phase, fingerprint};
+use crate::phase::Phase;
+use crate::runner::fingerprint;
 use crate::state::PhaseStatus;
 
 pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()> {

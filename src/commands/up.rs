@@ -3,8 +3,9 @@
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::{OutputFormat, Printer, table};
-use crate::phase::{Phase, PhaseOutcome, Selection, run as run_phases};
+use crate::phase::{Phase, Selection};
 use crate::phases::Phases;
+use crate::runner::{PhaseOutcome, run as run_phases};
 use crate::state::{State, StateLock};
 
 pub async fn run(

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use crate::config::{CloudKind, Config};
 use crate::error::Error;
-use crate::state::write_atomic;
+use crate::fsutil::write_atomic;
 
 /// The k3s role of a host, from the scale set (or static group) it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -161,17 +161,9 @@ impl Inventory {
     }
 }
 
-/// `inventories/<cluster>/` beside the config file.
-pub fn dir(config: &Config) -> PathBuf {
-    config.base_dir.join("inventories").join(&config.cluster)
-}
-
 /// The cluster's `known_hosts`: the very file the SSH engine pins host keys in.
 pub fn known_hosts_file(config: &Config) -> String {
-    crate::ssh::session::SshOptions::new(&config.state_dir, &config.nodes.ssh_user)
-        .known_hosts
-        .display()
-        .to_string()
+    config.paths().known_hosts().display().to_string()
 }
 
 /// Collects the hosts: from the cloud (constant number of paged list calls) or from the
@@ -188,12 +180,13 @@ pub async fn collect(config: &Config) -> Result<(Inventory, ListStats), Error> {
     }
 }
 
-/// Writes `hosts.yml` and `hosts.json` atomically into [`dir`]; returns their paths.
+/// Writes `hosts.yml` and `hosts.json` atomically into the inventory directory; returns
+/// their paths.
 pub fn write_files(config: &Config, inv: &Inventory) -> Result<[PathBuf; 2], Error> {
-    let d = dir(config);
+    let paths = config.paths();
+    let d = paths.inventory_dir();
     std::fs::create_dir_all(&d).map_err(|e| Error::io("cannot create", &d, e))?;
-    let yaml = d.join("hosts.yml");
-    let json = d.join("hosts.json");
+    let (yaml, json) = (paths.inventory_yaml(), paths.inventory_json());
     write_atomic(&yaml, render::yaml(inv).as_bytes())?;
     write_atomic(&json, render::json_text(&render::dynamic(inv)).as_bytes())?;
     Ok([yaml, json])

@@ -95,7 +95,7 @@ impl Printer {
     fn line(&self, text: &str) {
         let plain = self.multi.is_none();
         let line = if plain && !std::io::stderr().is_terminal() {
-            format!("{} {text}", timestamp())
+            format!("{} {text}", crate::clock::timestamp())
         } else {
             text.to_owned()
         };
@@ -199,12 +199,6 @@ impl Step {
         }
         self.printer.info(line);
     }
-}
-
-fn timestamp() -> String {
-    crate::state::now()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// `1h 2m`, `3m 4s`, `5.6s`, `78ms`: short durations for humans.

@@ -7,7 +7,8 @@ pub mod nodes;
 use crate::config::{CloudKind, Config};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::phase::{Phase, PhaseExec};
+use crate::phase::Phase;
+use crate::runner::PhaseExec;
 use crate::state::State;
 
 /// The real phases.

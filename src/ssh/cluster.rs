@@ -14,11 +14,7 @@ use crate::ssh::{SshHost, SshOptions, Target, targets};
 
 /// Where the inventory phase writes the cluster's dynamic inventory.
 pub fn inventory_path(config: &Config) -> PathBuf {
-    config
-        .base_dir
-        .join("inventories")
-        .join(&config.cluster)
-        .join("hosts.json")
+    config.paths().inventory_json()
 }
 
 /// Reads the cluster's targets.
@@ -37,8 +33,13 @@ pub fn load_targets(config: &Config) -> Result<Vec<Target>> {
 
 /// SSH options from the config: the cluster's key, known_hosts, jump host.
 pub fn ssh_options(config: &Config) -> SshOptions {
-    let mut opts = SshOptions::new(&config.state_dir, &config.nodes.ssh_user);
-    let key = crate::phases::infra::secrets::ssh_private_key_path(config);
+    let paths = config.paths();
+    let mut opts = SshOptions::new(
+        paths.known_hosts(),
+        paths.ssh_control_dir(),
+        &config.nodes.ssh_user,
+    );
+    let key = config.ssh_private_key();
     // No key yet (nothing provisioned): leave the choice to ssh (agent, ~/.ssh/config).
     opts.keyfile = key.is_file().then_some(key);
     opts.jump_host = config.nodes.jump_host.clone();

@@ -14,10 +14,6 @@ use tokio::sync::{Semaphore, mpsc};
 use super::host::HostError;
 use crate::output::{Printer, Step, format_duration, table};
 
-/// Default number of hosts worked on at once: enough for hundreds of hosts, bounded so
-/// file descriptors and ssh processes stay reasonable.
-pub const DEFAULT_LIMIT: usize = 256;
-
 /// How a host ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -125,58 +125,23 @@ fn contains(
         })
 }
 
-/// `*` and `?` globs, as Ansible's host patterns use them.
-fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
+impl crate::pattern::Member for Target {
+    fn name(&self) -> &str {
+        &self.name
     }
-    go(pattern.as_bytes(), text.as_bytes())
+    fn groups(&self) -> Vec<&str> {
+        self.groups.iter().map(String::as_str).collect()
+    }
 }
 
-/// Selects targets with an Ansible pattern: host or group names, `all`/`*`, globs, `a:b` or
-/// `a,b` union, `&x` intersection, `!x` exclusion. As in Ansible, unions apply first, then
-/// intersections, then exclusions, whatever their order in the pattern; a pattern of only
-/// exclusions starts from `all`. Keeps inventory order.
+/// Selects targets with an Ansible host pattern (see [`crate::pattern`]), in inventory
+/// order.
 pub fn select<'a>(targets: &'a [Target], pattern: &str) -> Result<Vec<&'a Target>, TargetError> {
-    let err = |message: String| TargetError::Pattern {
-        pattern: pattern.to_owned(),
-        message,
-    };
-    let parts: Vec<&str> = if pattern.contains(',') {
-        pattern.split(',').collect()
-    } else {
-        pattern.split(':').collect()
-    };
-    let (mut plus, mut and, mut not) = (Vec::new(), Vec::new(), Vec::new());
-    for p in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        if let Some(rest) = p.strip_prefix('!') {
-            not.push(rest);
-        } else if let Some(rest) = p.strip_prefix('&') {
-            and.push(rest);
-        } else if p.starts_with('~') {
-            return Err(err("regular expressions (`~`) are not supported".into()));
-        } else {
-            plus.push(p);
-        }
-    }
-    if plus.is_empty() {
-        plus.push("all");
-    }
-    let matches =
-        |t: &Target, p: &str| p == "all" || glob(p, &t.name) || t.groups.iter().any(|g| glob(p, g));
-    let chosen: Vec<&Target> = targets
-        .iter()
-        .filter(|t| plus.iter().any(|p| matches(t, p)))
-        .filter(|t| and.iter().all(|p| matches(t, p)))
-        .filter(|t| !not.iter().any(|p| matches(t, p)))
-        .collect();
-    Ok(chosen)
+    let chosen = crate::pattern::select(pattern, targets).map_err(|e| TargetError::Pattern {
+        pattern: e.pattern,
+        message: e.message,
+    })?;
+    Ok(chosen.into_iter().map(|i| &targets[i]).collect())
 }
 
 #[cfg(test)]
@@ -228,23 +193,10 @@ mod tests {
     }
 
     #[test]
-    fn ansible_patterns() {
+    fn selects_through_the_shared_pattern_engine() {
         let t = from_inventory_json(INV).unwrap();
-        assert_eq!(names(&t, "all"), ["s1", "s2", "a1", "a2"]);
-        assert_eq!(names(&t, "*"), ["s1", "s2", "a1", "a2"]);
-        assert_eq!(names(&t, "servers"), ["s1", "s2"]);
-        assert_eq!(names(&t, "a1:s1"), ["s1", "a1"]);
-        assert_eq!(names(&t, "a1,s1"), ["s1", "a1"]);
-        assert_eq!(names(&t, "k3s:!servers"), ["a1", "a2"]);
-        assert_eq!(names(&t, "!servers"), ["a1", "a2"]);
-        // Exclusions apply last, whatever their position.
-        assert_eq!(names(&t, "!a1:agents"), ["a2"]);
         assert_eq!(names(&t, "k3s:&staging"), ["s2", "a1"]);
-        // Globs match group names too: `staging` brings a1.
-        assert_eq!(names(&t, "s*"), ["s1", "s2", "a1"]);
-        assert_eq!(names(&t, "age*"), ["a1", "a2"]);
-        assert_eq!(names(&t, "?2"), ["s2", "a2"]);
-        assert!(names(&t, "nothing").is_empty());
+        assert_eq!(names(&t, "!servers"), ["a1", "a2"]);
         assert!(select(&t, "~s.*").is_err());
     }
 }

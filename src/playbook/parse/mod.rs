@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::ast::{Cond, ModuleKind, Play, Playbook, Serial, Task};
 use super::{Issue, PlaybookError};
-use crate::config::yaml::{self, Node, Pos, Value};
+use crate::yaml::{self, Node, Pos, Value};
 
 mod args;
 

@@ -1,124 +1,21 @@
-//! The phases and their runner: fixed order, input fingerprints, skip, resume.
+//! The phase runner: fixed order, input fingerprints, skip, resume.
 //!
 //! Each phase reads config sections and the outputs of earlier phases; the hash of exactly
 //! those inputs is its fingerprint. `up` skips a phase whose last run succeeded with the same
 //! fingerprint, so a changed upstream output re-runs everything downstream of it.
 
-use serde::{Deserialize, Serialize};
+mod inputs;
+
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::fmt;
 use std::path::Path;
 
+use crate::clock::now;
 use crate::config::Config;
 use crate::error::Error;
 use crate::output::Printer;
-use crate::state::{PhaseRecord, PhaseStatus, State, StateLock, now};
-
-/// One phase of `up`, in execution order.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Azure resources: network, load balancer, scale sets, PostgreSQL.
-    Infra,
-    /// The hosts of the scale sets (or a static file) as Ansible inventories.
-    Inventory,
-    /// k3s on the hosts over SSH.
-    Nodes,
-    /// Flux or Argo CD through the Kubernetes API.
-    Gitops,
-}
-
-impl Phase {
-    /// Every phase in execution order.
-    pub const ALL: [Phase; 4] = [Phase::Infra, Phase::Inventory, Phase::Nodes, Phase::Gitops];
-
-    /// The phase's name in state, output and flags.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Infra => "infra",
-            Phase::Inventory => "inventory",
-            Phase::Nodes => "nodes",
-            Phase::Gitops => "gitops",
-        }
-    }
-
-    /// What the phase does, in a few words.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Phase::Infra => "Azure network, load balancer, scale sets and PostgreSQL",
-            Phase::Inventory => "hosts of the scale sets as Ansible inventories",
-            Phase::Nodes => "k3s installed on the hosts over SSH",
-            Phase::Gitops => "GitOps controller and sync of the repository",
-        }
-    }
-
-    /// Earlier phases whose outputs this phase reads.
-    pub fn upstream(self) -> &'static [Phase] {
-        match self {
-            Phase::Infra => &[],
-            Phase::Inventory => &[Phase::Infra],
-            Phase::Nodes => &[Phase::Inventory],
-            Phase::Gitops => &[Phase::Infra, Phase::Nodes],
-        }
-    }
-
-    /// The config this phase reads, as JSON (the fingerprint's config part).
-    pub fn config_inputs(self, c: &Config) -> serde_json::Value {
-        let mut cloud = serde_json::to_value(&c.cloud).unwrap_or_default();
-        // How we authenticate and how fast the local cloud runs change no result.
-        if let Some(o) = cloud.as_object_mut() {
-            o.remove("credential");
-            o.remove("local_time_factor");
-            o.remove("local_ca");
-            o.remove("local_hosts");
-        }
-        // How nodes are reached over SSH changes no Azure resource.
-        let mut infra_nodes = j(&c.nodes);
-        if let Some(o) = infra_nodes.as_object_mut() {
-            o.remove("ssh_address");
-            o.remove("jump_host");
-            o.remove("ssh_fanout");
-        }
-        match self {
-            Phase::Infra => serde_json::json!({
-                "cluster": c.cluster, "cloud": cloud, "network": j(&c.network),
-                "nodes": infra_nodes, "postgres": j(&c.postgres),
-            }),
-            Phase::Inventory => serde_json::json!({
-                "cluster": c.cluster, "cloud": cloud, "nodes": j(&c.nodes),
-            }),
-            Phase::Nodes => serde_json::json!({
-                "cluster": c.cluster, "nodes": j(&c.nodes), "k3s": j(&c.k3s),
-            }),
-            Phase::Gitops => serde_json::json!({
-                "cluster": c.cluster, "gitops": j(&c.gitops), "postgres": j(&c.postgres),
-            }),
-        }
-    }
-}
-
-/// A config section as JSON.
-fn j<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::phase::{Phase, Selection};
+use crate::state::{PhaseRecord, PhaseStatus, State, StateLock};
 
 /// The fingerprint of a phase's inputs: config sections plus upstream outputs.
 pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
@@ -135,7 +32,7 @@ pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
         .collect();
     let inputs = serde_json::json!({
         "phase": phase.name(),
-        "config": phase.config_inputs(config),
+        "config": inputs::config_inputs(phase, config),
         "upstream": upstream,
     });
     // serde_json keeps insertion order; inputs are built the same way every time.
@@ -163,26 +60,6 @@ pub fn decide(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> 
             PhaseStatus::Succeeded if r.fingerprint != fingerprint => run("inputs changed"),
             PhaseStatus::Succeeded => Decision::Skip("unchanged since last success".into()),
         },
-    }
-}
-
-/// Which phases a command covers.
-#[derive(Clone, Debug, Default)]
-pub struct Selection {
-    /// `--only`: exactly these phases.
-    pub only: Vec<Phase>,
-    /// `--from`: this phase and all after it.
-    pub from: Option<Phase>,
-}
-
-impl Selection {
-    /// The selected phases in execution order.
-    pub fn phases(&self) -> Vec<Phase> {
-        Phase::ALL
-            .into_iter()
-            .filter(|p| self.only.is_empty() || self.only.contains(p))
-            .filter(|p| self.from.is_none_or(|f| *p >= f))
-            .collect()
     }
 }
 
