@@ -27,7 +27,6 @@ fn target(name: &str, s: &Sshd) -> Target {
         address: s.address.clone(),
         port: s.port,
         user: None,
-        groups: Default::default(),
     }
 }
 
@@ -249,7 +248,6 @@ async fn connecting_retries_while_the_host_boots_then_gives_up() {
         address: "127.0.0.1".into(),
         port,
         user: None,
-        groups: Default::default(),
     };
     let connecting = tokio::spawn({
         let (t, opts) = (t.clone(), opts.clone());
@@ -285,7 +283,7 @@ async fn a_host_killed_mid_run_is_unreachable_while_the_others_finish() {
         .enumerate()
         .map(|(i, s)| (format!("n{i}"), target(&format!("n{i}"), s)))
         .collect();
-    let run_all = fanout::fan_out(items, 8, None, move |t: Target, _| {
+    let run_all = fanout::fan_out(items, 8, None, move |t: Target| {
         let opts = opts.clone();
         async move {
             let h = SshHost::connect(&t, &opts).await?;

@@ -17,7 +17,9 @@ pub async fn run(
     let lock = StateLock::acquire(&config.state_dir, "platform up")?;
     let mut state = State::load(&config.state_dir)?.unwrap_or_else(|| State::new(&config.cluster));
     super::check_cluster(config, &state, &config.state_dir)?;
-    let result = run_phases(&Phases, config, &mut state, &lock, sel, forced, printer).await;
+    let (progress, monitor) = crate::output::progress::start(printer);
+    let result = run_phases(&Phases, config, &mut state, &lock, sel, forced, &progress).await;
+    monitor.finish();
     let (outcomes, err) = match result {
         Ok(o) => (o, None),
         Err((o, e)) => (o, Some(e)),

@@ -2,11 +2,12 @@
 //! landed yet fails with [`Error::NotBuilt`] instead of pretending to work.
 
 pub mod infra;
+pub mod inventory;
 pub mod nodes;
 
 use crate::config::{CloudKind, Config};
 use crate::error::Error;
-use crate::output::Printer;
+use crate::output::Progress;
 use crate::phase::Phase;
 use crate::runner::PhaseExec;
 use crate::state::State;
@@ -32,17 +33,17 @@ impl PhaseExec for Phases {
         phase: Phase,
         config: &Config,
         _state: &State,
-        printer: &Printer,
+        progress: &Progress,
     ) -> Result<serde_json::Value, Error> {
         match phase {
             // Bring-your-own hosts: there is nothing to provision.
             Phase::Infra if config.cloud.kind == CloudKind::Static => {
-                printer.info("infra: skipped, cloud.kind is static (bring-your-own hosts)");
+                progress.info("infra: skipped, cloud.kind is static (bring-your-own hosts)");
                 Ok(serde_json::json!({"skipped": "cloud.kind static"}))
             }
-            Phase::Infra => infra::run(config, printer).await,
-            Phase::Inventory => crate::inventory::run_phase(config, printer).await,
-            Phase::Nodes => nodes::run(config, printer).await,
+            Phase::Infra => infra::run(config, progress).await,
+            Phase::Inventory => inventory::run_phase(config, progress).await,
+            Phase::Nodes => nodes::run(config, progress).await,
             other => Err(Error::NotBuilt {
                 phase: other,
                 what: not_built(other).unwrap_or("not built"),

@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::clock::now;
 use crate::config::Config;
 use crate::error::Error;
-use crate::output::Printer;
+use crate::output::Progress;
 use crate::phase::{Phase, Selection};
 use crate::state::{PhaseRecord, PhaseStatus, State, StateLock};
 
@@ -72,7 +72,7 @@ pub trait PhaseExec {
         phase: Phase,
         config: &Config,
         state: &State,
-        printer: &Printer,
+        progress: &Progress,
     ) -> impl Future<Output = Result<serde_json::Value, Error>>;
 }
 
@@ -97,7 +97,7 @@ pub async fn run<E: PhaseExec>(
     lock: &StateLock,
     selection: &Selection,
     forced: &[Phase],
-    printer: &Printer,
+    progress: &Progress,
 ) -> Result<Vec<PhaseOutcome>, (Vec<PhaseOutcome>, Error)> {
     let dir: &Path = &config.state_dir;
     let mut outcomes = Vec::new();
@@ -116,7 +116,7 @@ pub async fn run<E: PhaseExec>(
         let fp = fingerprint(phase, config, state);
         let decision = decide(state.phase(phase), &fp, forced.contains(&phase));
         if let Decision::Skip(_) = &decision {
-            printer.info(&format!("{phase}: unchanged, skipped"));
+            progress.info(format!("{phase}: unchanged, skipped"));
             outcomes.push(PhaseOutcome {
                 phase,
                 decision,
@@ -146,7 +146,7 @@ pub async fn run<E: PhaseExec>(
             return Err((outcomes, e.into()));
         }
         let t0 = std::time::Instant::now();
-        let result = exec.run(phase, config, state, printer).await;
+        let result = exec.run(phase, config, state, progress).await;
         let rec = state.phases.get_mut(&phase).expect("inserted above");
         rec.finished_at = Some(now());
         let ms = Some(t0.elapsed().as_millis());

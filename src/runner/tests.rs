@@ -1,7 +1,6 @@
 //! Runner tests with a scripted executor: the seam is `PhaseExec`, the state file is real.
 
 use super::*;
-use crate::output::OutputFormat;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -33,7 +32,7 @@ impl PhaseExec for Scripted {
         phase: Phase,
         _: &Config,
         _: &State,
-        _: &Printer,
+        _: &Progress,
     ) -> Result<serde_json::Value, Error> {
         self.calls.borrow_mut().push(phase);
         let mut r = self.results.borrow_mut();
@@ -61,8 +60,8 @@ async fn up(
     forced: &[Phase],
 ) -> Result<Vec<PhaseOutcome>, (Vec<PhaseOutcome>, Error)> {
     let lock = StateLock::acquire(&c.state_dir, "test").unwrap();
-    let printer = Printer::new(OutputFormat::Text, -1);
-    run(exec, c, state, &lock, &sel, forced, &printer).await
+    let progress = Progress::discard();
+    run(exec, c, state, &lock, &sel, forced, &progress).await
 }
 
 fn results(o: &[PhaseOutcome]) -> Vec<(&'static str, &'static str)> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::host::HostError;
 use super::known_hosts;
-use super::targets::Target;
+use super::target::Target;
 
 /// How sessions are opened.
 #[derive(Debug, Clone)]

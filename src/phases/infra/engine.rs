@@ -18,7 +18,7 @@ use crate::azure::resources::lro::lro_for;
 use crate::azure::resources::{
     DesiredResource, MANAGED_BY_VALUE, Plan, ResourceKey, TAG_CLUSTER, TAG_MANAGED_BY,
 };
-use crate::output::Printer;
+use crate::output::Progress;
 
 /// What happened to one resource.
 #[derive(Clone, Debug, Serialize)]
@@ -130,7 +130,7 @@ pub async fn apply(
     cluster: &str,
     desired: Vec<DesiredResource>,
     poll: Duration,
-    printer: &Printer,
+    progress: &Progress,
 ) -> Vec<Outcome> {
     let mut tasks: HashMap<ResourceKey, Task> = HashMap::new();
     let mut order = Vec::new();
@@ -142,7 +142,7 @@ pub async fn apply(
             .collect();
         let client = client.clone();
         let cluster = cluster.to_owned();
-        let printer = printer.clone();
+        let progress = progress.clone();
         let key = d.key.clone();
         let task = async move {
             for (k, dep) in deps {
@@ -156,7 +156,7 @@ pub async fn apply(
                     return o;
                 }
             }
-            converge(&client, &cluster, &d, poll, &printer).await
+            converge(&client, &cluster, &d, poll, &progress).await
         }
         .boxed()
         .shared();
@@ -196,7 +196,7 @@ async fn converge(
     cluster: &str,
     d: &DesiredResource,
     poll: Duration,
-    printer: &Printer,
+    progress: &Progress,
 ) -> Outcome {
     let t0 = Instant::now();
     let mut o = blank(d);
@@ -206,7 +206,7 @@ async fn converge(
     // followed by a second, identical one.
     let put_client = client.without_busy_retry();
     let busy_deadline = poll * BUSY_WAIT_POLLS;
-    let mut step: Option<crate::output::Step> = None;
+    let mut step: Option<crate::output::StepHandle> = None;
     let result = async {
         loop {
             let actual = settled(client, d, poll).await?;
@@ -219,7 +219,7 @@ async fn converge(
                 return Ok(());
             }
             let s = step.get_or_insert_with(|| {
-                printer.step(
+                progress.step(
                     &d.key.to_string(),
                     &format!("{}ing", o.action.trim_end_matches('e')),
                 )

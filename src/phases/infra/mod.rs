@@ -14,7 +14,7 @@ use crate::azure::resources::{DesiredResource, InfraInput, ResourceKey, Secret, 
 use crate::cloud::CloudConn;
 use crate::config::{Config, Pool};
 use crate::error::Error;
-use crate::output::Printer;
+use crate::output::Progress;
 use crate::phase::Phase;
 use engine::Outcome;
 
@@ -97,14 +97,14 @@ pub async fn plan(config: &Config) -> Result<Vec<Outcome>, Error> {
 }
 
 /// Runs the phase: converges every resource and returns the outputs for state.
-pub async fn run(config: &Config, printer: &Printer) -> Result<Value, Error> {
+pub async fn run(config: &Config, progress: &Progress) -> Result<Value, Error> {
     let desired = desired(config, true)?;
     let conn = CloudConn::connect(config).await?;
     let poll = conn.poll_interval(config);
-    let outcomes = engine::apply(&conn.client, &config.cluster, desired, poll, printer).await;
+    let outcomes = engine::apply(&conn.client, &config.cluster, desired, poll, progress).await;
     let stats = conn.client.stats();
     conn.close().await;
-    summarize(&outcomes, printer);
+    summarize(&outcomes, progress);
     tracing::info!(
         requests = stats.requests(),
         puts = stats.put,
@@ -152,9 +152,9 @@ pub async fn run(config: &Config, printer: &Printer) -> Result<Value, Error> {
     Ok(outputs(config, &outcomes))
 }
 
-fn summarize(outcomes: &[Outcome], printer: &Printer) {
+fn summarize(outcomes: &[Outcome], progress: &Progress) {
     let count = |a: &str| outcomes.iter().filter(|o| o.action == a).count();
-    printer.info(&format!(
+    progress.info(format!(
         "{}: {} created, {} updated, {} unchanged, {} failed",
         Phase::Infra,
         count("create"),

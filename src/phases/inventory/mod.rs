@@ -8,6 +8,7 @@
 pub mod arm;
 pub mod render;
 pub mod static_file;
+pub mod targets;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -194,12 +195,15 @@ pub fn write_files(config: &Config, inv: &Inventory) -> Result<[PathBuf; 2], Err
 
 /// Runs the `inventory` phase: collect, write the files, return the outputs for state.
 /// Fails when no server is usable, since nothing after this phase could work.
-pub async fn run_phase(config: &Config, printer: &crate::output::Printer) -> Result<Value, Error> {
+pub async fn run_phase(
+    config: &Config,
+    progress: &crate::output::Progress,
+) -> Result<Value, Error> {
     let started = std::time::Instant::now();
     let (inv, stats) = collect(config).await?;
     let [yaml, _] = write_files(config, &inv)?;
     for h in inv.excluded() {
-        printer.warn(&format!(
+        progress.warn(format!(
             "{} ({}) left out of the inventory: {}",
             h.name,
             h.role.name(),
@@ -219,14 +223,14 @@ pub async fn run_phase(config: &Config, printer: &crate::output::Printer) -> Res
             (Role::Agent, a_all, config.nodes.agents.count as usize),
         ] {
             if found != want {
-                printer.warn(&format!(
+                progress.warn(format!(
                     "found {found} {}s, the config asks for {want}; `platform up --only infra` converges the scale set",
                     r.name()
                 ));
             }
         }
     }
-    printer.info(&format!(
+    progress.info(format!(
         "inventory: {s_ok}/{s_all} servers and {a_ok}/{a_all} agents in the groups, {} list requests, {} ms; wrote {}",
         stats.requests,
         started.elapsed().as_millis(),

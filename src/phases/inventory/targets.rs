@@ -1,5 +1,6 @@
-//! Which hosts a command reaches: [`Target`]s read from an Ansible dynamic-inventory JSON
-//! document, and Ansible `--limit` patterns over them.
+//! Reading a cluster's hosts back from an Ansible dynamic-inventory JSON document (the
+//! inventory phase's `hosts.json`, or anything `ansible-inventory --list` prints), and
+//! selecting them with Ansible host patterns.
 //!
 //! The JSON is what `ansible-inventory --list` prints (and what the inventory phase writes to
 //! `inventories/<cluster>/hosts.json`): groups with `hosts`/`children` (or a plain list of
@@ -8,19 +9,21 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One host to connect to.
+use crate::ssh::Target;
+
+/// An inventory host: where SSH reaches it and the groups patterns select it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Inventory name.
-    pub name: String,
-    /// Address to connect to (`ansible_host`, else the name).
-    pub address: String,
-    /// SSH port (`ansible_port`, else 22).
-    pub port: u16,
-    /// Login user (`ansible_user`), when the inventory sets one.
-    pub user: Option<String>,
+pub struct InventoryHost {
+    pub target: Target,
     /// Every group the host belongs to, directly or through `children`, `all` included.
     pub groups: BTreeSet<String>,
+}
+
+impl InventoryHost {
+    /// The inventory name.
+    pub fn name(&self) -> &str {
+        &self.target.name
+    }
 }
 
 /// Why an inventory or a pattern was refused.
@@ -33,7 +36,7 @@ pub enum TargetError {
 }
 
 /// Reads targets from a dynamic-inventory JSON document, in the order hosts first appear.
-pub fn from_inventory_json(text: &str) -> Result<Vec<Target>, TargetError> {
+pub fn from_inventory_json(text: &str) -> Result<Vec<InventoryHost>, TargetError> {
     let doc: Value =
         serde_json::from_str(text).map_err(|e| TargetError::Inventory(e.to_string()))?;
     let obj = doc
@@ -84,16 +87,18 @@ pub fn from_inventory_json(text: &str) -> Result<Vec<Target>, TargetError> {
                 groups.insert((*g).to_owned());
             }
         }
-        targets.push(Target {
-            name: name.to_owned(),
-            address: var("ansible_host")
-                .and_then(Value::as_str)
-                .unwrap_or(name)
-                .to_owned(),
-            port,
-            user: var("ansible_user")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+        targets.push(InventoryHost {
+            target: Target {
+                name: name.to_owned(),
+                address: var("ansible_host")
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_owned(),
+                port,
+                user: var("ansible_user")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            },
             groups,
         });
     }
@@ -125,9 +130,9 @@ fn contains(
         })
 }
 
-impl crate::pattern::Member for Target {
+impl crate::pattern::Member for InventoryHost {
     fn name(&self) -> &str {
-        &self.name
+        &self.target.name
     }
     fn groups(&self) -> Vec<&str> {
         self.groups.iter().map(String::as_str).collect()
@@ -136,7 +141,10 @@ impl crate::pattern::Member for Target {
 
 /// Selects targets with an Ansible host pattern (see [`crate::pattern`]), in inventory
 /// order.
-pub fn select<'a>(targets: &'a [Target], pattern: &str) -> Result<Vec<&'a Target>, TargetError> {
+pub fn select<'a>(
+    targets: &'a [InventoryHost],
+    pattern: &str,
+) -> Result<Vec<&'a InventoryHost>, TargetError> {
     let chosen = crate::pattern::select(pattern, targets).map_err(|e| TargetError::Pattern {
         pattern: e.pattern,
         message: e.message,
@@ -163,11 +171,11 @@ mod tests {
       "ungrouped": {"hosts": []}
     }"#;
 
-    fn names(t: &[Target], p: &str) -> Vec<String> {
+    fn names(t: &[InventoryHost], p: &str) -> Vec<String> {
         select(t, p)
             .unwrap()
             .into_iter()
-            .map(|t| t.name.clone())
+            .map(|t| t.name().to_owned())
             .collect()
     }
 
@@ -175,16 +183,16 @@ mod tests {
     fn reads_hostvars_and_nested_groups() {
         let t = from_inventory_json(INV).unwrap();
         assert_eq!(t.len(), 4);
-        let s1 = &t[0];
+        let s1 = &t[0].target;
         assert_eq!(
             (s1.name.as_str(), s1.address.as_str(), s1.port),
             ("s1", "10.0.0.4", 22)
         );
         assert_eq!(s1.user.as_deref(), Some("azureuser"));
-        assert!(s1.groups.contains("k3s") && s1.groups.contains("servers"));
-        assert_eq!(t[1].port, 2222);
-        let a2 = t.iter().find(|x| x.name == "a2").unwrap();
-        assert_eq!(a2.address, "a2");
+        assert!(t[0].groups.contains("k3s") && t[0].groups.contains("servers"));
+        assert_eq!(t[1].target.port, 2222);
+        let a2 = t.iter().find(|x| x.name() == "a2").unwrap();
+        assert_eq!(a2.target.address, "a2");
         assert!(!a2.groups.contains("staging"));
         assert!(
             from_inventory_json(r#"{"_meta":{"hostvars":{"x":{"ansible_port":"no"}}}}"#).is_err()
