@@ -19,7 +19,11 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     super::check_cluster(config, &state, &config.state_dir)?;
     let recorded = state
         .phase(Phase::Infra)
-        .map(|r| crate::phases::infra::teardown::recorded_ids(&r.outputs))
+        .map(|r| {
+            crate::phases::infra::InfraOutputs::from_value(&r.outputs)
+                .map(|o| o.resource_ids())
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     let conn = CloudConn::connect(config).await?;
     let (progress, monitor) = crate::output::progress::start(printer);

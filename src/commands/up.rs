@@ -44,7 +44,7 @@ fn report(outcomes: &[PhaseOutcome], err: Option<&crate::error::Error>, printer:
                 .map(|o| {
                     vec![
                         o.phase.to_string(),
-                        o.result.into(),
+                        o.result.as_str().into(),
                         o.duration_ms
                             .map(|ms| {
                                 crate::output::format_duration(std::time::Duration::from_millis(

@@ -9,8 +9,8 @@ use crate::config::{CloudKind, Config};
 use crate::error::Error;
 use crate::output::Progress;
 use crate::phase::Phase;
-use crate::runner::PhaseExec;
-use crate::state::State;
+use crate::runner::{PhaseExec, Verification};
+use crate::state::{PhaseRecord, State};
 
 /// The real phases.
 #[derive(Debug, Default)]
@@ -28,6 +28,22 @@ pub fn not_built(phase: Phase) -> Option<&'static str> {
 }
 
 impl PhaseExec for Phases {
+    fn not_built(&self, phase: Phase) -> Option<&'static str> {
+        not_built(phase)
+    }
+
+    async fn verify(&self, phase: Phase, config: &Config, record: &PhaseRecord) -> Verification {
+        match phase {
+            Phase::Infra if config.cloud.kind == CloudKind::Static => Verification::Matches,
+            Phase::Infra => infra::verify(config, &record.outputs).await,
+            Phase::Inventory => inventory::verify(config, &record.outputs).await,
+            // Neither can succeed in this build, so neither is ever skipped.
+            Phase::Nodes | Phase::Gitops => {
+                Verification::Differs(format!("{phase} has no live check in this build"))
+            }
+        }
+    }
+
     async fn run(
         &self,
         phase: Phase,
@@ -39,7 +55,10 @@ impl PhaseExec for Phases {
             // Bring-your-own hosts: there is nothing to provision.
             Phase::Infra if config.cloud.kind == CloudKind::Static => {
                 progress.info("infra: skipped, cloud.kind is static (bring-your-own hosts)");
-                Ok(serde_json::json!({"skipped": "cloud.kind static"}))
+                Ok(infra::InfraOutputs::Skipped {
+                    skipped: "cloud.kind static".into(),
+                }
+                .to_value())
             }
             Phase::Infra => infra::run(config, progress).await,
             Phase::Inventory => inventory::run_phase(config, progress).await,

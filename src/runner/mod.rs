@@ -1,8 +1,11 @@
-//! The phase runner: fixed order, input fingerprints, skip, resume.
+//! The phase runner: fixed order, input fingerprints, verified skips, resume.
 //!
 //! Each phase reads config sections and the outputs of earlier phases; the hash of exactly
-//! those inputs is its fingerprint. `up` skips a phase whose last run succeeded with the same
-//! fingerprint, so a changed upstream output re-runs everything downstream of it.
+//! those inputs is its fingerprint. A phase is skipped only when its last run succeeded with
+//! the same fingerprint AND a cheap live check ([`PhaseExec::verify`]: GETs, list calls, one
+//! SSH round trip per host) finds the world still matching its recorded outputs: the state
+//! file is memory, never the source of truth. `plan` and `up` decide through the same
+//! [`decide`], so what `plan` prints is what `up` does.
 
 mod inputs;
 
@@ -48,8 +51,19 @@ pub enum Decision {
     Skip(String),
 }
 
-/// Decides from the last record and the current fingerprint.
-pub fn decide(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> Decision {
+/// What a phase's live check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// The world still matches the recorded outputs.
+    Matches,
+    /// It does not, and this says where.
+    Differs(String),
+    /// The check itself failed (the cloud or a host could not be asked).
+    Failed(String),
+}
+
+/// Decides from the last record and the current fingerprint alone (no live check).
+pub fn decide_recorded(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> Decision {
     let run = |s: &str| Decision::Run(s.to_owned());
     match record {
         _ if forced => run("forced with --force-phase"),
@@ -63,6 +77,93 @@ pub fn decide(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> 
     }
 }
 
+/// Whether `up` runs `phase` now: the recorded decision, and for a skip the phase's live
+/// check. The one decision function of `plan` and `up`.
+pub async fn decide<E: PhaseExec>(
+    exec: &E,
+    phase: Phase,
+    config: &Config,
+    state: &State,
+    forced: bool,
+) -> Decision {
+    let fp = fingerprint(phase, config, state);
+    let record = state.phase(phase);
+    match (decide_recorded(record, &fp, forced), record) {
+        (Decision::Skip(_), Some(rec)) => match exec.verify(phase, config, rec).await {
+            Verification::Matches => {
+                Decision::Skip("unchanged since last success, verified live".into())
+            }
+            Verification::Differs(why) => Decision::Run(format!("live check: {why}")),
+            Verification::Failed(why) => Decision::Run(format!("live check failed: {why}")),
+        },
+        (d, _) => d,
+    }
+}
+
+/// What `plan` shows for a phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    Run,
+    Skip,
+    /// Skipped on its own, but runs if an upstream phase that runs changes its outputs.
+    Depends,
+}
+
+impl PlanAction {
+    /// The word in the plan table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanAction::Run => "run",
+            PlanAction::Skip => "skip",
+            PlanAction::Depends => "depends",
+        }
+    }
+}
+
+/// The plan of one phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhasePlan {
+    pub phase: Phase,
+    pub action: PlanAction,
+    pub reason: String,
+    /// `false` for a phase this build cannot run yet.
+    pub built: bool,
+}
+
+/// What `up` would do with the selected phases, decided by [`decide`] with today's state.
+pub async fn plan<E: PhaseExec>(
+    exec: &E,
+    config: &Config,
+    state: &State,
+    selection: &Selection,
+) -> Vec<PhasePlan> {
+    let mut running: Vec<Phase> = Vec::new();
+    let mut plans = Vec::new();
+    for phase in selection.phases() {
+        let (action, reason) = match decide(exec, phase, config, state, false).await {
+            Decision::Run(r) => (PlanAction::Run, r),
+            Decision::Skip(r) => match phase.upstream().iter().find(|u| running.contains(u)) {
+                Some(u) => (
+                    PlanAction::Depends,
+                    format!("runs if {u} changes its outputs"),
+                ),
+                None => (PlanAction::Skip, r),
+            },
+        };
+        if action != PlanAction::Skip {
+            running.push(phase);
+        }
+        plans.push(PhasePlan {
+            phase,
+            action,
+            reason,
+            built: exec.not_built(phase).is_none(),
+        });
+    }
+    plans
+}
+
 /// Runs one phase's work. The product's implementation is `crate::phases::Phases`; unit
 /// tests of the runner use their own.
 pub trait PhaseExec {
@@ -74,6 +175,40 @@ pub trait PhaseExec {
         state: &State,
         progress: &Progress,
     ) -> impl Future<Output = Result<serde_json::Value, Error>>;
+
+    /// Checks cheaply, against the real world, that a succeeded phase's recorded outputs
+    /// still hold. Reads only.
+    fn verify(
+        &self,
+        phase: Phase,
+        config: &Config,
+        record: &PhaseRecord,
+    ) -> impl Future<Output = Verification>;
+
+    /// What is missing when this build cannot run `phase` yet.
+    fn not_built(&self, _phase: Phase) -> Option<&'static str> {
+        None
+    }
+}
+
+/// How a phase ended in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseResult {
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl PhaseResult {
+    /// The word in the `up` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseResult::Succeeded => "succeeded",
+            PhaseResult::Failed => "failed",
+            PhaseResult::Skipped => "skipped",
+        }
+    }
 }
 
 /// What happened to one phase in a run.
@@ -82,8 +217,7 @@ pub struct PhaseOutcome {
     pub phase: Phase,
     #[serde(flatten)]
     pub decision: Decision,
-    /// `succeeded`, `failed` or `skipped`.
-    pub result: &'static str,
+    pub result: PhaseResult,
     pub duration_ms: Option<u128>,
 }
 
@@ -113,18 +247,21 @@ pub async fn run<E: PhaseExec>(
                 return Err((outcomes, e));
             }
         }
-        let fp = fingerprint(phase, config, state);
-        let decision = decide(state.phase(phase), &fp, forced.contains(&phase));
+        let decision = decide(exec, phase, config, state, forced.contains(&phase)).await;
         if let Decision::Skip(_) = &decision {
-            progress.info(format!("{phase}: unchanged, skipped"));
+            progress.info(format!("{phase}: unchanged, skipped (verified live)"));
             outcomes.push(PhaseOutcome {
                 phase,
                 decision,
-                result: "skipped",
+                result: PhaseResult::Skipped,
                 duration_ms: None,
             });
             continue;
         }
+        if let Decision::Run(why) = &decision {
+            progress.info(format!("{phase}: runs ({why})"));
+        }
+        let fp = fingerprint(phase, config, state);
         let attempts = state.phase(phase).map_or(0, |r| r.attempts) + 1;
         let started = now();
         state.phases.insert(
@@ -160,7 +297,7 @@ pub async fn run<E: PhaseExec>(
                 outcomes.push(PhaseOutcome {
                     phase,
                     decision,
-                    result: "succeeded",
+                    result: PhaseResult::Succeeded,
                     duration_ms: ms,
                 });
             }
@@ -171,7 +308,7 @@ pub async fn run<E: PhaseExec>(
                 outcomes.push(PhaseOutcome {
                     phase,
                     decision,
-                    result: "failed",
+                    result: PhaseResult::Failed,
                     duration_ms: ms,
                 });
                 let e = match e {

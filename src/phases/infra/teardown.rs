@@ -6,7 +6,6 @@
 //! tags is never touched. Deletes within one tier run concurrently.
 
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeSet;
 
 use crate::azure::{ArmClient, api_versions, ids};
@@ -129,18 +128,6 @@ pub async fn run(
         }
     }
     Ok(out)
-}
-
-/// Every resource id recorded in an infra outputs document.
-pub fn recorded_ids(outputs: &Value) -> Vec<String> {
-    outputs["resources"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -181,6 +181,34 @@ pub async fn collect(config: &Config) -> Result<(Inventory, ListStats), Error> {
     }
 }
 
+/// The live check before a skip: the same list calls (or static file read) as the phase;
+/// matches when the hosts equal the recorded ones and both inventory files are on disk as
+/// the phase would write them.
+pub async fn verify(config: &Config, recorded: &Value) -> crate::runner::Verification {
+    use crate::runner::Verification;
+    let inv = match collect(config).await {
+        Ok((inv, _)) => inv,
+        Err(e) => return Verification::Failed(e.to_string()),
+    };
+    if Inventory::from_outputs(recorded).as_ref() != Some(&inv) {
+        return Verification::Differs("the cluster's hosts changed".into());
+    }
+    let paths = config.paths();
+    let files = [
+        (paths.inventory_yaml(), render::yaml(&inv)),
+        (
+            paths.inventory_json(),
+            render::json_text(&render::dynamic(&inv)),
+        ),
+    ];
+    for (path, want) in files {
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
+            return Verification::Differs(format!("{} is missing or edited", path.display()));
+        }
+    }
+    Verification::Matches
+}
+
 /// Writes `hosts.yml` and `hosts.json` atomically into the inventory directory; returns
 /// their paths.
 pub fn write_files(config: &Config, inv: &Inventory) -> Result<[PathBuf; 2], Error> {
