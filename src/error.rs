@@ -83,6 +83,8 @@ impl Error {
             Error::NotBuilt { .. } => {
                 Some("`platform plan` shows which phases this build can run".into())
             }
+            // Azure's own advice for its error codes, whichever command met them.
+            Error::Arm(e) => e.hint().map(str::to_owned),
             _ => None,
         }
     }
