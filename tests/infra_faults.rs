@@ -100,7 +100,12 @@ fn a_failed_postgres_operation_is_reported_recorded_and_recovered() {
 fn down_shows_azures_hint_for_a_refused_delete() {
     let _g = serial();
     let cloud = shared();
-    let c = Cluster::new(cloud, "policy", "[192.0.2.0/24]", "postgres:\n  enabled: false\n");
+    let c = Cluster::new(
+        cloud,
+        "policy",
+        "[192.0.2.0/24]",
+        "postgres:\n  enabled: false\n",
+    );
     assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
     cloud.set_faults(json!({"fail_operations": [{
         "resource_type": "Microsoft.Network/virtualNetworks",
@@ -111,9 +116,13 @@ fn down_shows_azures_hint_for_a_refused_delete() {
     let down = c.run(&["down", "--yes"]);
     cloud.set_faults(json!({}));
     assert_eq!(down.code, 1, "{down:?}");
-    assert!(down.stderr.contains("RequestDisallowedByPolicy"), "{down:?}");
     assert!(
-        down.stderr.contains("hint: an Azure Policy assignment blocks this request"),
+        down.stderr.contains("RequestDisallowedByPolicy"),
+        "{down:?}"
+    );
+    assert!(
+        down.stderr
+            .contains("hint: an Azure Policy assignment blocks this request"),
         "{down:?}"
     );
     assert_eq!(c.run(&["down", "--yes"]).code, 0);

@@ -193,3 +193,29 @@ fn summarize(outcomes: &[Outcome], progress: &Progress) {
         count(Action::Failed) + count(Action::Skipped),
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One rule set: whatever the config accepts, the resource layer builds. (It refused
+    /// `postgres.server_name: 1pg`, which Azure and the config accept, only at `plan`/`up`.)
+    #[test]
+    fn every_config_that_validates_builds_its_resources() {
+        let base = "cloud: {kind: local}\ngitops: {controller: none}\n";
+        let cases = [
+            "cluster: demo\npostgres: {server_name: 1pg}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\n",
+            "cluster: abcdefghijklmnopqrstuvwx\nnetwork: {admin_cidrs: [203.0.113.7/32]}\n",
+            "cluster: demo\npostgres: {databases: [_x, a_1, B2]}\nnetwork: {admin_cidrs: [10.1.0.0/16, 10.2.0.0/16]}\n",
+            "cluster: demo\npostgres: {enabled: false}\nnetwork: {admin_cidrs: [192.0.2.0/24], postgres_subnet: 10.0.2.0/28}\n",
+            "cluster: demo\nnodes: {servers: {count: 1}, agents: {count: 0}}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\n",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for case in cases {
+            let text = format!("{case}{base}");
+            let config = Config::from_str(&text, dir.path(), None)
+                .unwrap_or_else(|e| panic!("config refused {case:?}: {e:?}"));
+            desired(&config, false).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+        }
+    }
+}
