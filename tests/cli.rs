@@ -55,8 +55,72 @@ fn a_fresh_local_config_plans_every_phase() {
         .map(|p| p["phase"].as_str().unwrap())
         .collect();
     assert_eq!(phases, ["nodes", "gitops"]);
-    // plan writes nothing.
-    assert!(!dir.path().join(".platform/state.json").exists());
+    // plan writes nothing of the project's own (no state, secrets, known_hosts or
+    // inventories); it may start the cluster's local cloud, which stands for the cloud.
+    let written = files_under(dir.path());
+    let own: Vec<&String> = written
+        .iter()
+        .filter(|f| *f != "platform.yaml" && !f.starts_with(".platform/local-cloud/"))
+        .collect();
+    assert!(own.is_empty(), "plan wrote {own:?}");
+    assert!(
+        written
+            .iter()
+            .any(|f| f == ".platform/local-cloud/serve.json"),
+        "the local cloud runs: {written:?}"
+    );
+}
+
+/// Every file below `dir`, relative, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, d: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The pid of the cluster's running local cloud (from its `serve.json`).
+fn serve_pid(dir: &std::path::Path) -> u64 {
+    let rec = std::fs::read(dir.join(".platform/local-cloud/serve.json")).unwrap();
+    serde_json::from_slice::<serde_json::Value>(&rec).unwrap()["pid"]
+        .as_u64()
+        .unwrap()
+}
+
+/// A read-only command with another `local_time_factor` once restarted the local cloud
+/// under a running `up` (10 of 13 resources failed). Only a command holding the state lock
+/// may restart it; the others use the running one and say so.
+#[test]
+fn read_only_commands_never_restart_the_local_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cloud = write_local_config(dir.path(), "steady", "postgres: {enabled: false}\n");
+    assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
+    let pid = serve_pid(dir.path());
+    let config = std::fs::read_to_string(dir.path().join("platform.yaml")).unwrap();
+    let slower = config.replace("local_time_factor: 0.001", "local_time_factor: 0.002");
+    std::fs::write(dir.path().join("platform.yaml"), slower).unwrap();
+    for cmd in [&["status"][..], &["plan"], &["inventory", "--refresh"]] {
+        let r = run(dir.path(), cmd);
+        assert_eq!(serve_pid(dir.path()), pid, "{cmd:?} restarted it: {r:?}");
+        assert!(
+            r.stderr
+                .contains("the running local cloud has time factor 0.001"),
+            "{cmd:?}: {r:?}"
+        );
+    }
+    // `up` holds the state lock: it may restart it with the new setting.
+    assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
+    assert_ne!(serve_pid(dir.path()), pid);
 }
 
 #[test]
@@ -102,7 +166,7 @@ fn missing_config_says_how_to_make_one() {
 }
 
 #[test]
-fn up_records_every_phase_and_stops_at_the_first_unbuilt_one() {
+fn up_records_every_phase_and_stops_at_nodes_without_real_hosts() {
     let dir = tempfile::tempdir().unwrap();
     let _cloud = write_local_config(dir.path(), "demo", "");
     let before = run(dir.path(), &["status"]);
@@ -117,22 +181,28 @@ fn up_records_every_phase_and_stops_at_the_first_unbuilt_one() {
     assert_eq!(up.code, 1, "{up:?}");
     let v: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(v["ok"], false);
-    // Built phases succeed; the first unbuilt one fails and `up` stops there (which phase
-    // that is moves as issues land).
-    let results: Vec<&str> = v["phases"]
+    // infra and inventory succeed; nodes fails, for the one reason it must with VMs that are
+    // records only (`local_hosts: false`), and `up` stops there: gitops never starts.
+    let results: Vec<(&str, &str)> = v["phases"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["result"].as_str().unwrap_or_default())
+        .map(|p| (p["phase"].as_str().unwrap(), p["result"].as_str().unwrap()))
         .collect();
-    let failed = results
-        .iter()
-        .position(|r| *r == "failed")
-        .expect("an unbuilt phase fails");
-    assert!(
-        results[..failed].iter().all(|r| *r == "succeeded"),
-        "{results:?}"
+    assert_eq!(
+        results,
+        [
+            ("infra", "succeeded"),
+            ("inventory", "succeeded"),
+            ("nodes", "failed")
+        ]
     );
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("phase nodes failed: the local cloud's VMs are records only"),
+        "{error}"
+    );
+    let failed = 2;
 
     let st = run(dir.path(), &["-o", "json", "status"]);
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();

@@ -120,9 +120,16 @@ fn wait_record(dir: &Path, pid: Option<u32>) -> Result<ServeRecord, Error> {
     }
 }
 
-/// Returns a running local cloud for `dir`, starting one in the background when none runs
-/// (or when the running one has another time factor or hosts setting).
-pub fn ensure_running(dir: &Path, time_factor: f64, hosts: bool) -> Result<ServeRecord, Error> {
+/// Returns a running local cloud for `dir`, starting one in the background when none runs.
+/// When the running one has another time factor or hosts setting it is restarted only with
+/// `may_restart` (the caller holds the state lock, so no other command is using it);
+/// otherwise it is used as it is, with a warning.
+pub fn ensure_running(
+    dir: &Path,
+    time_factor: f64,
+    hosts: bool,
+    may_restart: bool,
+) -> Result<ServeRecord, Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
     let spawn_lock = open_lock(&dir.join(SPAWN_LOCK))?;
     spawn_lock
@@ -131,6 +138,17 @@ pub fn ensure_running(dir: &Path, time_factor: f64, hosts: bool) -> Result<Serve
     if is_served(dir)? {
         let rec = wait_record(dir, None)?;
         if (rec.time_factor - time_factor).abs() < f64::EPSILON && rec.hosts == hosts {
+            return Ok(rec);
+        }
+        if !may_restart {
+            tracing::warn!(
+                "the running local cloud has time factor {} and hosts {}, the config says {} and {}; \
+                 using it as it is (`platform up` restarts it under the state lock)",
+                rec.time_factor,
+                rec.hosts,
+                time_factor,
+                hosts
+            );
             return Ok(rec);
         }
         tracing::info!(

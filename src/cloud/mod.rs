@@ -88,8 +88,10 @@ impl CloudConn {
                         let dir = local_data_dir(config);
                         let factor = cloud.local_time_factor;
                         let hosts = local_hosts(config)?;
+                        // Only a command holding the state lock may restart it under others.
+                        let may_restart = crate::state::lock::held();
                         let rec = tokio::task::spawn_blocking(move || {
-                            daemon::ensure_running(&dir, factor, hosts)
+                            daemon::ensure_running(&dir, factor, hosts, may_restart)
                         })
                         .await
                         .map_err(|e| Error::Failed(format!("local cloud start: {e}")))??;

@@ -15,6 +15,15 @@ use super::StateError;
 use crate::fsutil::{self, FsError};
 use crate::paths::STATE_LOCK;
 
+/// How many state locks this process holds (0 or 1 in practice).
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether this process holds a state lock: only then may it do what would disturb another
+/// command's run, such as restarting the cluster's local cloud.
+pub fn held() -> bool {
+    HELD.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
     let path = path.to_owned();
     move |source| StateError::Fs(FsError { what, path, source })
@@ -88,6 +97,7 @@ impl StateLock {
             .and_then(|_| file.write_all(&json))
             .and_then(|_| file.sync_data())
             .map_err(io("cannot write", &path))?;
+        HELD.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(StateLock { file, path })
     }
 
@@ -99,6 +109,7 @@ impl StateLock {
 
 impl Drop for StateLock {
     fn drop(&mut self) {
+        HELD.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         // An empty file means "released cleanly": the next holder has nothing to warn about.
         let _ = self.file.set_len(0);
         let _ = FileExt::unlock(&self.file);
