@@ -63,9 +63,35 @@ fn example_inventory_runs_without_infra() {
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["ansible_host"], "192.0.2.11");
-    // `plan` does not try to reach a cloud.
-    let (code, stdout, stderr) = run(dir.path(), &["plan"]);
+    // `plan` does not try to reach a cloud: no resources to plan, no local cloud started,
+    // and both phases verified against the file and skipped.
+    let (code, stdout, stderr) = run(dir.path(), &["plan", "-o", "json"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["infra"], Value::Null, "{plan}");
+    let actions: Vec<(&str, &str)> = plan["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["phase"].as_str().unwrap(), p["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("infra", "skip"),
+            ("inventory", "skip"),
+            ("nodes", "run"),
+            ("gitops", "run")
+        ],
+        "{plan}"
+    );
+    assert!(!dir.path().join(".platform/local-cloud").exists());
+    // Editing the inventory is seen by the live check: inventory runs again.
+    let edited = example.replace("192.0.2.11", "192.0.2.111");
+    std::fs::write(dir.path().join("inventories/byo.yml"), edited).unwrap();
+    let (_, stdout, _) = run(dir.path(), &["plan", "-o", "json"]);
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["phases"][1]["action"], "run", "{plan}");
 }
 
 /// Runs `inventory --list` on a bad file: exit 2 (bad input) and every expected fragment

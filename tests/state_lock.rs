@@ -28,37 +28,59 @@ fn a_second_process_is_refused_while_the_lock_is_held() {
     assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
 }
 
+/// Eight `platform up` processes started together while another process (`flock(1)`, not
+/// this test) holds the lock: every one is refused with exit 3 and the state is untouched.
+/// Once it is released, eight more started together: each one either ran or was refused,
+/// and the state counts exactly the runs that got in. No assertion depends on how the
+/// runs happen to overlap.
 #[test]
-fn two_platform_processes_contend_for_real() {
+fn platform_processes_contend_for_real() {
     let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "demo", "");
-    // Start many `up`s at once (spawned together, then waited for): every one either ran
-    // (exit 0; infra forced so each run that gets the lock executes it) or was refused with
-    // exit 3; none corrupts state, and the state records every run that got in.
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            support::platform(dir.path())
-                .args(["up", "--only", "infra", "--force-phase", "infra"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let children: Vec<_> = children.into_iter().map(|c| c.wait_with_output()).collect();
-    let codes: Vec<i32> = children
-        .into_iter()
-        .map(|o| o.unwrap().status.code().unwrap())
-        .collect();
+    let _cloud = write_local_config(dir.path(), "demo", "postgres: {enabled: false}\n");
+    let sd = dir.path().join(".platform");
+    std::fs::create_dir_all(&sd).unwrap();
+    std::fs::set_permissions(&sd, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // flock(1) holds the lock until its stdin closes; it says so on stdout first.
+    let mut holder = std::process::Command::new("flock")
+        .arg(sd.join("state.lock"))
+        .args(["sh", "-c", "echo held; read _"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("flock(1) from util-linux");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "held");
+    let ups = |n: usize| -> Vec<i32> {
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                support::platform(dir.path())
+                    .args(["up", "--only", "infra", "--force-phase", "infra"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+            .collect()
+    };
+    assert_eq!(ups(8), [3; 8], "every run is refused while the lock is held");
+    assert!(!sd.join("state.json").exists(), "a refused run wrote state");
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+
+    let codes = ups(8);
     assert!(codes.iter().all(|c| *c == 0 || *c == 3), "{codes:?}");
-    assert!(
-        codes.contains(&3),
-        "runs overlapped, so some were refused: {codes:?}"
-    );
     let ran = codes.iter().filter(|c| **c == 0).count() as u64;
-    let state = platform::state::State::load(&dir.path().join(".platform"))
-        .unwrap()
-        .unwrap();
+    assert!(ran >= 1, "{codes:?}");
+    let state = platform::state::State::load(&sd).unwrap().unwrap();
     let infra = state.phase(platform::phase::Phase::Infra).unwrap();
     assert_eq!(u64::from(infra.attempts), ran, "{codes:?}");
 }
