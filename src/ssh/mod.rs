@@ -1,7 +1,9 @@
-//! Reaching hosts: the [`host::Host`] seam, SSH sessions ([`session`]), per-cluster host keys
-//! ([`known_hosts`]), fan-out with a limit and a summary ([`fanout`]), and the hosts a command
-//! targets with Ansible `--limit` patterns ([`targets`]).
+//! Reaching hosts: the [`host::Host`] seam, SSH sessions ([`session`]), bounded output
+//! capture ([`capture`]), per-cluster host keys ([`known_hosts`]), fan-out with a limit and a
+//! summary ([`fanout`]), and the hosts a command targets with Ansible `--limit` patterns
+//! ([`targets`]).
 
+pub mod capture;
 pub mod cluster;
 pub mod exec;
 pub mod fanout;
