@@ -27,39 +27,31 @@ async fn command_and_shell_take_hostile_values_literally() {
     let e = Env::new();
     let evil_path = e.path(EVIL);
     let printed = e
-        .run(
+        .apply(
             ModuleKind::Command,
             json!({"argv": ["printf", "%s", EVIL], "creates": evil_path}),
-            false,
-            false,
         )
         .await;
     assert_eq!((printed.rc, printed.stdout.as_str()), (Some(0), EVIL));
     std::fs::create_dir(&evil_path).unwrap();
     let pwd = e
-        .run(
+        .apply(
             ModuleKind::Command,
             json!({"argv": ["pwd"], "chdir": evil_path, "removes": evil_path}),
-            false,
-            false,
         )
         .await;
     assert_eq!(pwd.stdout, evil_path, "{pwd:?}");
     let skipped = e
-        .run(
+        .apply(
             ModuleKind::Shell,
             json!({"cmd": "touch \"$PWNED\"", "creates": evil_path}),
-            false,
-            false,
         )
         .await;
     assert!(skipped.msg.contains("skipped, since"), "{skipped:?}");
     let bad_exe = e
-        .run(
+        .apply(
             ModuleKind::Shell,
             json!({"cmd": "true", "executable": EVIL}),
-            false,
-            false,
         )
         .await;
     assert!(bad_exe.failed, "{bad_exe:?}");
@@ -82,11 +74,9 @@ async fn file_modules_take_hostile_paths_and_values_literally() {
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), EVIL);
     for (key, value) in [("owner", EVIL), ("group", EVIL), ("mode", EVIL)] {
         let bad = e
-            .run(
+            .apply(
                 ModuleKind::Copy,
                 json!({"dest": dest, "content": EVIL, key: value}),
-                false,
-                false,
             )
             .await;
         assert!(bad.failed, "{key}: {bad:?}");
@@ -95,12 +85,7 @@ async fn file_modules_take_hostile_paths_and_values_literally() {
     std::fs::write(e.dir.path().join("templates/t.j2"), "{{ v }}\n").unwrap();
     e.vars = minijinja::Value::from_serialize(json!({"v": EVIL}));
     let templated = e
-        .run(
-            ModuleKind::Template,
-            json!({"src": "t.j2", "dest": dest}),
-            false,
-            false,
-        )
+        .apply(ModuleKind::Template, json!({"src": "t.j2", "dest": dest}))
         .await;
     assert!(templated.changed, "{templated:?}");
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), format!("{EVIL}\n"));
@@ -129,11 +114,9 @@ async fn file_modules_take_hostile_paths_and_values_literally() {
     }
     assert!(!Path::new(&dir).exists());
     let touched = e
-        .run(
+        .apply(
             ModuleKind::File,
             json!({"path": dir, "state": "touch", "owner": EVIL}),
-            false,
-            false,
         )
         .await;
     assert!(touched.failed, "{touched:?}");
@@ -151,11 +134,9 @@ async fn wait_for_refuses_a_hostile_host_and_passes_values_as_arguments() {
         "",
     ] {
         let o = e
-            .run(
+            .apply(
                 ModuleKind::WaitFor,
                 json!({"host": host, "port": 1, "timeout": 1}),
-                false,
-                false,
             )
             .await;
         assert!(o.failed, "{host:?}: {o:?}");
@@ -166,30 +147,24 @@ async fn wait_for_refuses_a_hostile_host_and_passes_values_as_arguments() {
         );
     }
     for (k, v) in [("port", "22; touch $PWNED"), ("timeout", "1; touch $PWNED")] {
-        let o = e
-            .run(ModuleKind::WaitFor, json!({"port": 1, k: v}), false, false)
-            .await;
+        let o = e.apply(ModuleKind::WaitFor, json!({"port": 1, k: v})).await;
         assert!(o.failed, "{k}: {o:?}");
     }
     // A DNS name and a hostile path work, taken literally.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let up = e
-        .run(
+        .apply(
             ModuleKind::WaitFor,
             json!({"host": "localhost", "port": port, "timeout": 5}),
-            false,
-            false,
         )
         .await;
     assert!(!up.failed, "{up:?}");
     std::fs::write(e.path(EVIL), "").unwrap();
     let path = e
-        .run(
+        .apply(
             ModuleKind::WaitFor,
             json!({"path": e.path(EVIL), "timeout": 5}),
-            false,
-            false,
         )
         .await;
     assert!(!path.failed, "{path:?}");
@@ -279,16 +254,15 @@ async fn anything_planted_at_the_exact_temp_path_is_refused_not_followed() {
         super::write::RENAME_TEMP
     );
     let args = vec![dest.display().to_string(), "guessed".to_owned()];
-    let out = e
-        .host
-        .exec(ExecRequest {
+    let write = || {
+        e.host.exec(ExecRequest {
             command: &script,
             args: &args,
             stdin: Some(b"new\n"),
             ..Default::default()
         })
-        .await
-        .unwrap();
+    };
+    let out = write().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status, 1, "{stderr}");
     assert!(stderr.contains("already exists"), "{stderr}");
@@ -297,16 +271,7 @@ async fn anything_planted_at_the_exact_temp_path_is_refused_not_followed() {
     assert!(planted.is_symlink(), "the planted link was touched");
     // With nothing planted, the same lines write the file and leave no temp file behind.
     std::fs::remove_file(&planted).unwrap();
-    let out = e
-        .host
-        .exec(ExecRequest {
-            command: &script,
-            args: &args,
-            stdin: Some(b"new\n"),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let out = write().await.unwrap();
     assert_eq!(out.status, 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new\n");
     assert!(!planted.exists());
@@ -351,20 +316,13 @@ async fn environment_values_never_reach_a_command_line() {
     e.env
         .push(("TOKEN".into(), "s3cret 'quoted'\n$(id)".into()));
     let o = e
-        .run(
-            ModuleKind::Shell,
-            json!({"cmd": "printf %s \"$TOKEN\""}),
-            false,
-            false,
-        )
+        .apply(ModuleKind::Shell, json!({"cmd": "printf %s \"$TOKEN\""}))
         .await;
     assert_eq!(o.stdout, "s3cret 'quoted'\n$(id)", "{o:?}");
     let copied = e
-        .run(
+        .apply(
             ModuleKind::Copy,
             json!({"dest": e.path("f"), "content": "x"}),
-            false,
-            false,
         )
         .await;
     assert!(copied.changed, "{copied:?}");

@@ -35,6 +35,11 @@ impl Env {
         self.dir.path().join(p).display().to_string()
     }
 
+    /// Runs a module for real (no check mode, no diff).
+    pub(super) async fn apply(&self, kind: ModuleKind, args: Json) -> Outcome {
+        self.run(kind, args, false, false).await
+    }
+
     pub(super) async fn run(
         &self,
         kind: ModuleKind,
