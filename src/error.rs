@@ -25,6 +25,8 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
     #[error("phase {phase} is not built yet: {what}")]
     NotBuilt { phase: Phase, what: &'static str },
     #[error("phase {phase} failed: {message}")]
@@ -52,7 +54,8 @@ impl Error {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Playbook(
                 crate::playbook::PlaybookError::Invalid { .. }
-                | crate::playbook::PlaybookError::ExtraVar(_),
+                | crate::playbook::PlaybookError::ExtraVar(_)
+                | crate::playbook::PlaybookError::Pattern(_),
             ) => EXIT_USAGE,
             Error::State(StateError::Locked { .. }) => EXIT_LOCKED,
             Error::State(StateError::NewerSchema { .. }) => EXIT_USAGE,
@@ -80,6 +83,8 @@ impl Error {
             Error::NotBuilt { .. } => {
                 Some("`platform plan` shows which phases this build can run".into())
             }
+            // Azure's own advice for its error codes, whichever command met them.
+            Error::Arm(e) => e.hint().map(str::to_owned),
             _ => None,
         }
     }

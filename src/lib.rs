@@ -5,16 +5,21 @@
 
 pub mod azure;
 pub mod cli;
+pub mod clock;
 pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod error;
-pub mod inventory;
+pub mod fsutil;
 pub mod local_cloud;
 pub mod output;
+pub mod paths;
+pub mod pattern;
 pub mod phase;
 pub mod phases;
 pub mod playbook;
+pub mod runner;
 pub mod ssh;
 pub mod state;
 pub mod templates;
+pub mod yaml;

@@ -93,3 +93,29 @@ fn a_failed_postgres_operation_is_reported_recorded_and_recovered() {
     assert_eq!(down.code, 0, "{down:?}");
     assert!(cloud.resources_in(&c.rg()).is_empty());
 }
+
+/// Azure's hints reach the user from every command, not only from `up`: here a `down`
+/// whose delete is refused by a policy.
+#[test]
+fn down_shows_azures_hint_for_a_refused_delete() {
+    let _g = serial();
+    let cloud = shared();
+    let c = Cluster::new(cloud, "policy", "[192.0.2.0/24]", "postgres:\n  enabled: false\n");
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    cloud.set_faults(json!({"fail_operations": [{
+        "resource_type": "Microsoft.Network/virtualNetworks",
+        "operation": "delete",
+        "code": "RequestDisallowedByPolicy",
+        "message": "Resource 'policy-vnet' was disallowed by policy.",
+    }]}));
+    let down = c.run(&["down", "--yes"]);
+    cloud.set_faults(json!({}));
+    assert_eq!(down.code, 1, "{down:?}");
+    assert!(down.stderr.contains("RequestDisallowedByPolicy"), "{down:?}");
+    assert!(
+        down.stderr.contains("hint: an Azure Policy assignment blocks this request"),
+        "{down:?}"
+    );
+    assert_eq!(c.run(&["down", "--yes"]).code, 0);
+    assert!(cloud.resources_in(&c.rg()).is_empty());
+}

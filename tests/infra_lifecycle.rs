@@ -215,3 +215,56 @@ fn down_finds_resources_of_a_lost_state() {
     assert_eq!(down.code, 0, "{down:?}");
     assert!(cloud.resources_in(&c.rg()).is_empty());
 }
+
+/// The state file is memory, not truth: a database deleted by hand (as a colleague in the
+/// portal would) is seen by `plan`, repaired by `up`, and then the phase is skipped again.
+#[test]
+fn a_resource_deleted_by_hand_is_seen_by_plan_and_repaired_by_up() {
+    let _g = serial();
+    let cloud = shared();
+    let c = Cluster::new(cloud, "by-hand", "[192.0.2.0/24]", "");
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    let state = c.state().unwrap();
+    let resources = &state["phases"]["infra"]["outputs"]["resources"];
+    let total = resources.as_object().unwrap().len() as u64;
+    let db = resources["postgres-database:app"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v = "api-version=2025-08-01";
+    let (code, _) = cloud.arm("DELETE", &format!("{db}?{v}"));
+    assert!([200, 202, 204].contains(&code), "DELETE answered {code}");
+    // The delete is an operation: wait until ARM says the database is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while cloud.arm("GET", &format!("{db}?{v}")).0 != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database never went away"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    assert_eq!(plan["phases"][0]["action"], "run", "{plan}");
+    let reason = plan["phases"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("postgres-database:app create"), "{plan}");
+    assert_eq!(changed(&plan), ["postgres-database:app:create"], "{plan}");
+
+    cloud.reset_stats();
+    let up = c.run(&["up", "--only", "infra", "-o", "json"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert_eq!(json(&up)["phases"][0]["result"], "succeeded", "{up:?}");
+    assert_eq!(
+        puts_by_type(cloud),
+        serde_json::json!({"Microsoft.DBforPostgreSQL/flexibleServers/databases": 1})
+    );
+
+    // Converged: the next up verifies with one GET per resource, writes nothing, skips.
+    cloud.reset_stats();
+    let again = c.run(&["up", "--only", "infra", "-o", "json"]);
+    assert_eq!(json(&again)["phases"][0]["result"], "skipped", "{again:?}");
+    let stats = cloud.stats();
+    assert_eq!(stats["puts"], 0, "{stats}");
+    assert_eq!(stats["by_method"]["GET"].as_u64(), Some(total), "{stats}");
+    assert_eq!(c.run(&["down", "--yes"]).code, 0);
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use support::sshd::{ClientKey, Sshd, Sudoers, TEST_USER, require_root};
 
 fn options(state: &Path, key: &ClientKey) -> SshOptions {
-    let mut o = SshOptions::new(state, TEST_USER);
+    let mut o = SshOptions::new(state.join("known_hosts"), state.join("ssh"), TEST_USER);
     o.keyfile = Some(key.private.clone());
     o.boot_wait = Duration::from_secs(3);
     o.connect_timeout = Duration::from_secs(3);
@@ -27,7 +27,6 @@ fn target(name: &str, s: &Sshd) -> Target {
         address: s.address.clone(),
         port: s.port,
         user: None,
-        groups: Default::default(),
     }
 }
 
@@ -276,7 +275,6 @@ async fn connecting_retries_while_the_host_boots_then_gives_up() {
         address: "127.0.0.1".into(),
         port,
         user: None,
-        groups: Default::default(),
     };
     let connecting = tokio::spawn({
         let (t, opts) = (t.clone(), opts.clone());
@@ -312,7 +310,7 @@ async fn a_host_killed_mid_run_is_unreachable_while_the_others_finish() {
         .enumerate()
         .map(|(i, s)| (format!("n{i}"), target(&format!("n{i}"), s)))
         .collect();
-    let run_all = fanout::fan_out(items, 8, None, move |t: Target, _| {
+    let run_all = fanout::fan_out(items, 8, None, move |t: Target| {
         let opts = opts.clone();
         async move {
             let h = SshHost::connect(&t, &opts).await?;

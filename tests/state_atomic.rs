@@ -4,8 +4,9 @@
 //! The writer is this test binary itself, re-executed with `PLATFORM_TEST_CHURN_DIR` set:
 //! `churn_child` then rewrites a large state file in a loop until it is killed.
 
+use platform::clock::now;
 use platform::phase::Phase;
-use platform::state::{PhaseRecord, PhaseStatus, State, StateLock, now};
+use platform::state::{PhaseRecord, PhaseStatus, State, StateLock};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -73,7 +73,7 @@ impl ServeGuard {
     /// Publishes how to reach this server (atomically).
     pub fn publish(&self, rec: &ServeRecord) -> Result<(), Error> {
         let bytes = serde_json::to_vec_pretty(rec).unwrap_or_default();
-        crate::state::write_atomic(&self.dir.join(RECORD), &bytes)?;
+        crate::fsutil::write_atomic(&self.dir.join(RECORD), &bytes)?;
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ pub struct CloudConn {
 
 /// The data directory of the cluster's own local cloud.
 pub fn local_data_dir(config: &Config) -> std::path::PathBuf {
-    config.state_path("local-cloud")
+    config.paths().local_cloud_dir()
 }
 
 fn credential(c: CredentialChoice) -> CredentialKind {

@@ -1,7 +1,5 @@
 //! `platform down`: delete what this cluster created, after confirmation.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use crate::cloud::CloudConn;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -12,7 +10,7 @@ use crate::state::{State, StateLock};
 
 pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     if !yes {
-        confirm(&config.cluster)?;
+        confirm(&config.cluster, printer)?;
     }
     let lock = StateLock::acquire(&config.state_dir, "platform down")?;
     // No state does not mean nothing exists (a deleted state directory): the resource
@@ -21,10 +19,16 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     super::check_cluster(config, &state, &config.state_dir)?;
     let recorded = state
         .phase(Phase::Infra)
-        .map(|r| crate::phases::infra::teardown::recorded_ids(&r.outputs))
+        .map(|r| {
+            crate::phases::infra::InfraOutputs::from_value(&r.outputs)
+                .map(|o| o.resource_ids())
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     let conn = CloudConn::connect(config).await?;
-    let result = teardown::run(&conn.client, config, &recorded, printer).await;
+    let (progress, monitor) = crate::output::progress::start(printer);
+    let result = teardown::run(&conn.client, config, &recorded, &progress).await;
+    monitor.finish();
     conn.close().await;
     let done = result?;
     // The cluster's own local cloud has nothing left to serve: stop it.
@@ -63,25 +67,17 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
 }
 
 /// Asks for the cluster name on the terminal; refuses without a terminal.
-fn confirm(cluster: &str) -> Result<()> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(Error::Usage(
-            "`platform down` deletes the cluster; pass --yes to confirm when not on a terminal"
-                .into(),
-        ));
-    }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(
-        err,
+fn confirm(cluster: &str, printer: &Printer) -> Result<()> {
+    let question = format!(
         "This deletes every resource of cluster {cluster:?}. Type the cluster name to confirm: "
     );
-    let _ = err.flush();
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::Failed(format!("cannot read confirmation: {e}")))?;
+    let answer = printer.prompt(&question).ok_or_else(|| {
+        Error::Usage(
+            "`platform down` deletes the cluster; pass --yes to confirm when not on a terminal"
+                .into(),
+        )
+    })?;
+    let line = answer.map_err(|e| Error::Failed(format!("cannot read confirmation: {e}")))?;
     if line.trim() != cluster {
         return Err(Error::Usage(
             "confirmation did not match; nothing deleted".into(),

@@ -9,9 +9,9 @@
 use crate::cli::InventoryFormat;
 use crate::config::{CloudKind, Config};
 use crate::error::{Error, Result};
-use crate::inventory::{self, Inventory, render};
 use crate::output::{OutputFormat, Printer};
 use crate::phase::Phase;
+use crate::phases::inventory::{self, Inventory, render};
 
 /// The command's flags.
 #[derive(Debug)]

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use crate::cli::Connection;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::output::{OutputFormat, Printer};
+use crate::output::{OutputFormat, Printer, Progress};
+use crate::phases::nodes::connect::{connect_playbook_targets, select_targets, ssh_options};
 use crate::playbook::{self, Event, RunOptions, RunReport, Status, Target};
-use crate::ssh::cluster::{connect_playbook_targets, select_targets, ssh_options};
 use crate::ssh::host::LocalHost;
 
 /// The `play` command's arguments.
@@ -52,16 +52,20 @@ pub async fn run(
         }
     };
     let text = printer.format() == OutputFormat::Text;
-    let p = printer.clone();
+    let (progress, monitor) = crate::output::progress::start(printer);
+    let p = progress.clone();
     let opts = RunOptions {
         check: args.check,
         diff: args.diff,
         extra_vars,
         limit: args.limit.clone(),
         forks,
-        on_event: text.then(|| Arc::new(move |e: &Event| print_event(&p, e)) as _),
+        on_event: text.then(|| Arc::new(move |e: &Event| p.data(event_line(&p, e))) as _),
     };
-    let report = playbook::run_playbook(&book, &targets, &opts).await?;
+    let report = playbook::run_playbook(&book, &targets, &opts).await;
+    drop(opts);
+    monitor.finish();
+    let report = report?;
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::to_value(&report).unwrap_or_default()),
         OutputFormat::Text => printer.data(&format!("\nPLAY RECAP\n{}", report.recap())),
@@ -86,13 +90,14 @@ fn finish(report: &RunReport) -> Result<()> {
     )))
 }
 
-fn print_event(p: &Printer, e: &Event) {
+/// An Ansible-shaped line for a playbook event.
+fn event_line(p: &Progress, e: &Event) -> String {
     let s = p.style();
     match e {
         Event::PlayStart { name, hosts } if hosts.is_empty() => {
-            p.data(&format!("\nPLAY [{name}]\nskipping: no hosts matched"))
+            format!("\nPLAY [{name}]\nskipping: no hosts matched")
         }
-        Event::PlayStart { name, .. } => p.data(&format!("\nPLAY [{name}]")),
+        Event::PlayStart { name, .. } => format!("\nPLAY [{name}]"),
         Event::Task(r) => {
             let word = match r.status {
                 Status::Ok => s.green("ok"),
@@ -114,7 +119,7 @@ fn print_event(p: &Printer, e: &Event) {
                 line.push('\n');
                 line.push_str(d.trim_end());
             }
-            p.data(&line);
+            line
         }
     }
 }

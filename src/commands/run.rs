@@ -6,10 +6,11 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, Printer};
-use crate::ssh::cluster::{inventory_path, load_targets, ssh_options};
+use crate::phases::inventory::targets::InventoryHost;
+use crate::phases::nodes::connect::{load_targets, select_targets, ssh_options};
 use crate::ssh::fanout::{self, Done, Status};
 use crate::ssh::host::{ExecRequest, Host};
-use crate::ssh::{SshHost, SshOptions, Target, known_hosts, targets};
+use crate::ssh::{SshHost, SshOptions, Target, known_hosts};
 
 /// What `run` was asked to do.
 #[derive(Debug, Clone)]
@@ -43,28 +44,20 @@ pub async fn run(config: &Config, args: &RunArgs, printer: &Printer) -> Result<(
     if args.command.is_empty() {
         return Ok(());
     }
-    let pattern = args.limit.as_deref().unwrap_or("all");
-    let chosen = targets::select(&all, pattern).map_err(|e| Error::Usage(e.to_string()))?;
-    if chosen.is_empty() {
-        return Err(Error::Usage(format!(
-            "no host matches {pattern:?} in {}",
-            inventory_path(config).display()
-        )));
-    }
+    let chosen = select_targets(config, args.limit.as_deref())?;
     // As ssh does: the arguments joined by spaces are the remote shell's command line.
     let command = args.command.join(" ");
     let items: Vec<(String, Target)> = chosen
         .into_iter()
-        .map(|t| (t.name.clone(), t.clone()))
+        .map(|t| (t.name().to_owned(), t.target))
         .collect();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let monitor = tokio::spawn(fanout::monitor(printer.clone(), rx));
+    let (progress, monitor) = crate::output::progress::start(printer);
     let timeout = args.timeout;
     let reports = fanout::fan_out(
         items,
         config.nodes.ssh_fanout,
-        Some(tx),
-        move |t: Target, _events| {
+        Some(&progress),
+        move |t: Target| {
             let (opts, command) = (opts.clone(), command.clone());
             async move {
                 let host = SshHost::connect(&t, &opts).await?;
@@ -96,8 +89,7 @@ pub async fn run(config: &Config, args: &RunArgs, printer: &Printer) -> Result<(
         },
     )
     .await;
-    // Every sender is gone once fan_out returns, so the monitor ends.
-    let _ = monitor.await;
+    monitor.finish();
     match printer.format() {
         OutputFormat::Json => printer.json(&fanout::summary_json(
             &reports,
@@ -139,13 +131,17 @@ pub async fn run(config: &Config, args: &RunArgs, printer: &Printer) -> Result<(
 }
 
 /// `--forget-host NAME`: NAME is an inventory name or an address.
-async fn forget(all: &[Target], name: &str, opts: &SshOptions, printer: &Printer) -> Result<()> {
-    let (address, port) = match all.iter().find(|t| t.name == name) {
+async fn forget(
+    all: &[InventoryHost],
+    name: &str,
+    opts: &SshOptions,
+    printer: &Printer,
+) -> Result<()> {
+    let by_name = all.iter().find(|t| t.name() == name);
+    let by_address = || all.iter().find(|t| t.target.address == name);
+    let (address, port) = match by_name.or_else(by_address).map(|t| &t.target) {
         Some(t) => (t.address.clone(), t.port),
-        None => match all.iter().find(|t| t.address == name) {
-            Some(t) => (t.address.clone(), t.port),
-            None => (name.to_owned(), 22),
-        },
+        None => (name.to_owned(), 22),
     };
     let removed = known_hosts::forget_host(&opts.known_hosts, &address, port)
         .await

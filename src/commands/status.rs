@@ -3,7 +3,8 @@
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::{OutputFormat, Printer, format_duration, table};
-use crate::phase::{Phase, fingerprint};
+use crate::phase::Phase;
+use crate::runner::fingerprint;
 use crate::state::PhaseStatus;
 
 pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()> {
@@ -104,7 +105,9 @@ fn short(fp: &str) -> String {
 /// `None` when infra never recorded resources; errors are reported inside the result.
 async fn live_infra(config: &Config, state: &crate::state::State) -> Option<serde_json::Value> {
     let rec = state.phase(Phase::Infra)?;
-    let ids = crate::phases::infra::teardown::recorded_ids(&rec.outputs);
+    let ids = crate::phases::infra::InfraOutputs::from_value(&rec.outputs)
+        .map(|o| o.resource_ids())
+        .unwrap_or_default();
     if ids.is_empty() {
         return None;
     }

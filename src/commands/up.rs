@@ -3,8 +3,9 @@
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::{OutputFormat, Printer, table};
-use crate::phase::{Phase, PhaseOutcome, Selection, run as run_phases};
+use crate::phase::{Phase, Selection};
 use crate::phases::Phases;
+use crate::runner::{PhaseOutcome, run as run_phases};
 use crate::state::{State, StateLock};
 
 pub async fn run(
@@ -16,7 +17,9 @@ pub async fn run(
     let lock = StateLock::acquire(&config.state_dir, "platform up")?;
     let mut state = State::load(&config.state_dir)?.unwrap_or_else(|| State::new(&config.cluster));
     super::check_cluster(config, &state, &config.state_dir)?;
-    let result = run_phases(&Phases, config, &mut state, &lock, sel, forced, printer).await;
+    let (progress, monitor) = crate::output::progress::start(printer);
+    let result = run_phases(&Phases, config, &mut state, &lock, sel, forced, &progress).await;
+    monitor.finish();
     let (outcomes, err) = match result {
         Ok(o) => (o, None),
         Err((o, e)) => (o, Some(e)),
@@ -41,7 +44,7 @@ fn report(outcomes: &[PhaseOutcome], err: Option<&crate::error::Error>, printer:
                 .map(|o| {
                     vec![
                         o.phase.to_string(),
-                        o.result.into(),
+                        o.result.as_str().into(),
                         o.duration_ms
                             .map(|ms| {
                                 crate::output::format_duration(std::time::Duration::from_millis(

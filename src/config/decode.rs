@@ -4,7 +4,7 @@
 use ipnet::Ipv4Net;
 
 use super::ConfigIssue;
-use super::yaml::{MapDecoder, Node, Pos, Value};
+use crate::yaml::{MapDecoder, Node, Pos, Value};
 
 /// Records an issue at `path`.
 pub fn issue(issues: &mut Vec<ConfigIssue>, path: String, pos: Option<Pos>, message: String) {

@@ -7,7 +7,6 @@
 mod decode;
 mod sections;
 mod validate;
-pub mod yaml;
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -16,6 +15,10 @@ use std::path::{Path, PathBuf};
 
 /// The default config file name.
 pub const DEFAULT_FILE: &str = "platform.yaml";
+
+/// Default `nodes.ssh_fanout`: hosts worked on at once over SSH. Enough for hundreds of
+/// hosts, bounded so file descriptors and ssh processes stay reasonable.
+pub const DEFAULT_SSH_FANOUT: usize = 256;
 
 /// The whole config.
 #[derive(Clone, Debug, Serialize)]
@@ -207,14 +210,7 @@ pub struct Gitops {
 }
 
 /// One problem in a config file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    /// Field path such as `nodes.servers.count` (empty for the whole file).
-    pub path: String,
-    pub pos: Option<yaml::Pos>,
-    /// What is wrong and what is allowed.
-    pub message: String,
-}
+pub use crate::yaml::Issue as ConfigIssue;
 
 /// Every problem found in a config file.
 #[derive(Debug, thiserror::Error)]
@@ -250,17 +246,19 @@ impl Config {
     /// Reads, decodes and validates a config file. Paths in it are resolved against its
     /// directory; `state_dir_override` (from `--state-dir`) wins over `state_dir`.
     pub fn load(path: &Path, state_dir_override: Option<&Path>) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
-            issues: vec![ConfigIssue {
-                path: String::new(),
-                pos: None,
-                message: if e.kind() == std::io::ErrorKind::NotFound {
-                    "file not found; create one with `platform init`".into()
-                } else {
-                    format!("cannot read: {e}")
-                },
-            }],
+        let text = crate::fsutil::read_capped(path, crate::fsutil::caps::CONFIG).map_err(|e| {
+            ConfigError {
+                file: path.to_owned(),
+                issues: vec![ConfigIssue {
+                    path: String::new(),
+                    pos: None,
+                    message: if e.is_not_found() {
+                        "file not found; create one with `platform init`".into()
+                    } else {
+                        e.source.to_string()
+                    },
+                }],
+            }
         })?;
         let base = path
             .parent()
@@ -279,7 +277,7 @@ impl Config {
         base_dir: &Path,
         state_dir_override: Option<&Path>,
     ) -> Result<Config, Vec<ConfigIssue>> {
-        let root = yaml::parse(text).map_err(|e| vec![e])?;
+        let root = crate::yaml::parse(text).map_err(|e| vec![e])?;
         let mut issues = Vec::new();
         let mut config = sections::decode(&root, base_dir, &mut issues);
         if let Some(dir) = state_dir_override {
@@ -300,9 +298,18 @@ impl Config {
         }
     }
 
-    /// Path of a file inside the state directory.
-    pub fn state_path(&self, name: &str) -> PathBuf {
-        self.state_dir.join(name)
+    /// Every file and directory of this cluster.
+    pub fn paths(&self) -> crate::paths::Paths {
+        crate::paths::Paths::new(&self.state_dir, &self.base_dir, &self.cluster)
+    }
+
+    /// The private key SSH uses for the cluster's nodes: the configured one, or the one
+    /// `up` generates in the state directory.
+    pub fn ssh_private_key(&self) -> PathBuf {
+        match &self.nodes.ssh_key {
+            SshKey::Path(p) => p.clone(),
+            SshKey::Generate => self.paths().generated_ssh_key(),
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::decode::{boolean, cidr, int, issue, number, one_of, parse_cidr, string, strings};
-use super::yaml::{MapDecoder, Node, Value};
 use super::*;
+use crate::yaml::{MapDecoder, Node, Value};
 
 /// Default ARM location when none is given for the local cloud.
 pub const LOCAL_LOCATION: &str = "westeurope";
@@ -108,9 +108,9 @@ fn cloud(node: Option<&Node>, cluster: &str, base: &Path, issues: &mut Vec<Confi
     d.finish(issues);
     // The static inventory defaults to `inventories/<cluster>.yml`; other kinds have none.
     let inventory = match kind {
-        CloudKind::Static => Some(
-            inventory.unwrap_or_else(|| base.join("inventories").join(format!("{cluster}.yml"))),
-        ),
+        CloudKind::Static => {
+            Some(inventory.unwrap_or_else(|| crate::paths::static_inventory_default(base, cluster)))
+        }
         _ => inventory,
     };
     let (sub, location) = match kind {
@@ -222,7 +222,7 @@ fn nodes(
         ssh_user: ssh_user.unwrap_or_else(|| "azureuser".into()),
         ssh_key,
         ssh_address,
-        ssh_fanout: ssh_fanout.map_or(crate::ssh::fanout::DEFAULT_LIMIT, |n| n as usize),
+        ssh_fanout: ssh_fanout.map_or(super::DEFAULT_SSH_FANOUT, |n| n as usize),
         jump_host,
         servers,
         agents,

@@ -3,8 +3,8 @@
 
 use ipnet::Ipv4Net;
 
-use super::yaml::{Node, Pos, Value};
 use super::*;
+use crate::yaml::{Node, node_at, pos_at};
 
 /// Azure's reserved Linux admin user names (VM osProfile.adminUsername).
 const RESERVED_USERS: &[&str] = &[
@@ -75,40 +75,6 @@ impl Checker<'_> {
         if !ok {
             self.fail(path, format!("{value:?} is not allowed; {allowed}"));
         }
-    }
-}
-
-/// The node at a field path such as `nodes.servers.count` or `a.b[2]`, if the file has it.
-pub fn node_at<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
-    let mut node = root;
-    for seg in path.split('.') {
-        let (key, index) = match seg.split_once('[') {
-            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (seg, None),
-        };
-        let Value::Map(m) = &node.value else {
-            return None;
-        };
-        node = &m.iter().find(|(k, _, _)| k == key)?.2;
-        if let Some(i) = index {
-            let Value::Seq(items) = &node.value else {
-                return None;
-            };
-            node = items.get(i)?;
-        }
-    }
-    Some(node)
-}
-
-/// The position of a field path; for a field the file leaves out, the position of the
-/// nearest enclosing section it does have (none at the top level).
-pub fn pos_at(root: &Node, path: &str) -> Option<Pos> {
-    let mut p = path;
-    loop {
-        if let Some(n) = node_at(root, p) {
-            return n.pos;
-        }
-        p = &p[..p.rfind(['.', '['])?];
     }
 }
 

@@ -5,6 +5,7 @@
 //! honours `NO_COLOR`, and renders `--output json` for every command.
 
 mod logging;
+pub mod progress;
 mod style;
 pub mod table;
 
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use logging::init_tracing;
+pub use progress::{Monitor, Progress, StepHandle};
 pub use style::Style;
 
 /// How results are written to stdout.
@@ -95,7 +97,7 @@ impl Printer {
     fn line(&self, text: &str) {
         let plain = self.multi.is_none();
         let line = if plain && !std::io::stderr().is_terminal() {
-            format!("{} {text}", timestamp())
+            format!("{} {text}", crate::clock::timestamp())
         } else {
             text.to_owned()
         };
@@ -131,8 +133,33 @@ impl Printer {
         self.line(&format!("{} {text}", self.style.bold("hint:")));
     }
 
+    /// Asks `question` on the terminal and returns the line typed (without its newline).
+    /// Refuses (`None`) when stdin is not a terminal: nothing may hang waiting for input.
+    pub fn prompt(&self, question: &str) -> Option<std::io::Result<String>> {
+        use std::io::BufRead;
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        let ask = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(question.as_bytes());
+            let _ = err.flush();
+        };
+        match &self.multi {
+            Some(m) => m.suspend(ask),
+            None => ask(),
+        }
+        let mut line = String::new();
+        Some(
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map(|_| line.trim_end_matches(['\n', '\r']).to_owned()),
+        )
+    }
+
     /// Starts a step: a spinner on a TTY, a plain "name: started" line otherwise.
-    pub fn step(&self, name: &str, message: &str) -> Step {
+    pub(in crate::output) fn step(&self, name: &str, message: &str) -> Step {
         let bar = self.multi.as_ref().map(|m| {
             let pb = m.add(ProgressBar::new_spinner());
             pb.set_style(
@@ -199,12 +226,6 @@ impl Step {
         }
         self.printer.info(line);
     }
-}
-
-fn timestamp() -> String {
-    crate::state::now()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// `1h 2m`, `3m 4s`, `5.6s`, `78ms`: short durations for humans.

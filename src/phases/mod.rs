@@ -2,13 +2,15 @@
 //! landed yet fails with [`Error::NotBuilt`] instead of pretending to work.
 
 pub mod infra;
+pub mod inventory;
 pub mod nodes;
 
 use crate::config::{CloudKind, Config};
 use crate::error::Error;
-use crate::output::Printer;
-use crate::phase::{Phase, PhaseExec};
-use crate::state::State;
+use crate::output::Progress;
+use crate::phase::Phase;
+use crate::runner::{PhaseExec, Verification};
+use crate::state::{PhaseRecord, State};
 
 /// The real phases.
 #[derive(Debug, Default)]
@@ -26,22 +28,41 @@ pub fn not_built(phase: Phase) -> Option<&'static str> {
 }
 
 impl PhaseExec for Phases {
+    fn not_built(&self, phase: Phase) -> Option<&'static str> {
+        not_built(phase)
+    }
+
+    async fn verify(&self, phase: Phase, config: &Config, record: &PhaseRecord) -> Verification {
+        match phase {
+            Phase::Infra if config.cloud.kind == CloudKind::Static => Verification::Matches,
+            Phase::Infra => infra::verify(config, &record.outputs).await,
+            Phase::Inventory => inventory::verify(config, &record.outputs).await,
+            // Neither can succeed in this build, so neither is ever skipped.
+            Phase::Nodes | Phase::Gitops => {
+                Verification::Differs(format!("{phase} has no live check in this build"))
+            }
+        }
+    }
+
     async fn run(
         &self,
         phase: Phase,
         config: &Config,
         _state: &State,
-        printer: &Printer,
+        progress: &Progress,
     ) -> Result<serde_json::Value, Error> {
         match phase {
             // Bring-your-own hosts: there is nothing to provision.
             Phase::Infra if config.cloud.kind == CloudKind::Static => {
-                printer.info("infra: skipped, cloud.kind is static (bring-your-own hosts)");
-                Ok(serde_json::json!({"skipped": "cloud.kind static"}))
+                progress.info("infra: skipped, cloud.kind is static (bring-your-own hosts)");
+                Ok(infra::InfraOutputs::Skipped {
+                    skipped: "cloud.kind static".into(),
+                }
+                .to_value())
             }
-            Phase::Infra => infra::run(config, printer).await,
-            Phase::Inventory => crate::inventory::run_phase(config, printer).await,
-            Phase::Nodes => nodes::run(config, printer).await,
+            Phase::Infra => infra::run(config, progress).await,
+            Phase::Inventory => inventory::run_phase(config, progress).await,
+            Phase::Nodes => nodes::run(config, progress).await,
             other => Err(Error::NotBuilt {
                 phase: other,
                 what: not_built(other).unwrap_or("not built"),

@@ -16,7 +16,6 @@ pub mod ast;
 pub mod jinja;
 pub mod modules;
 mod parse;
-pub mod pattern;
 pub mod report;
 mod run;
 mod task;
@@ -55,6 +54,8 @@ pub enum PlaybookError {
     },
     #[error("extra variable {0:?}: expected KEY=VALUE")]
     ExtraVar(String),
+    #[error(transparent)]
+    Pattern(#[from] crate::pattern::PatternError),
 }
 
 fn invalid_message(file: &Path, issues: &[Issue]) -> String {

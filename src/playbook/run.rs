@@ -15,9 +15,9 @@ use super::PlaybookError;
 use super::ast::{Play, Playbook, Serial};
 use super::jinja::Jinja;
 use super::modules::Outcome;
-use super::pattern::{self, Member};
 use super::report::{HostRecap, RunReport, Status, TaskResult};
 use super::task::{result, run_task};
+use crate::pattern::{self, Member};
 use crate::ssh::host::Host;
 
 /// A host to run on, with its inventory groups and variables.
@@ -41,8 +41,8 @@ impl Member for Target {
     fn name(&self) -> &str {
         self.host.name()
     }
-    fn groups(&self) -> &[String] {
-        &self.groups
+    fn groups(&self) -> Vec<&str> {
+        self.groups.iter().map(String::as_str).collect()
     }
 }
 
@@ -95,9 +95,15 @@ pub async fn run_playbook(
     let started = Instant::now();
     let jinja = Jinja::new();
     let limited: HashSet<usize> = match &opts.limit {
-        Some(l) => pattern::select(l, targets).into_iter().collect(),
+        Some(l) => pattern::select(l, targets)?.into_iter().collect(),
         None => (0..targets.len()).collect(),
     };
+    // Every play's pattern is evaluated before any task runs: a bad one touches no host.
+    let play_hosts = playbook
+        .plays
+        .iter()
+        .map(|p| pattern::select(&p.hosts, targets))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     groups.insert("all".into(), Vec::new());
     for t in targets {
@@ -127,8 +133,8 @@ pub async fn run_playbook(
         opts,
         groups: &groups,
     };
-    for play in &playbook.plays {
-        let hosts: Vec<usize> = pattern::select(&play.hosts, targets)
+    for (play, selected) in playbook.plays.iter().zip(play_hosts) {
+        let hosts: Vec<usize> = selected
             .into_iter()
             .filter(|i| limited.contains(i) && !down.contains(i))
             .collect();

@@ -1,22 +1,17 @@
 //! Fan-out: one task per host under a concurrency limit; every host runs, failures are
 //! collected, and the run ends with a per-host summary.
 //!
-//! Workers never print: they send [`Event`]s over a channel to one [`monitor`], which owns
-//! the [`Printer`] (a spinner per host on a TTY, plain lines in CI).
+//! Workers never print: each host is a step of the [`Progress`] monitor (a spinner per host
+//! on a TTY, plain lines in CI).
 
 use serde_json::json;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use super::host::HostError;
-use crate::output::{Printer, Step, format_duration, table};
-
-/// Default number of hosts worked on at once: enough for hundreds of hosts, bounded so
-/// file descriptors and ssh processes stay reasonable.
-pub const DEFAULT_LIMIT: usize = 256;
+use crate::output::{Progress, format_duration, table};
 
 /// How a host ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -64,24 +59,6 @@ pub struct HostReport<R> {
     pub value: Option<R>,
 }
 
-/// Progress sent by workers to the monitor.
-#[derive(Debug, Clone)]
-pub enum Event {
-    Started {
-        host: String,
-    },
-    Message {
-        host: String,
-        text: String,
-    },
-    Finished {
-        host: String,
-        status: Status,
-        message: String,
-        duration: Duration,
-    },
-}
-
 /// How many output lines a failed host shows.
 pub const TAIL_LINES: usize = 10;
 
@@ -113,13 +90,13 @@ fn line_end(line: &str) -> String {
 pub async fn fan_out<T, R, F, Fut>(
     items: Vec<(String, T)>,
     limit: usize,
-    events: Option<mpsc::UnboundedSender<Event>>,
+    progress: Option<&Progress>,
     task: F,
 ) -> Vec<HostReport<R>>
 where
     T: Send + 'static,
     R: Send + 'static,
-    F: Fn(T, Option<mpsc::UnboundedSender<Event>>) -> Fut + Send + Sync + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Done<R>, HostError>> + Send + 'static,
 {
     let sem = Arc::new(Semaphore::new(limit.max(1)));
@@ -127,18 +104,13 @@ where
     let mut set = tokio::task::JoinSet::new();
     let names: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
     for (index, (name, item)) in items.into_iter().enumerate() {
-        let (sem, task, events) = (sem.clone(), task.clone(), events.clone());
+        let (sem, task, progress) = (sem.clone(), task.clone(), progress.cloned());
         set.spawn(async move {
             // The semaphore is never closed, so acquiring cannot fail.
             let _permit = sem.acquire_owned().await.ok();
-            let send = |e: Event| {
-                if let Some(tx) = &events {
-                    let _ = tx.send(e);
-                }
-            };
-            send(Event::Started { host: name.clone() });
+            let step = progress.as_ref().map(|p| p.step(&name, "running"));
             let started = Instant::now();
-            let result = task(item, events.clone()).await;
+            let result = task(item).await;
             let duration = started.elapsed();
             let report = match result {
                 Ok(d) => HostReport {
@@ -165,12 +137,16 @@ where
                     value: None,
                 },
             };
-            send(Event::Finished {
-                host: report.host.clone(),
-                status: report.status,
-                message: report.message.clone(),
-                duration,
-            });
+            if let Some(step) = step {
+                let text = format!("{}: {}", report.status.as_str(), report.message);
+                match report.status {
+                    // The step adds its own elapsed time.
+                    Status::Ok | Status::Changed => step.done(&text),
+                    Status::Failed | Status::Unreachable => {
+                        step.failed(&format!("{text} ({})", format_duration(duration)))
+                    }
+                }
+            }
             (index, report)
         });
     }
@@ -195,45 +171,6 @@ where
             })
         })
         .collect()
-}
-
-/// Shows progress until every sender is dropped: a step per host on a TTY, plain lines
-/// otherwise (the [`Printer`] decides).
-pub async fn monitor(printer: Printer, mut rx: mpsc::UnboundedReceiver<Event>) {
-    let mut steps: HashMap<String, Step> = HashMap::new();
-    while let Some(ev) = rx.recv().await {
-        match ev {
-            Event::Started { host } => {
-                let step = printer.step(&host, "running");
-                steps.insert(host, step);
-            }
-            Event::Message { host, text } => {
-                if let Some(s) = steps.get(&host) {
-                    s.message(&text);
-                }
-            }
-            Event::Finished {
-                host,
-                status,
-                message,
-                duration,
-            } => {
-                let text = format!(
-                    "{}: {message} ({})",
-                    status.as_str(),
-                    format_duration(duration)
-                );
-                match (steps.remove(&host), status) {
-                    // The step adds its own elapsed time.
-                    (Some(s), Status::Ok | Status::Changed) => {
-                        s.done(&format!("{}: {message}", status.as_str()))
-                    }
-                    (Some(s), _) => s.failed(&text),
-                    (None, _) => printer.info(&format!("{host}: {text}")),
-                }
-            }
-        }
-    }
 }
 
 /// The summary table: host, status, duration, message; failed hosts' last lines follow.
@@ -311,8 +248,7 @@ mod tests {
         let peak = Arc::new(AtomicUsize::new(0));
         let items: Vec<(String, usize)> = (0..20).map(|i| (format!("h{i}"), i)).collect();
         let (r2, p2) = (running.clone(), peak.clone());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let reports = fan_out(items, 4, Some(tx), move |i, _| {
+        let reports = fan_out(items, 4, None, move |i| {
             let (running, peak) = (r2.clone(), p2.clone());
             async move {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -348,13 +284,6 @@ mod tests {
         assert_eq!(reports[2].status, Status::Failed);
         assert_eq!(reports[3].value, Some(3));
         assert!(any_failed(&reports));
-        let mut rx = rx;
-        let mut finished = 0;
-        while let Ok(e) = rx.try_recv() {
-            finished += usize::from(matches!(e, Event::Finished { .. }));
-        }
-        // A panicking task sends no Finished event; the other 16 do.
-        assert_eq!(finished, 16);
         let text = summary_text(&reports);
         assert!(text.starts_with("HOST  STATUS"), "{text}");
         assert!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::host::HostError;
 use super::known_hosts;
-use super::targets::Target;
+use super::target::Target;
 
 /// How sessions are opened.
 #[derive(Debug, Clone)]
@@ -34,11 +34,12 @@ pub struct SshOptions {
 }
 
 impl SshOptions {
-    /// Defaults for a cluster whose state lives in `state_dir`.
-    pub fn new(state_dir: &Path, default_user: &str) -> SshOptions {
+    /// Defaults with host keys pinned in `known_hosts` and master sockets in `control_dir`
+    /// (see `crate::paths::Paths` for the cluster's own).
+    pub fn new(known_hosts: PathBuf, control_dir: PathBuf, default_user: &str) -> SshOptions {
         SshOptions {
-            known_hosts: state_dir.join("known_hosts"),
-            control_dir: control_dir_for(state_dir),
+            known_hosts,
+            control_dir,
             keyfile: None,
             default_user: default_user.to_owned(),
             jump_host: None,
@@ -48,19 +49,6 @@ impl SshOptions {
             boot_wait: Duration::from_secs(120),
         }
     }
-}
-
-/// `<state_dir>/ssh` when short enough for socket paths (the crate adds
-/// `/.ssh-connectionXXXXXX/master` and ssh a 17-byte temporary suffix), else
-/// `/tmp/plat-<hash of state_dir>`.
-pub fn control_dir_for(state_dir: &Path) -> PathBuf {
-    let preferred = state_dir.join("ssh");
-    if preferred.as_os_str().len() <= 50 {
-        return preferred;
-    }
-    use sha2::Digest;
-    let hash = sha2::Sha256::digest(state_dir.as_os_str().as_encoded_bytes());
-    PathBuf::from(format!("/tmp/plat-{}", &hex::encode(hash)[..12]))
 }
 
 /// Creates `dir` with mode 0700 and checks that we own it (it may be under `/tmp`).
@@ -295,13 +283,5 @@ mod tests {
             classify("ssh: Could not resolve hostname x"),
             Failure::Fatal
         );
-    }
-
-    #[test]
-    fn control_dir_is_short() {
-        assert_eq!(control_dir_for(Path::new("/s")), Path::new("/s/ssh"));
-        let long = PathBuf::from(format!("/{}", "x".repeat(80)));
-        let d = control_dir_for(&long);
-        assert!(d.starts_with("/tmp") && d.as_os_str().len() < 30, "{d:?}");
     }
 }

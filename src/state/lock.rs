@@ -7,15 +7,18 @@
 
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{StateError, ensure_dir, io};
+use super::StateError;
+use crate::fsutil::{self, FsError};
+use crate::paths::STATE_LOCK;
 
-/// The lock file name inside the state directory.
-pub const FILE_NAME: &str = "state.lock";
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
+    let path = path.to_owned();
+    move |source| StateError::Fs(FsError { what, path, source })
+}
 
 /// Who holds the lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,16 +52,9 @@ impl StateLock {
     /// directory if needed. Fails at once with [`StateError::Locked`] when another process
     /// holds it.
     pub fn acquire(dir: &Path, command: &str) -> Result<StateLock, StateError> {
-        ensure_dir(dir)?;
-        let path = dir.join(FILE_NAME);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io("cannot open", &path))?;
+        fsutil::ensure_private_dir(dir)?;
+        let path = dir.join(STATE_LOCK);
+        let mut file = fsutil::open_lock_file(&path)?;
         let got = file
             .try_lock_exclusive()
             .map_err(io("cannot lock", &path))?;
@@ -84,9 +80,7 @@ impl StateLock {
         let me = LockHolder {
             pid: std::process::id(),
             command: command.to_owned(),
-            started_at: super::now()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            started_at: crate::clock::timestamp(),
         };
         let json = serde_json::to_vec(&me).unwrap_or_default();
         file.set_len(0).map_err(io("cannot write", &path))?;
@@ -131,6 +125,6 @@ mod tests {
         }
         drop(first);
         let again = StateLock::acquire(dir.path(), "platform down").unwrap();
-        assert!(again.path().ends_with(FILE_NAME));
+        assert!(again.path().ends_with(STATE_LOCK));
     }
 }

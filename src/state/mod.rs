@@ -8,21 +8,18 @@ pub mod lock;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
+use crate::clock::now;
+use crate::fsutil::{self, FsError, caps};
+use crate::paths::STATE_FILE;
 use crate::phase::Phase;
 
 pub use lock::{LockHolder, StateLock};
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// The state file name inside the state directory.
-pub const FILE_NAME: &str = "state.json";
 
 /// Errors reading or writing state.
 #[derive(Debug, thiserror::Error)]
@@ -36,18 +33,8 @@ pub enum StateError {
     NewerSchema { path: PathBuf, found: u32 },
     #[error("{path} is not a valid state file: {message}")]
     Corrupt { path: PathBuf, message: String },
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
-    let path = path.to_owned();
-    move |source| StateError::Io { what, path, source }
+    #[error(transparent)]
+    Fs(#[from] FsError),
 }
 
 /// How a phase last ended.
@@ -126,18 +113,18 @@ impl State {
     /// Reads the state file in `dir`; `Ok(None)` when there is none yet. Older schema versions
     /// are migrated in memory (and written back at the next save); newer ones are refused.
     pub fn load(dir: &Path) -> Result<Option<State>, StateError> {
-        let path = dir.join(FILE_NAME);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io("cannot read", &path)(e)),
+        let path = dir.join(STATE_FILE);
+        let text = match fsutil::read_capped(&path, caps::STATE) {
+            Ok(t) => t,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         let corrupt = |message: String| StateError::Corrupt {
             path: path.clone(),
             message,
         };
         let mut value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
         let found = value
             .get("schema_version")
             .and_then(serde_json::Value::as_u64)
@@ -162,11 +149,11 @@ impl State {
         self.written_by = env!("CARGO_PKG_VERSION").to_owned();
         self.schema_version = SCHEMA_VERSION;
         let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| StateError::Corrupt {
-            path: dir.join(FILE_NAME),
+            path: dir.join(STATE_FILE),
             message: e.to_string(),
         })?;
         bytes.push(b'\n');
-        write_atomic(&dir.join(FILE_NAME), &bytes)
+        Ok(fsutil::write_atomic(&dir.join(STATE_FILE), &bytes)?)
     }
 }
 
@@ -176,53 +163,11 @@ impl State {
 type Migration = (u32, fn(&mut serde_json::Value));
 const MIGRATIONS: &[Migration] = &[];
 
-/// The current time in UTC, truncated to whole seconds (as written to state).
-pub fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(0).unwrap_or(t)
-}
-
-/// Creates the state directory (mode 0700) if needed.
-pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
-    if !dir.is_dir() {
-        fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(io("cannot set permissions of", dir))?;
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to `path` atomically: a temp file in the same directory (mode 0600),
-/// fsync, rename over `path`, fsync of the directory. A reader sees the old or the new
-/// content, never a mix, even if the process is killed at any point.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("cannot create", &tmp))?;
-        f.write_all(bytes).map_err(io("cannot write", &tmp))?;
-        f.sync_all().map_err(io("cannot sync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io("cannot replace", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("cannot sync directory", dir))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn saves_with_mode_0600_and_loads_back() {
@@ -242,7 +187,7 @@ mod tests {
             },
         );
         s.save(dir.path(), &lock).unwrap();
-        let path = dir.path().join(FILE_NAME);
+        let path = dir.path().join(STATE_FILE);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let back = State::load(dir.path()).unwrap().unwrap();
@@ -259,7 +204,7 @@ mod tests {
     #[test]
     fn newer_schema_is_refused_and_garbage_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
+        let path = dir.path().join(STATE_FILE);
         fs::write(&path, r#"{"schema_version": 99, "cluster": "x"}"#).unwrap();
         let e = State::load(dir.path()).unwrap_err();
         assert!(

@@ -18,18 +18,60 @@ use crate::azure::resources::lro::lro_for;
 use crate::azure::resources::{
     DesiredResource, MANAGED_BY_VALUE, Plan, ResourceKey, TAG_CLUSTER, TAG_MANAGED_BY,
 };
-use crate::output::Printer;
+use crate::output::Progress;
+
+/// What `plan` would do, or `up` did, to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    /// Exists without our tags: reported and left alone.
+    NotManaged,
+    Failed,
+    /// Not attempted because a resource it depends on did not converge.
+    Skipped,
+}
+
+impl Action {
+    /// The word in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Unchanged => "unchanged",
+            Action::NotManaged => "not-managed",
+            Action::Failed => "failed",
+            Action::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the resource needs a PUT.
+    pub fn writes(self) -> bool {
+        matches!(self, Action::Create | Action::Update)
+    }
+
+    /// Whether the resource did not converge (failed, or skipped behind a failure).
+    pub fn failed(self) -> bool {
+        matches!(self, Action::Failed | Action::Skipped)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What happened to one resource.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
-    pub key: String,
+    pub key: ResourceKey,
     pub id: String,
     #[serde(rename = "type")]
     pub resource_type: String,
-    /// `create`, `update`, `unchanged`, `not-managed` (exists without our tags; left alone),
-    /// `failed` or `skipped`.
-    pub action: &'static str,
+    pub action: Action,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
     pub provisioning_state: Option<String>,
@@ -71,10 +113,10 @@ pub async fn plan(client: &ArmClient, cluster: &str, desired: &[DesiredResource]
 
 fn blank(d: &DesiredResource) -> Outcome {
     Outcome {
-        key: d.key.to_string(),
+        key: d.key.clone(),
         id: d.id.clone(),
         resource_type: d.resource_type.to_owned(),
-        action: "unchanged",
+        action: Action::Unchanged,
         changes: Vec::new(),
         provisioning_state: None,
         error: None,
@@ -85,7 +127,7 @@ fn blank(d: &DesiredResource) -> Outcome {
 }
 
 fn fail(o: &mut Outcome, e: &crate::azure::ArmError) {
-    o.action = "failed";
+    o.action = Action::Failed;
     o.error = Some(e.to_string());
     o.hint = e.hint();
 }
@@ -103,19 +145,19 @@ fn classify(
         && !UNTAGGABLE.contains(&d.resource_type)
         && !owned_by(a, cluster)
     {
-        o.action = "not-managed";
+        o.action = Action::NotManaged;
         return;
     }
     match d.plan(actual) {
-        Plan::Create => o.action = "create",
+        Plan::Create => o.action = Action::Create,
         Plan::Update { changes } => {
-            o.action = "update";
+            o.action = Action::Update;
             o.changes = changes;
         }
         Plan::Unchanged => {
             // A resource left Failed by an earlier run is re-applied to converge.
             if o.provisioning_state.as_deref() == Some("Failed") {
-                o.action = "update";
+                o.action = Action::Update;
                 o.changes = vec!["properties.provisioningState (Failed)".into()];
             }
         }
@@ -130,7 +172,7 @@ pub async fn apply(
     cluster: &str,
     desired: Vec<DesiredResource>,
     poll: Duration,
-    printer: &Printer,
+    progress: &Progress,
 ) -> Vec<Outcome> {
     let mut tasks: HashMap<ResourceKey, Task> = HashMap::new();
     let mut order = Vec::new();
@@ -142,21 +184,22 @@ pub async fn apply(
             .collect();
         let client = client.clone();
         let cluster = cluster.to_owned();
-        let printer = printer.clone();
+        let progress = progress.clone();
         let key = d.key.clone();
         let task = async move {
             for (k, dep) in deps {
                 let done = dep.await;
-                if matches!(done.action, "failed" | "skipped" | "not-managed")
-                    && !(k == ResourceKey::ResourceGroup && done.action == "not-managed")
-                {
+                // A resource group we do not own may still hold our resources.
+                let foreign_group =
+                    k == ResourceKey::ResourceGroup && done.action == Action::NotManaged;
+                if (done.action.failed() || done.action == Action::NotManaged) && !foreign_group {
                     let mut o = blank(&d);
-                    o.action = "skipped";
+                    o.action = Action::Skipped;
                     o.error = Some(format!("{k} did not converge"));
                     return o;
                 }
             }
-            converge(&client, &cluster, &d, poll, &printer).await
+            converge(&client, &cluster, &d, poll, &progress).await
         }
         .boxed()
         .shared();
@@ -196,7 +239,7 @@ async fn converge(
     cluster: &str,
     d: &DesiredResource,
     poll: Duration,
-    printer: &Printer,
+    progress: &Progress,
 ) -> Outcome {
     let t0 = Instant::now();
     let mut o = blank(d);
@@ -206,22 +249,22 @@ async fn converge(
     // followed by a second, identical one.
     let put_client = client.without_busy_retry();
     let busy_deadline = poll * BUSY_WAIT_POLLS;
-    let mut step: Option<crate::output::Step> = None;
+    let mut step: Option<crate::output::StepHandle> = None;
     let result = async {
         loop {
             let actual = settled(client, d, poll).await?;
             o = blank(d);
             classify(&mut o, d, actual.as_ref(), cluster);
-            if !matches!(o.action, "create" | "update") {
+            if !o.action.writes() {
                 if let Some(s) = step.take() {
                     s.done("settled");
                 }
                 return Ok(());
             }
             let s = step.get_or_insert_with(|| {
-                printer.step(
+                progress.step(
                     &d.key.to_string(),
-                    &format!("{}ing", o.action.trim_end_matches('e')),
+                    &format!("{}ing", o.action.as_str().trim_end_matches('e')),
                 )
             });
             let final_state = lro_for(d.resource_type).map(|r| r.put).unwrap_or_default();
@@ -233,7 +276,7 @@ async fn converge(
                     o.provisioning_state = provisioning_state(&body).map(str::to_owned);
                     o.body = Some(body);
                     if let Some(s) = step.take() {
-                        s.done(o.action);
+                        s.done(o.action.as_str());
                     }
                     return Ok(());
                 }

@@ -3,10 +3,11 @@
 //! module maps the config to them, runs the engine, and shapes the state outputs.
 
 pub mod engine;
+pub mod outputs;
 pub mod secrets;
 pub mod teardown;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::azure::resources::cloud_init::{self, CloudInitParams, NodeRole};
 use crate::azure::resources::infra::{NodePoolInput, PostgresInput};
@@ -14,9 +15,10 @@ use crate::azure::resources::{DesiredResource, InfraInput, ResourceKey, Secret, 
 use crate::cloud::CloudConn;
 use crate::config::{Config, Pool};
 use crate::error::Error;
-use crate::output::Printer;
+use crate::output::Progress;
 use crate::phase::Phase;
-use engine::Outcome;
+use engine::{Action, Outcome};
+pub use outputs::InfraOutputs;
 
 /// Placeholder values used by `plan` before `up` has generated the real secrets: bodies that
 /// contain them compare as "update" against an existing resource, which is what `up` would do.
@@ -96,15 +98,46 @@ pub async fn plan(config: &Config) -> Result<Vec<Outcome>, Error> {
     Ok(out)
 }
 
+/// The live check before a skip: one GET per resource (concurrently, as `plan` does). It
+/// matches when every resource exists unchanged and the outputs built from what ARM returns
+/// equal the recorded ones.
+pub async fn verify(config: &Config, recorded: &Value) -> crate::runner::Verification {
+    use crate::runner::Verification;
+    let outcomes = match plan(config).await {
+        Ok(o) => o,
+        Err(e) => return Verification::Failed(e.to_string()),
+    };
+    if let Some(o) = outcomes.iter().find(|o| o.action == Action::Failed) {
+        return Verification::Failed(format!(
+            "{}: {}",
+            o.key,
+            o.error.as_deref().unwrap_or("failed")
+        ));
+    }
+    let pending: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.action.writes())
+        .map(|o| format!("{} {}", o.key, o.action))
+        .collect();
+    if !pending.is_empty() {
+        return Verification::Differs(pending.join(", "));
+    }
+    let live = InfraOutputs::from_outcomes(config, &outcomes);
+    match InfraOutputs::from_value(recorded) {
+        Some(r) if r == live => Verification::Matches,
+        _ => Verification::Differs("the recorded outputs differ from the cloud's".into()),
+    }
+}
+
 /// Runs the phase: converges every resource and returns the outputs for state.
-pub async fn run(config: &Config, printer: &Printer) -> Result<Value, Error> {
+pub async fn run(config: &Config, progress: &Progress) -> Result<Value, Error> {
     let desired = desired(config, true)?;
     let conn = CloudConn::connect(config).await?;
     let poll = conn.poll_interval(config);
-    let outcomes = engine::apply(&conn.client, &config.cluster, desired, poll, printer).await;
+    let outcomes = engine::apply(&conn.client, &config.cluster, desired, poll, progress).await;
     let stats = conn.client.stats();
     conn.close().await;
-    summarize(&outcomes, printer);
+    summarize(&outcomes, progress);
     tracing::info!(
         requests = stats.requests(),
         puts = stats.put,
@@ -112,13 +145,10 @@ pub async fn run(config: &Config, printer: &Printer) -> Result<Value, Error> {
         throttled = stats.throttled,
         "infra ARM requests"
     );
-    let failed: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| matches!(o.action, "failed" | "skipped"))
-        .collect();
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.action.failed()).collect();
     let foreign: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| o.action == "not-managed" && o.key != ResourceKey::ResourceGroup.to_string())
+        .filter(|o| o.action == Action::NotManaged && o.key != ResourceKey::ResourceGroup)
         .collect();
     if !failed.is_empty() || !foreign.is_empty() {
         let mut lines: Vec<String> = failed
@@ -149,60 +179,17 @@ pub async fn run(config: &Config, printer: &Printer) -> Result<Value, Error> {
             lines.join("\n  ")
         )));
     }
-    Ok(outputs(config, &outcomes))
+    Ok(InfraOutputs::from_outcomes(config, &outcomes).to_value())
 }
 
-fn summarize(outcomes: &[Outcome], printer: &Printer) {
-    let count = |a: &str| outcomes.iter().filter(|o| o.action == a).count();
-    printer.info(&format!(
+fn summarize(outcomes: &[Outcome], progress: &Progress) {
+    let count = |a: Action| outcomes.iter().filter(|o| o.action == a).count();
+    progress.info(format!(
         "{}: {} created, {} updated, {} unchanged, {} failed",
         Phase::Infra,
-        count("create"),
-        count("update"),
-        count("unchanged") + count("not-managed"),
-        count("failed") + count("skipped"),
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Unchanged) + count(Action::NotManaged),
+        count(Action::Failed) + count(Action::Skipped),
     ));
-}
-
-/// The state outputs: ids and provisioning states, plus what later phases read. Stable across
-/// no-op runs (no timings, no actions), so downstream fingerprints only change with the cloud.
-pub fn outputs(config: &Config, outcomes: &[Outcome]) -> Value {
-    let mut resources = serde_json::Map::new();
-    for o in outcomes {
-        resources.insert(
-            o.key.clone(),
-            json!({"id": o.id, "type": o.resource_type, "provisioning_state": o.provisioning_state}),
-        );
-    }
-    let body = |key: ResourceKey| {
-        outcomes
-            .iter()
-            .find(|o| o.key == key.to_string())
-            .and_then(|o| o.body.clone())
-            .unwrap_or(Value::Null)
-    };
-    let rg_owned = outcomes
-        .iter()
-        .find(|o| o.key == ResourceKey::ResourceGroup.to_string())
-        .is_some_and(|o| o.action != "not-managed");
-    let api_ip = body(ResourceKey::ApiPublicIp)["properties"]["ipAddress"].clone();
-    let pg = body(ResourceKey::PostgresServer);
-    json!({
-        "subscription_id": config.cloud.subscription_id,
-        "resource_group": {"name": config.cloud.resource_group, "owned": rg_owned},
-        "api_endpoint": {"ip": api_ip, "port": 6443},
-        "scale_sets": {
-            "servers": resources.get("servers").map(|r| r["id"].clone()),
-            "agents": resources.get("agents").map(|r| r["id"].clone()),
-        },
-        "postgres": if config.postgres.enabled {
-            json!({
-                "server": config.postgres.server_name,
-                "fqdn": pg["properties"]["fullyQualifiedDomainName"],
-                "admin_user": config.postgres.admin_user,
-                "databases": config.postgres.databases,
-            })
-        } else { Value::Null },
-        "resources": resources,
-    })
 }

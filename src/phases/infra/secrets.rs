@@ -5,38 +5,18 @@
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::azure::resources::Secret;
 use crate::config::{Config, SshKey};
 use crate::error::Error;
-use crate::state::write_atomic;
-
-/// The directory holding generated secrets (mode 0700).
-pub fn dir(config: &Config) -> PathBuf {
-    config.state_path("secrets")
-}
-
-fn ensure_dir(d: &Path) -> Result<(), Error> {
-    fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
-    fs::set_permissions(d, fs::Permissions::from_mode(0o700))
-        .map_err(|e| Error::io("cannot set permissions of", d, e))
-}
-
-/// Path of the private key SSH uses for the cluster's nodes.
-pub fn ssh_private_key_path(config: &Config) -> PathBuf {
-    match &config.nodes.ssh_key {
-        SshKey::Path(p) => p.clone(),
-        SshKey::Generate => dir(config).join("id_ed25519"),
-    }
-}
+use crate::fsutil::{ensure_private_dir, write_atomic};
 
 /// The OpenSSH public key line for the scale sets; generates the pair on first use when
 /// `nodes.ssh_key: generate`. `create: false` (plan) never writes and returns `None` for a
 /// key that does not exist yet.
 pub fn ssh_public_key(config: &Config, create: bool) -> Result<Option<String>, Error> {
-    let private = ssh_private_key_path(config);
+    let private = config.ssh_private_key();
     let public = PathBuf::from(format!("{}.pub", private.display()));
     if public.is_file() {
         let text = fs::read_to_string(&public).map_err(|e| Error::io("cannot read", &public, e))?;
@@ -51,7 +31,7 @@ pub fn ssh_public_key(config: &Config, create: bool) -> Result<Option<String>, E
     if !create {
         return Ok(None);
     }
-    ensure_dir(&dir(config))?;
+    ensure_private_dir(&config.paths().secrets_dir())?;
     let key =
         ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
             .map_err(|e| Error::Failed(format!("cannot generate an SSH key: {e}")))?;
@@ -74,7 +54,7 @@ pub fn ssh_public_key(config: &Config, create: bool) -> Result<Option<String>, E
 /// The Postgres administrator password, generated once (32 characters with upper, lower,
 /// digit and symbol, as Flexible Server requires three of those four classes).
 pub fn postgres_password(config: &Config, create: bool) -> Result<Option<Secret>, Error> {
-    let path = dir(config).join("postgres-admin-password");
+    let path = config.paths().postgres_password();
     if path.is_file() {
         let text = fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
         return Ok(Some(Secret::new(text.trim())));
@@ -82,7 +62,7 @@ pub fn postgres_password(config: &Config, create: bool) -> Result<Option<Secret>
     if !create {
         return Ok(None);
     }
-    ensure_dir(&dir(config))?;
+    ensure_private_dir(&config.paths().secrets_dir())?;
     let mut rng = rand::rng();
     let body: String = (&mut rng)
         .sample_iter(&Alphanumeric)
@@ -98,6 +78,8 @@ pub fn postgres_password(config: &Config, create: bool) -> Result<Option<Secret>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
 
     fn config(dir: &Path) -> Config {
         let text = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: none}\n";
@@ -121,7 +103,10 @@ mod tests {
         assert_eq!(p1.expose(), p2.expose());
         assert!(p1.expose().len() >= 30);
         for f in ["id_ed25519", "id_ed25519.pub", "postgres-admin-password"] {
-            let mode = fs::metadata(dir(&c).join(f)).unwrap().permissions().mode();
+            let mode = fs::metadata(c.paths().secrets_dir().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
         assert!(!format!("{p1:?}").contains(p1.expose()));

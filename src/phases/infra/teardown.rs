@@ -6,13 +6,12 @@
 //! tags is never touched. Deletes within one tier run concurrently.
 
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeSet;
 
 use crate::azure::{ArmClient, api_versions, ids};
 use crate::config::Config;
 use crate::error::Error;
-use crate::output::Printer;
+use crate::output::Progress;
 
 use super::engine::owned_by;
 
@@ -45,13 +44,13 @@ pub async fn run(
     client: &ArmClient,
     config: &Config,
     recorded: &[String],
-    printer: &Printer,
+    progress: &Progress,
 ) -> Result<Teardown, Error> {
     let sub = client.subscription_id().to_owned();
     let rg_id = ids::resource_group(&sub, &config.cloud.resource_group);
     let mut out = Teardown::default();
     let Some(rg) = client.get(&rg_id, api_versions::RESOURCES).await? else {
-        printer.info(&format!(
+        progress.info(format!(
             "resource group {} does not exist: nothing to delete",
             config.cloud.resource_group
         ));
@@ -86,9 +85,9 @@ pub async fn run(
         let deletes = batch.iter().map(|(_, t, id)| {
             let client = client.clone();
             let version = api_versions::for_type(t).unwrap_or(api_versions::RESOURCES);
-            let printer = printer.clone();
+            let progress = progress.clone();
             async move {
-                let step = printer.step(ids::name_of(id), "deleting");
+                let step = progress.step(ids::name_of(id), "deleting");
                 match client.delete(id, version).await {
                     Ok(()) => {
                         step.done("deleted");
@@ -115,13 +114,13 @@ pub async fn run(
         .collect();
     if owned_by(&rg, &config.cluster) {
         if rest.is_empty() {
-            let step = printer.step(&config.cloud.resource_group, "deleting resource group");
+            let step = progress.step(&config.cloud.resource_group, "deleting resource group");
             client.delete(&rg_id, api_versions::RESOURCES).await?;
             step.done("deleted");
             out.resource_group_deleted = true;
         } else {
             let names: Vec<&str> = rest.iter().filter_map(|r| r["name"].as_str()).collect();
-            printer.warn(&format!(
+            progress.warn(format!(
                 "kept resource group {}: it still holds resources platform does not own: {}",
                 config.cloud.resource_group,
                 names.join(", ")
@@ -129,18 +128,6 @@ pub async fn run(
         }
     }
     Ok(out)
-}
-
-/// Every resource id recorded in an infra outputs document.
-pub fn recorded_ids(outputs: &Value) -> Vec<String> {
-    outputs["resources"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

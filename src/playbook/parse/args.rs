@@ -4,9 +4,9 @@
 use serde_json::{Map, Value as Json};
 
 use super::{Parser, to_json};
-use crate::config::yaml::{Node, Pos, Value};
 use crate::playbook::ast::{ModuleKind, Task};
 use crate::playbook::modules::check_host;
+use crate::yaml::{Node, Pos, Value};
 
 impl Parser {
     pub(super) fn module_args(

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use super::ast::{Cond, ModuleKind, Play, Playbook, Serial, Task};
 use super::{Issue, PlaybookError};
-use crate::config::yaml::{self, Node, Pos, Value};
 use crate::ssh::host::is_env_name;
+use crate::yaml::{self, Node, Pos, Value};
 
 mod args;
 

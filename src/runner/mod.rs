@@ -1,124 +1,24 @@
-//! The phases and their runner: fixed order, input fingerprints, skip, resume.
+//! The phase runner: fixed order, input fingerprints, verified skips, resume.
 //!
 //! Each phase reads config sections and the outputs of earlier phases; the hash of exactly
-//! those inputs is its fingerprint. `up` skips a phase whose last run succeeded with the same
-//! fingerprint, so a changed upstream output re-runs everything downstream of it.
+//! those inputs is its fingerprint. A phase is skipped only when its last run succeeded with
+//! the same fingerprint AND a cheap live check ([`PhaseExec::verify`]: GETs, list calls, one
+//! SSH round trip per host) finds the world still matching its recorded outputs: the state
+//! file is memory, never the source of truth. `plan` and `up` decide through the same
+//! [`decide`], so what `plan` prints is what `up` does.
 
-use serde::{Deserialize, Serialize};
+mod inputs;
+
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::fmt;
 use std::path::Path;
 
+use crate::clock::now;
 use crate::config::Config;
 use crate::error::Error;
-use crate::output::Printer;
-use crate::state::{PhaseRecord, PhaseStatus, State, StateLock, now};
-
-/// One phase of `up`, in execution order.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Azure resources: network, load balancer, scale sets, PostgreSQL.
-    Infra,
-    /// The hosts of the scale sets (or a static file) as Ansible inventories.
-    Inventory,
-    /// k3s on the hosts over SSH.
-    Nodes,
-    /// Flux or Argo CD through the Kubernetes API.
-    Gitops,
-}
-
-impl Phase {
-    /// Every phase in execution order.
-    pub const ALL: [Phase; 4] = [Phase::Infra, Phase::Inventory, Phase::Nodes, Phase::Gitops];
-
-    /// The phase's name in state, output and flags.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Infra => "infra",
-            Phase::Inventory => "inventory",
-            Phase::Nodes => "nodes",
-            Phase::Gitops => "gitops",
-        }
-    }
-
-    /// What the phase does, in a few words.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Phase::Infra => "Azure network, load balancer, scale sets and PostgreSQL",
-            Phase::Inventory => "hosts of the scale sets as Ansible inventories",
-            Phase::Nodes => "k3s installed on the hosts over SSH",
-            Phase::Gitops => "GitOps controller and sync of the repository",
-        }
-    }
-
-    /// Earlier phases whose outputs this phase reads.
-    pub fn upstream(self) -> &'static [Phase] {
-        match self {
-            Phase::Infra => &[],
-            Phase::Inventory => &[Phase::Infra],
-            Phase::Nodes => &[Phase::Inventory],
-            Phase::Gitops => &[Phase::Infra, Phase::Nodes],
-        }
-    }
-
-    /// The config this phase reads, as JSON (the fingerprint's config part).
-    pub fn config_inputs(self, c: &Config) -> serde_json::Value {
-        let mut cloud = serde_json::to_value(&c.cloud).unwrap_or_default();
-        // How we authenticate and how fast the local cloud runs change no result.
-        if let Some(o) = cloud.as_object_mut() {
-            o.remove("credential");
-            o.remove("local_time_factor");
-            o.remove("local_ca");
-            o.remove("local_hosts");
-        }
-        // How nodes are reached over SSH changes no Azure resource.
-        let mut infra_nodes = j(&c.nodes);
-        if let Some(o) = infra_nodes.as_object_mut() {
-            o.remove("ssh_address");
-            o.remove("jump_host");
-            o.remove("ssh_fanout");
-        }
-        match self {
-            Phase::Infra => serde_json::json!({
-                "cluster": c.cluster, "cloud": cloud, "network": j(&c.network),
-                "nodes": infra_nodes, "postgres": j(&c.postgres),
-            }),
-            Phase::Inventory => serde_json::json!({
-                "cluster": c.cluster, "cloud": cloud, "nodes": j(&c.nodes),
-            }),
-            Phase::Nodes => serde_json::json!({
-                "cluster": c.cluster, "nodes": j(&c.nodes), "k3s": j(&c.k3s),
-            }),
-            Phase::Gitops => serde_json::json!({
-                "cluster": c.cluster, "gitops": j(&c.gitops), "postgres": j(&c.postgres),
-            }),
-        }
-    }
-}
-
-/// A config section as JSON.
-fn j<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::output::Progress;
+use crate::phase::{Phase, Selection};
+use crate::state::{PhaseRecord, PhaseStatus, State, StateLock};
 
 /// The fingerprint of a phase's inputs: config sections plus upstream outputs.
 pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
@@ -135,7 +35,7 @@ pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
         .collect();
     let inputs = serde_json::json!({
         "phase": phase.name(),
-        "config": phase.config_inputs(config),
+        "config": inputs::config_inputs(phase, config),
         "upstream": upstream,
     });
     // serde_json keeps insertion order; inputs are built the same way every time.
@@ -151,8 +51,19 @@ pub enum Decision {
     Skip(String),
 }
 
-/// Decides from the last record and the current fingerprint.
-pub fn decide(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> Decision {
+/// What a phase's live check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// The world still matches the recorded outputs.
+    Matches,
+    /// It does not, and this says where.
+    Differs(String),
+    /// The check itself failed (the cloud or a host could not be asked).
+    Failed(String),
+}
+
+/// Decides from the last record and the current fingerprint alone (no live check).
+pub fn decide_recorded(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> Decision {
     let run = |s: &str| Decision::Run(s.to_owned());
     match record {
         _ if forced => run("forced with --force-phase"),
@@ -166,24 +77,91 @@ pub fn decide(record: Option<&PhaseRecord>, fingerprint: &str, forced: bool) -> 
     }
 }
 
-/// Which phases a command covers.
-#[derive(Clone, Debug, Default)]
-pub struct Selection {
-    /// `--only`: exactly these phases.
-    pub only: Vec<Phase>,
-    /// `--from`: this phase and all after it.
-    pub from: Option<Phase>,
+/// Whether `up` runs `phase` now: the recorded decision, and for a skip the phase's live
+/// check. The one decision function of `plan` and `up`.
+pub async fn decide<E: PhaseExec>(
+    exec: &E,
+    phase: Phase,
+    config: &Config,
+    state: &State,
+    forced: bool,
+) -> Decision {
+    let fp = fingerprint(phase, config, state);
+    let record = state.phase(phase);
+    match (decide_recorded(record, &fp, forced), record) {
+        (Decision::Skip(_), Some(rec)) => match exec.verify(phase, config, rec).await {
+            Verification::Matches => {
+                Decision::Skip("unchanged since last success, verified live".into())
+            }
+            Verification::Differs(why) => Decision::Run(format!("live check: {why}")),
+            Verification::Failed(why) => Decision::Run(format!("live check failed: {why}")),
+        },
+        (d, _) => d,
+    }
 }
 
-impl Selection {
-    /// The selected phases in execution order.
-    pub fn phases(&self) -> Vec<Phase> {
-        Phase::ALL
-            .into_iter()
-            .filter(|p| self.only.is_empty() || self.only.contains(p))
-            .filter(|p| self.from.is_none_or(|f| *p >= f))
-            .collect()
+/// What `plan` shows for a phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    Run,
+    Skip,
+    /// Skipped on its own, but runs if an upstream phase that runs changes its outputs.
+    Depends,
+}
+
+impl PlanAction {
+    /// The word in the plan table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanAction::Run => "run",
+            PlanAction::Skip => "skip",
+            PlanAction::Depends => "depends",
+        }
     }
+}
+
+/// The plan of one phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhasePlan {
+    pub phase: Phase,
+    pub action: PlanAction,
+    pub reason: String,
+    /// `false` for a phase this build cannot run yet.
+    pub built: bool,
+}
+
+/// What `up` would do with the selected phases, decided by [`decide`] with today's state.
+pub async fn plan<E: PhaseExec>(
+    exec: &E,
+    config: &Config,
+    state: &State,
+    selection: &Selection,
+) -> Vec<PhasePlan> {
+    let mut running: Vec<Phase> = Vec::new();
+    let mut plans = Vec::new();
+    for phase in selection.phases() {
+        let (action, reason) = match decide(exec, phase, config, state, false).await {
+            Decision::Run(r) => (PlanAction::Run, r),
+            Decision::Skip(r) => match phase.upstream().iter().find(|u| running.contains(u)) {
+                Some(u) => (
+                    PlanAction::Depends,
+                    format!("runs if {u} changes its outputs"),
+                ),
+                None => (PlanAction::Skip, r),
+            },
+        };
+        if action != PlanAction::Skip {
+            running.push(phase);
+        }
+        plans.push(PhasePlan {
+            phase,
+            action,
+            reason,
+            built: exec.not_built(phase).is_none(),
+        });
+    }
+    plans
 }
 
 /// Runs one phase's work. The product's implementation is `crate::phases::Phases`; unit
@@ -195,8 +173,42 @@ pub trait PhaseExec {
         phase: Phase,
         config: &Config,
         state: &State,
-        printer: &Printer,
+        progress: &Progress,
     ) -> impl Future<Output = Result<serde_json::Value, Error>>;
+
+    /// Checks cheaply, against the real world, that a succeeded phase's recorded outputs
+    /// still hold. Reads only.
+    fn verify(
+        &self,
+        phase: Phase,
+        config: &Config,
+        record: &PhaseRecord,
+    ) -> impl Future<Output = Verification>;
+
+    /// What is missing when this build cannot run `phase` yet.
+    fn not_built(&self, _phase: Phase) -> Option<&'static str> {
+        None
+    }
+}
+
+/// How a phase ended in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseResult {
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl PhaseResult {
+    /// The word in the `up` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseResult::Succeeded => "succeeded",
+            PhaseResult::Failed => "failed",
+            PhaseResult::Skipped => "skipped",
+        }
+    }
 }
 
 /// What happened to one phase in a run.
@@ -205,8 +217,7 @@ pub struct PhaseOutcome {
     pub phase: Phase,
     #[serde(flatten)]
     pub decision: Decision,
-    /// `succeeded`, `failed` or `skipped`.
-    pub result: &'static str,
+    pub result: PhaseResult,
     pub duration_ms: Option<u128>,
 }
 
@@ -220,7 +231,7 @@ pub async fn run<E: PhaseExec>(
     lock: &StateLock,
     selection: &Selection,
     forced: &[Phase],
-    printer: &Printer,
+    progress: &Progress,
 ) -> Result<Vec<PhaseOutcome>, (Vec<PhaseOutcome>, Error)> {
     let dir: &Path = &config.state_dir;
     let mut outcomes = Vec::new();
@@ -236,18 +247,21 @@ pub async fn run<E: PhaseExec>(
                 return Err((outcomes, e));
             }
         }
-        let fp = fingerprint(phase, config, state);
-        let decision = decide(state.phase(phase), &fp, forced.contains(&phase));
+        let decision = decide(exec, phase, config, state, forced.contains(&phase)).await;
         if let Decision::Skip(_) = &decision {
-            printer.info(&format!("{phase}: unchanged, skipped"));
+            progress.info(format!("{phase}: unchanged, skipped (verified live)"));
             outcomes.push(PhaseOutcome {
                 phase,
                 decision,
-                result: "skipped",
+                result: PhaseResult::Skipped,
                 duration_ms: None,
             });
             continue;
         }
+        if let Decision::Run(why) = &decision {
+            progress.info(format!("{phase}: runs ({why})"));
+        }
+        let fp = fingerprint(phase, config, state);
         let attempts = state.phase(phase).map_or(0, |r| r.attempts) + 1;
         let started = now();
         state.phases.insert(
@@ -269,7 +283,7 @@ pub async fn run<E: PhaseExec>(
             return Err((outcomes, e.into()));
         }
         let t0 = std::time::Instant::now();
-        let result = exec.run(phase, config, state, printer).await;
+        let result = exec.run(phase, config, state, progress).await;
         let rec = state.phases.get_mut(&phase).expect("inserted above");
         rec.finished_at = Some(now());
         let ms = Some(t0.elapsed().as_millis());
@@ -283,7 +297,7 @@ pub async fn run<E: PhaseExec>(
                 outcomes.push(PhaseOutcome {
                     phase,
                     decision,
-                    result: "succeeded",
+                    result: PhaseResult::Succeeded,
                     duration_ms: ms,
                 });
             }
@@ -294,7 +308,7 @@ pub async fn run<E: PhaseExec>(
                 outcomes.push(PhaseOutcome {
                     phase,
                     decision,
-                    result: "failed",
+                    result: PhaseResult::Failed,
                     duration_ms: ms,
                 });
                 let e = match e {

@@ -231,9 +231,7 @@ fn host(config: &Config, role: Role, vm: &Value, net: &Network<'_>) -> Host {
         },
         known_hosts_file: Some(super::known_hosts_file(config)),
         ssh_user: config.nodes.ssh_user.clone(),
-        ssh_private_key_file: crate::phases::infra::secrets::ssh_private_key_path(config)
-            .display()
-            .to_string(),
+        ssh_private_key_file: config.ssh_private_key().display().to_string(),
         zone,
         vm_size: str_at(vm, "/properties/hardwareProfile/vmSize"),
         provisioning_state: provisioning,

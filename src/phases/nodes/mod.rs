@@ -3,17 +3,19 @@
 //! k3s is the next step of this phase and comes with the k3s issue; until then the phase
 //! ends with "not built yet" after preparing the hosts, so `up` says honestly where it stops.
 
+pub mod connect;
+
 use std::sync::Arc;
 
 use crate::config::{CloudKind, Config};
 use crate::error::Error;
-use crate::output::Printer;
+use crate::output::Progress;
 use crate::phase::Phase;
 use crate::playbook::{self, Event, RunOptions, Status};
-use crate::ssh::cluster::{connect_playbook_targets, select_targets, ssh_options};
+use connect::{connect_playbook_targets, select_targets, ssh_options};
 
 /// Runs `prepare.yml` on every host; fails naming the hosts that failed.
-pub async fn run(config: &Config, printer: &Printer) -> Result<serde_json::Value, Error> {
+pub async fn run(config: &Config, progress: &Progress) -> Result<serde_json::Value, Error> {
     if config.cloud.kind == CloudKind::Local
         && config.cloud.arm_endpoint.is_none()
         && !crate::cloud::local_hosts(config)?
@@ -27,10 +29,10 @@ pub async fn run(config: &Config, printer: &Printer) -> Result<serde_json::Value
     let targets = select_targets(config, None)?;
     let count = targets.len();
     let opts = ssh_options(config);
-    let step = printer.step("nodes", &format!("connecting to {count} hosts"));
+    let step = progress.step("nodes", &format!("connecting to {count} hosts"));
     let hosts = connect_playbook_targets(config, targets, &opts, config.nodes.ssh_fanout).await?;
     step.message(&format!("prepare.yml on {count} hosts"));
-    let p = printer.clone();
+    let p = progress.clone();
     let options = RunOptions {
         forks: config.nodes.ssh_fanout,
         on_event: Some(Arc::new(move |e: &Event| {
@@ -38,7 +40,7 @@ pub async fn run(config: &Config, printer: &Printer) -> Result<serde_json::Value
                 && matches!(r.status, Status::Failed | Status::Unreachable)
                 && !r.ignored
             {
-                p.warn(&format!("{}: {}: {}", r.host, r.task, r.summary(10)));
+                p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
             }
         })),
         ..RunOptions::default()

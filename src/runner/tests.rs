@@ -1,7 +1,6 @@
 //! Runner tests with a scripted executor: the seam is `PhaseExec`, the state file is real.
 
 use super::*;
-use crate::output::OutputFormat;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -9,6 +8,9 @@ use std::collections::HashMap;
 struct Scripted {
     results: RefCell<HashMap<Phase, Vec<Result<serde_json::Value, String>>>>,
     calls: RefCell<Vec<Phase>>,
+    /// What the live check of a phase finds (default: the world matches).
+    world: RefCell<HashMap<Phase, Verification>>,
+    verified: RefCell<Vec<Phase>>,
 }
 
 impl Scripted {
@@ -16,6 +18,8 @@ impl Scripted {
         Scripted {
             results: RefCell::new(HashMap::new()),
             calls: RefCell::new(Vec::new()),
+            world: RefCell::new(HashMap::new()),
+            verified: RefCell::new(Vec::new()),
         }
     }
     fn queue(&self, p: Phase, r: Result<serde_json::Value, &str>) {
@@ -33,7 +37,7 @@ impl PhaseExec for Scripted {
         phase: Phase,
         _: &Config,
         _: &State,
-        _: &Printer,
+        _: &Progress,
     ) -> Result<serde_json::Value, Error> {
         self.calls.borrow_mut().push(phase);
         let mut r = self.results.borrow_mut();
@@ -43,6 +47,15 @@ impl PhaseExec for Scripted {
             Some(Err(m)) => Err(Error::Failed(m)),
             None => Ok(serde_json::json!({"phase": phase.name()})),
         }
+    }
+
+    async fn verify(&self, phase: Phase, _: &Config, _: &PhaseRecord) -> Verification {
+        self.verified.borrow_mut().push(phase);
+        self.world
+            .borrow()
+            .get(&phase)
+            .cloned()
+            .unwrap_or(Verification::Matches)
     }
 }
 
@@ -61,12 +74,14 @@ async fn up(
     forced: &[Phase],
 ) -> Result<Vec<PhaseOutcome>, (Vec<PhaseOutcome>, Error)> {
     let lock = StateLock::acquire(&c.state_dir, "test").unwrap();
-    let printer = Printer::new(OutputFormat::Text, -1);
-    run(exec, c, state, &lock, &sel, forced, &printer).await
+    let progress = Progress::discard();
+    run(exec, c, state, &lock, &sel, forced, &progress).await
 }
 
 fn results(o: &[PhaseOutcome]) -> Vec<(&'static str, &'static str)> {
-    o.iter().map(|o| (o.phase.name(), o.result)).collect()
+    o.iter()
+        .map(|o| (o.phase.name(), o.result.as_str()))
+        .collect()
 }
 
 #[tokio::test]
@@ -79,12 +94,12 @@ async fn second_run_skips_unchanged_phases_and_config_changes_rerun_downstream()
         .await
         .unwrap();
     assert_eq!(o.len(), 4);
-    assert!(o.iter().all(|o| o.result == "succeeded"));
+    assert!(o.iter().all(|o| o.result == PhaseResult::Succeeded));
 
     let o = up(&exec, &c, &mut state, Selection::default(), &[])
         .await
         .unwrap();
-    assert!(o.iter().all(|o| o.result == "skipped"), "{o:?}");
+    assert!(o.iter().all(|o| o.result == PhaseResult::Skipped), "{o:?}");
 
     // More agents: infra and nodes read the nodes section, inventory and gitops read
     // infra's changed outputs, so all four run.
@@ -93,7 +108,10 @@ async fn second_run_skips_unchanged_phases_and_config_changes_rerun_downstream()
     let o = up(&exec, &c4, &mut state, Selection::default(), &[])
         .await
         .unwrap();
-    assert!(o.iter().all(|o| o.result == "succeeded"), "{o:?}");
+    assert!(
+        o.iter().all(|o| o.result == PhaseResult::Succeeded),
+        "{o:?}"
+    );
 
     // A k3s change is read by nodes only; its outputs stay the same, so gitops is skipped.
     let mut c5 = c4.clone();
@@ -212,7 +230,7 @@ fn an_interrupted_phase_runs_again() {
         attempts: 1,
     };
     assert_eq!(
-        decide(Some(&rec), "sha256:a", false),
+        decide_recorded(Some(&rec), "sha256:a", false),
         Decision::Run("last run was interrupted".into())
     );
 }
@@ -233,5 +251,64 @@ fn fingerprints_ignore_sections_a_phase_does_not_read() {
     assert_ne!(
         fingerprint(Phase::Nodes, &a, &s),
         fingerprint(Phase::Nodes, &b, &s)
+    );
+}
+
+#[tokio::test]
+async fn a_phase_is_skipped_only_when_its_live_check_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), 2);
+    let mut state = State::new("demo");
+    let exec = Scripted::new();
+    up(&exec, &c, &mut state, Selection::default(), &[])
+        .await
+        .unwrap();
+    assert!(
+        exec.verified.borrow().is_empty(),
+        "nothing to verify before a success"
+    );
+    // A database deleted by hand: inputs unchanged, but the world differs.
+    exec.world.borrow_mut().insert(
+        Phase::Infra,
+        Verification::Differs("postgres-database:app create".into()),
+    );
+    exec.calls.borrow_mut().clear();
+    // plan and up decide the same way.
+    let planned = plan(&exec, &c, &state, &Selection::default()).await;
+    assert_eq!(planned[0].action, PlanAction::Run);
+    assert_eq!(
+        planned[0].reason,
+        "live check: postgres-database:app create"
+    );
+    assert_eq!(planned[1].action, PlanAction::Depends, "{planned:?}");
+    let o = up(&exec, &c, &mut state, Selection::default(), &[])
+        .await
+        .unwrap();
+    assert_eq!(o[0].result, PhaseResult::Succeeded);
+    assert_eq!(
+        o[0].decision,
+        Decision::Run("live check: postgres-database:app create".into())
+    );
+    assert_eq!(exec.calls.borrow()[0], Phase::Infra);
+    // A check that cannot be made is not a match either.
+    exec.world.borrow_mut().insert(
+        Phase::Infra,
+        Verification::Failed("cloud unreachable".into()),
+    );
+    let o = up(&exec, &c, &mut state, Selection::default(), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        o[0].decision,
+        Decision::Run("live check failed: cloud unreachable".into())
+    );
+    exec.world.borrow_mut().clear();
+    let o = up(&exec, &c, &mut state, Selection::default(), &[])
+        .await
+        .unwrap();
+    assert!(o.iter().all(|o| o.result == PhaseResult::Skipped), "{o:?}");
+    assert_eq!(
+        o[0].decision,
+        Decision::Skip("unchanged since last success, verified live".into())
     );
 }

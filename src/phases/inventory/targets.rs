@@ -1,5 +1,6 @@
-//! Which hosts a command reaches: [`Target`]s read from an Ansible dynamic-inventory JSON
-//! document, and Ansible `--limit` patterns over them.
+//! Reading a cluster's hosts back from an Ansible dynamic-inventory JSON document (the
+//! inventory phase's `hosts.json`, or anything `ansible-inventory --list` prints), and
+//! selecting them with Ansible host patterns.
 //!
 //! The JSON is what `ansible-inventory --list` prints (and what the inventory phase writes to
 //! `inventories/<cluster>/hosts.json`): groups with `hosts`/`children` (or a plain list of
@@ -8,19 +9,21 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One host to connect to.
+use crate::ssh::Target;
+
+/// An inventory host: where SSH reaches it and the groups patterns select it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Inventory name.
-    pub name: String,
-    /// Address to connect to (`ansible_host`, else the name).
-    pub address: String,
-    /// SSH port (`ansible_port`, else 22).
-    pub port: u16,
-    /// Login user (`ansible_user`), when the inventory sets one.
-    pub user: Option<String>,
+pub struct InventoryHost {
+    pub target: Target,
     /// Every group the host belongs to, directly or through `children`, `all` included.
     pub groups: BTreeSet<String>,
+}
+
+impl InventoryHost {
+    /// The inventory name.
+    pub fn name(&self) -> &str {
+        &self.target.name
+    }
 }
 
 /// Why an inventory or a pattern was refused.
@@ -33,7 +36,7 @@ pub enum TargetError {
 }
 
 /// Reads targets from a dynamic-inventory JSON document, in the order hosts first appear.
-pub fn from_inventory_json(text: &str) -> Result<Vec<Target>, TargetError> {
+pub fn from_inventory_json(text: &str) -> Result<Vec<InventoryHost>, TargetError> {
     let doc: Value =
         serde_json::from_str(text).map_err(|e| TargetError::Inventory(e.to_string()))?;
     let obj = doc
@@ -84,16 +87,18 @@ pub fn from_inventory_json(text: &str) -> Result<Vec<Target>, TargetError> {
                 groups.insert((*g).to_owned());
             }
         }
-        targets.push(Target {
-            name: name.to_owned(),
-            address: var("ansible_host")
-                .and_then(Value::as_str)
-                .unwrap_or(name)
-                .to_owned(),
-            port,
-            user: var("ansible_user")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+        targets.push(InventoryHost {
+            target: Target {
+                name: name.to_owned(),
+                address: var("ansible_host")
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_owned(),
+                port,
+                user: var("ansible_user")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            },
             groups,
         });
     }
@@ -125,58 +130,26 @@ fn contains(
         })
 }
 
-/// `*` and `?` globs, as Ansible's host patterns use them.
-fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
+impl crate::pattern::Member for InventoryHost {
+    fn name(&self) -> &str {
+        &self.target.name
     }
-    go(pattern.as_bytes(), text.as_bytes())
+    fn groups(&self) -> Vec<&str> {
+        self.groups.iter().map(String::as_str).collect()
+    }
 }
 
-/// Selects targets with an Ansible pattern: host or group names, `all`/`*`, globs, `a:b` or
-/// `a,b` union, `&x` intersection, `!x` exclusion. As in Ansible, unions apply first, then
-/// intersections, then exclusions, whatever their order in the pattern; a pattern of only
-/// exclusions starts from `all`. Keeps inventory order.
-pub fn select<'a>(targets: &'a [Target], pattern: &str) -> Result<Vec<&'a Target>, TargetError> {
-    let err = |message: String| TargetError::Pattern {
-        pattern: pattern.to_owned(),
-        message,
-    };
-    let parts: Vec<&str> = if pattern.contains(',') {
-        pattern.split(',').collect()
-    } else {
-        pattern.split(':').collect()
-    };
-    let (mut plus, mut and, mut not) = (Vec::new(), Vec::new(), Vec::new());
-    for p in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        if let Some(rest) = p.strip_prefix('!') {
-            not.push(rest);
-        } else if let Some(rest) = p.strip_prefix('&') {
-            and.push(rest);
-        } else if p.starts_with('~') {
-            return Err(err("regular expressions (`~`) are not supported".into()));
-        } else {
-            plus.push(p);
-        }
-    }
-    if plus.is_empty() {
-        plus.push("all");
-    }
-    let matches =
-        |t: &Target, p: &str| p == "all" || glob(p, &t.name) || t.groups.iter().any(|g| glob(p, g));
-    let chosen: Vec<&Target> = targets
-        .iter()
-        .filter(|t| plus.iter().any(|p| matches(t, p)))
-        .filter(|t| and.iter().all(|p| matches(t, p)))
-        .filter(|t| !not.iter().any(|p| matches(t, p)))
-        .collect();
-    Ok(chosen)
+/// Selects targets with an Ansible host pattern (see [`crate::pattern`]), in inventory
+/// order.
+pub fn select<'a>(
+    targets: &'a [InventoryHost],
+    pattern: &str,
+) -> Result<Vec<&'a InventoryHost>, TargetError> {
+    let chosen = crate::pattern::select(pattern, targets).map_err(|e| TargetError::Pattern {
+        pattern: e.pattern,
+        message: e.message,
+    })?;
+    Ok(chosen.into_iter().map(|i| &targets[i]).collect())
 }
 
 #[cfg(test)]
@@ -198,11 +171,11 @@ mod tests {
       "ungrouped": {"hosts": []}
     }"#;
 
-    fn names(t: &[Target], p: &str) -> Vec<String> {
+    fn names(t: &[InventoryHost], p: &str) -> Vec<String> {
         select(t, p)
             .unwrap()
             .into_iter()
-            .map(|t| t.name.clone())
+            .map(|t| t.name().to_owned())
             .collect()
     }
 
@@ -210,16 +183,16 @@ mod tests {
     fn reads_hostvars_and_nested_groups() {
         let t = from_inventory_json(INV).unwrap();
         assert_eq!(t.len(), 4);
-        let s1 = &t[0];
+        let s1 = &t[0].target;
         assert_eq!(
             (s1.name.as_str(), s1.address.as_str(), s1.port),
             ("s1", "10.0.0.4", 22)
         );
         assert_eq!(s1.user.as_deref(), Some("azureuser"));
-        assert!(s1.groups.contains("k3s") && s1.groups.contains("servers"));
-        assert_eq!(t[1].port, 2222);
-        let a2 = t.iter().find(|x| x.name == "a2").unwrap();
-        assert_eq!(a2.address, "a2");
+        assert!(t[0].groups.contains("k3s") && t[0].groups.contains("servers"));
+        assert_eq!(t[1].target.port, 2222);
+        let a2 = t.iter().find(|x| x.name() == "a2").unwrap();
+        assert_eq!(a2.target.address, "a2");
         assert!(!a2.groups.contains("staging"));
         assert!(
             from_inventory_json(r#"{"_meta":{"hostvars":{"x":{"ansible_port":"no"}}}}"#).is_err()
@@ -228,23 +201,10 @@ mod tests {
     }
 
     #[test]
-    fn ansible_patterns() {
+    fn selects_through_the_shared_pattern_engine() {
         let t = from_inventory_json(INV).unwrap();
-        assert_eq!(names(&t, "all"), ["s1", "s2", "a1", "a2"]);
-        assert_eq!(names(&t, "*"), ["s1", "s2", "a1", "a2"]);
-        assert_eq!(names(&t, "servers"), ["s1", "s2"]);
-        assert_eq!(names(&t, "a1:s1"), ["s1", "a1"]);
-        assert_eq!(names(&t, "a1,s1"), ["s1", "a1"]);
-        assert_eq!(names(&t, "k3s:!servers"), ["a1", "a2"]);
-        assert_eq!(names(&t, "!servers"), ["a1", "a2"]);
-        // Exclusions apply last, whatever their position.
-        assert_eq!(names(&t, "!a1:agents"), ["a2"]);
         assert_eq!(names(&t, "k3s:&staging"), ["s2", "a1"]);
-        // Globs match group names too: `staging` brings a1.
-        assert_eq!(names(&t, "s*"), ["s1", "s2", "a1"]);
-        assert_eq!(names(&t, "age*"), ["a1", "a2"]);
-        assert_eq!(names(&t, "?2"), ["s2", "a2"]);
-        assert!(names(&t, "nothing").is_empty());
+        assert_eq!(names(&t, "!servers"), ["a1", "a2"]);
         assert!(select(&t, "~s.*").is_err());
     }
 }

@@ -24,25 +24,27 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::{Host, Inventory, Role, Source};
-use crate::config::yaml::{self, Node, Value as Y};
 use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::error::Error;
+use crate::yaml::{self, Node, Value as Y};
 
 /// Reads and validates the static inventory named by `cloud.inventory`.
 pub fn load(config: &Config) -> Result<Inventory, Error> {
     let path = config.cloud.inventory.clone().unwrap_or_else(|| {
-        config
-            .base_dir
-            .join("inventories")
-            .join(format!("{}.yml", config.cluster))
+        crate::paths::static_inventory_default(&config.base_dir, &config.cluster)
     });
-    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-        file: path.clone(),
-        issues: vec![issue(
-            "",
-            None,
-            format!("cannot read the static inventory (cloud.inventory): {e}"),
-        )],
+    let text = crate::fsutil::read_capped(&path, crate::fsutil::caps::INVENTORY).map_err(|e| {
+        ConfigError {
+            file: path.clone(),
+            issues: vec![issue(
+                "",
+                None,
+                format!(
+                    "cannot read the static inventory (cloud.inventory): {}",
+                    e.source
+                ),
+            )],
+        }
     })?;
     parse(&text, config).map_err(|issues| Error::Config(ConfigError { file: path, issues }))
 }
@@ -280,9 +282,7 @@ pub fn parse(text: &str, config: &Config) -> Result<Inventory, Vec<ConfigIssue>>
     let raws = std::mem::take(&mut w.hosts);
     let mut seen: BTreeMap<String, &Raw> = BTreeMap::new();
     let mut hosts = Vec::new();
-    let key_file = crate::phases::infra::secrets::ssh_private_key_path(config)
-        .display()
-        .to_string();
+    let key_file = config.ssh_private_key().display().to_string();
     for r in &raws {
         if !r
             .name

@@ -1,14 +1,23 @@
 //! A YAML tree with source positions, and a decoder that collects every error at once.
 //!
-//! serde's derive stops at the first error. Users fixing a config want all of them, each
-//! with its field path and line, so the file is parsed (by serde-saphyr) into this tree and
-//! then decoded field by field, recording errors instead of returning early.
+//! serde's derive stops at the first error. Users fixing a file want all of them, each with
+//! its field path and line, so the file is parsed (by serde-saphyr) into this tree and then
+//! decoded field by field, recording [`Issue`]s instead of returning early. The config, the
+//! playbooks and the static inventories all read YAML through this module.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
 
-use super::ConfigIssue;
+/// One problem in a YAML file: where it is and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// Field path such as `nodes.servers.count` (empty for the whole file).
+    pub path: String,
+    pub pos: Option<Pos>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
 
 /// Line and column (1-based) of a node in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +61,7 @@ impl Value {
 }
 
 /// Parse a YAML document. An empty document gives an empty mapping.
-pub fn parse(text: &str) -> Result<Node, ConfigIssue> {
+pub fn parse(text: &str) -> Result<Node, Issue> {
     if text.trim().is_empty() {
         return Ok(Node {
             value: Value::Map(Vec::new()),
@@ -75,12 +84,46 @@ pub fn parse(text: &str) -> Result<Node, ConfigIssue> {
                 Some((loc, rest)) if loc.starts_with("line ") => rest,
                 _ => first,
             };
-            Err(ConfigIssue {
+            Err(Issue {
                 path: String::new(),
                 pos,
                 message: format!("invalid YAML: {first}"),
             })
         }
+    }
+}
+
+/// The node at a field path such as `nodes.servers.count` or `a.b[2]`, if the file has it.
+pub fn node_at<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
+    let mut node = root;
+    for seg in path.split('.') {
+        let (key, index) = match seg.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        let Value::Map(m) = &node.value else {
+            return None;
+        };
+        node = &m.iter().find(|(k, _, _)| k == key)?.2;
+        if let Some(i) = index {
+            let Value::Seq(items) = &node.value else {
+                return None;
+            };
+            node = items.get(i)?;
+        }
+    }
+    Some(node)
+}
+
+/// The position of a field path; for a field the file leaves out, the position of the
+/// nearest enclosing section it does have (none at the top level).
+pub fn pos_at(root: &Node, path: &str) -> Option<Pos> {
+    let mut p = path;
+    loop {
+        if let Some(n) = node_at(root, p) {
+            return n.pos;
+        }
+        p = &p[..p.rfind(['.', '['])?];
     }
 }
 
@@ -194,7 +237,7 @@ pub struct MapDecoder<'a> {
 impl<'a> MapDecoder<'a> {
     /// Starts decoding `node` at `path`. A null node decodes as an empty mapping (every field
     /// takes its default); any other non-mapping is an error and decodes as empty too.
-    pub fn new(node: Option<&'a Node>, path: &str, issues: &mut Vec<ConfigIssue>) -> Self {
+    pub fn new(node: Option<&'a Node>, path: &str, issues: &mut Vec<Issue>) -> Self {
         let mut entries = Vec::new();
         let pos = node.and_then(|n| n.pos);
         match node.map(|n| &n.value) {
@@ -204,7 +247,7 @@ impl<'a> MapDecoder<'a> {
                     entries.push((k.as_str(), *kp, v));
                 }
             }
-            Some(other) => issues.push(ConfigIssue {
+            Some(other) => issues.push(Issue {
                 path: path.to_owned(),
                 pos,
                 message: format!("expected a mapping, found {}", other.kind()),
@@ -238,7 +281,7 @@ impl<'a> MapDecoder<'a> {
     }
 
     /// Reports every key that no `get` asked for, with the keys that are allowed.
-    pub fn finish(self, issues: &mut Vec<ConfigIssue>) {
+    pub fn finish(self, issues: &mut Vec<Issue>) {
         for (k, kp, _) in &self.entries {
             if !self.used.contains(k) {
                 let mut allowed = self.used.clone();
@@ -247,7 +290,7 @@ impl<'a> MapDecoder<'a> {
                 let hint = suggestion(k, &allowed)
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
-                issues.push(ConfigIssue {
+                issues.push(Issue {
                     path: self.child_path(k),
                     pos: *kp,
                     message: format!(

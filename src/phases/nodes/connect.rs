@@ -1,6 +1,6 @@
-//! The cluster's SSH targets: the inventory the `inventory` phase wrote
-//! (`inventories/<cluster>/hosts.json`) and the SSH options from the config, shared by
-//! `platform run`, `platform play` and the `nodes` phase.
+//! Reaching the cluster's hosts: the inventory the `inventory` phase wrote
+//! (`inventories/<cluster>/hosts.json`) and the SSH options from the config, shared by the
+//! `nodes` phase, `platform run` and `platform play`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,20 +9,17 @@ use futures::StreamExt;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::phases::inventory::targets::{self, InventoryHost};
 use crate::ssh::host::{ExecOutput, ExecRequest, Host, HostError};
-use crate::ssh::{SshHost, SshOptions, Target, targets};
+use crate::ssh::{SshHost, SshOptions};
 
 /// Where the inventory phase writes the cluster's dynamic inventory.
 pub fn inventory_path(config: &Config) -> PathBuf {
-    config
-        .base_dir
-        .join("inventories")
-        .join(&config.cluster)
-        .join("hosts.json")
+    config.paths().inventory_json()
 }
 
 /// Reads the cluster's targets.
-pub fn load_targets(config: &Config) -> Result<Vec<Target>> {
+pub fn load_targets(config: &Config) -> Result<Vec<InventoryHost>> {
     let path = inventory_path(config);
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Usage(format!(
@@ -37,8 +34,13 @@ pub fn load_targets(config: &Config) -> Result<Vec<Target>> {
 
 /// SSH options from the config: the cluster's key, known_hosts, jump host.
 pub fn ssh_options(config: &Config) -> SshOptions {
-    let mut opts = SshOptions::new(&config.state_dir, &config.nodes.ssh_user);
-    let key = crate::phases::infra::secrets::ssh_private_key_path(config);
+    let paths = config.paths();
+    let mut opts = SshOptions::new(
+        paths.known_hosts(),
+        paths.ssh_control_dir(),
+        &config.nodes.ssh_user,
+    );
+    let key = config.ssh_private_key();
     // No key yet (nothing provisioned): leave the choice to ssh (agent, ~/.ssh/config).
     opts.keyfile = key.is_file().then_some(key);
     opts.jump_host = config.nodes.jump_host.clone();
@@ -83,7 +85,7 @@ impl Host for UnreachableHost {
 /// [`UnreachableHost`] instead of failing the others.
 pub async fn connect_playbook_targets(
     config: &Config,
-    targets: Vec<Target>,
+    targets: Vec<InventoryHost>,
     opts: &SshOptions,
     limit: usize,
 ) -> Result<Vec<crate::playbook::Target>> {
@@ -92,10 +94,10 @@ pub async fn connect_playbook_targets(
         .map(|t| {
             let opts = opts.clone();
             async move {
-                let host: Arc<dyn Host> = match SshHost::connect(&t, &opts).await {
+                let host: Arc<dyn Host> = match SshHost::connect(&t.target, &opts).await {
                     Ok(h) => Arc::new(h),
                     Err(e) => Arc::new(UnreachableHost {
-                        name: t.name.clone(),
+                        name: t.name().to_owned(),
                         message: e.to_string(),
                     }),
                 };
@@ -111,7 +113,7 @@ pub async fn connect_playbook_targets(
             host,
             groups: t.groups.iter().filter(|g| *g != "all").cloned().collect(),
             vars: hostvars
-                .get(&t.name)
+                .get(t.name())
                 .and_then(|v| v.as_object().cloned())
                 .unwrap_or_default(),
         })
@@ -121,7 +123,7 @@ pub async fn connect_playbook_targets(
 }
 
 /// The targets matching an Ansible pattern (`all` when none), never empty.
-pub fn select_targets(config: &Config, pattern: Option<&str>) -> Result<Vec<Target>> {
+pub fn select_targets(config: &Config, pattern: Option<&str>) -> Result<Vec<InventoryHost>> {
     let all = load_targets(config)?;
     let pattern = pattern.unwrap_or("all");
     let chosen = targets::select(&all, pattern).map_err(|e| Error::Usage(e.to_string()))?;

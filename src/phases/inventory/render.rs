@@ -221,7 +221,7 @@ pub fn ini(inv: &Inventory) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::Source;
+    use crate::phases::inventory::Source;
 
     fn h(name: &str, role: Role, ok: bool) -> Host {
         Host {

@@ -8,6 +8,7 @@
 pub mod arm;
 pub mod render;
 pub mod static_file;
+pub mod targets;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 
 use crate::config::{CloudKind, Config};
 use crate::error::Error;
-use crate::state::write_atomic;
+use crate::fsutil::write_atomic;
 
 /// The k3s role of a host, from the scale set (or static group) it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -161,17 +162,9 @@ impl Inventory {
     }
 }
 
-/// `inventories/<cluster>/` beside the config file.
-pub fn dir(config: &Config) -> PathBuf {
-    config.base_dir.join("inventories").join(&config.cluster)
-}
-
 /// The cluster's `known_hosts`: the very file the SSH engine pins host keys in.
 pub fn known_hosts_file(config: &Config) -> String {
-    crate::ssh::session::SshOptions::new(&config.state_dir, &config.nodes.ssh_user)
-        .known_hosts
-        .display()
-        .to_string()
+    config.paths().known_hosts().display().to_string()
 }
 
 /// Collects the hosts: from the cloud (constant number of paged list calls) or from the
@@ -188,12 +181,41 @@ pub async fn collect(config: &Config) -> Result<(Inventory, ListStats), Error> {
     }
 }
 
-/// Writes `hosts.yml` and `hosts.json` atomically into [`dir`]; returns their paths.
+/// The live check before a skip: the same list calls (or static file read) as the phase;
+/// matches when the hosts equal the recorded ones and both inventory files are on disk as
+/// the phase would write them.
+pub async fn verify(config: &Config, recorded: &Value) -> crate::runner::Verification {
+    use crate::runner::Verification;
+    let inv = match collect(config).await {
+        Ok((inv, _)) => inv,
+        Err(e) => return Verification::Failed(e.to_string()),
+    };
+    if Inventory::from_outputs(recorded).as_ref() != Some(&inv) {
+        return Verification::Differs("the cluster's hosts changed".into());
+    }
+    let paths = config.paths();
+    let files = [
+        (paths.inventory_yaml(), render::yaml(&inv)),
+        (
+            paths.inventory_json(),
+            render::json_text(&render::dynamic(&inv)),
+        ),
+    ];
+    for (path, want) in files {
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
+            return Verification::Differs(format!("{} is missing or edited", path.display()));
+        }
+    }
+    Verification::Matches
+}
+
+/// Writes `hosts.yml` and `hosts.json` atomically into the inventory directory; returns
+/// their paths.
 pub fn write_files(config: &Config, inv: &Inventory) -> Result<[PathBuf; 2], Error> {
-    let d = dir(config);
+    let paths = config.paths();
+    let d = paths.inventory_dir();
     std::fs::create_dir_all(&d).map_err(|e| Error::io("cannot create", &d, e))?;
-    let yaml = d.join("hosts.yml");
-    let json = d.join("hosts.json");
+    let (yaml, json) = (paths.inventory_yaml(), paths.inventory_json());
     write_atomic(&yaml, render::yaml(inv).as_bytes())?;
     write_atomic(&json, render::json_text(&render::dynamic(inv)).as_bytes())?;
     Ok([yaml, json])
@@ -201,12 +223,15 @@ pub fn write_files(config: &Config, inv: &Inventory) -> Result<[PathBuf; 2], Err
 
 /// Runs the `inventory` phase: collect, write the files, return the outputs for state.
 /// Fails when no server is usable, since nothing after this phase could work.
-pub async fn run_phase(config: &Config, printer: &crate::output::Printer) -> Result<Value, Error> {
+pub async fn run_phase(
+    config: &Config,
+    progress: &crate::output::Progress,
+) -> Result<Value, Error> {
     let started = std::time::Instant::now();
     let (inv, stats) = collect(config).await?;
     let [yaml, _] = write_files(config, &inv)?;
     for h in inv.excluded() {
-        printer.warn(&format!(
+        progress.warn(format!(
             "{} ({}) left out of the inventory: {}",
             h.name,
             h.role.name(),
@@ -226,14 +251,14 @@ pub async fn run_phase(config: &Config, printer: &crate::output::Printer) -> Res
             (Role::Agent, a_all, config.nodes.agents.count as usize),
         ] {
             if found != want {
-                printer.warn(&format!(
+                progress.warn(format!(
                     "found {found} {}s, the config asks for {want}; `platform up --only infra` converges the scale set",
                     r.name()
                 ));
             }
         }
     }
-    printer.info(&format!(
+    progress.info(format!(
         "inventory: {s_ok}/{s_all} servers and {a_ok}/{a_all} agents in the groups, {} list requests, {} ms; wrote {}",
         stats.requests,
         started.elapsed().as_millis(),

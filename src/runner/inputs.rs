@@ -1,0 +1,135 @@
+//! What each phase reads from the config, as typed views: the config part of a phase's
+//! fingerprint. Every section is destructured without `..`, so a new config field does not
+//! compile until someone decides here whether it changes a phase's result; a renamed field
+//! cannot silently drop out of (or into) a fingerprint.
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+use crate::config::{Cloud, CloudKind, Config, Nodes, Pool, SshKey};
+use crate::phase::Phase;
+
+/// The `cloud` settings that change what a cloud phase produces.
+#[derive(Serialize)]
+struct CloudInputs<'a> {
+    kind: CloudKind,
+    subscription_id: &'a str,
+    location: &'a str,
+    resource_group: &'a str,
+    arm_endpoint: &'a Option<String>,
+    inventory: &'a Option<PathBuf>,
+}
+
+fn cloud(c: &Cloud) -> CloudInputs<'_> {
+    let Cloud {
+        kind,
+        subscription_id,
+        location,
+        resource_group,
+        arm_endpoint,
+        inventory,
+        // How we authenticate, how fast the local cloud runs, which CA it has and whether its
+        // VMs are realized as hosts change no resource and no host list.
+        credential: _,
+        local_time_factor: _,
+        local_ca: _,
+        local_hosts: _,
+    } = c;
+    CloudInputs {
+        kind: *kind,
+        subscription_id,
+        location,
+        resource_group,
+        arm_endpoint,
+        inventory,
+    }
+}
+
+/// The `nodes` settings that change Azure resources.
+#[derive(Serialize)]
+struct NodesInfraInputs<'a> {
+    ssh_user: &'a str,
+    ssh_key: &'a SshKey,
+    servers: &'a Pool,
+    agents: &'a Pool,
+}
+
+fn nodes_for_infra(n: &Nodes) -> NodesInfraInputs<'_> {
+    let Nodes {
+        ssh_user,
+        ssh_key,
+        servers,
+        agents,
+        // How nodes are reached over SSH changes no Azure resource.
+        ssh_address: _,
+        ssh_fanout: _,
+        jump_host: _,
+    } = n;
+    NodesInfraInputs {
+        ssh_user,
+        ssh_key,
+        servers,
+        agents,
+    }
+}
+
+#[derive(Serialize)]
+struct InfraInputs<'a> {
+    cluster: &'a str,
+    cloud: CloudInputs<'a>,
+    network: &'a crate::config::Network,
+    nodes: NodesInfraInputs<'a>,
+    postgres: &'a crate::config::Postgres,
+}
+
+#[derive(Serialize)]
+struct InventoryInputs<'a> {
+    cluster: &'a str,
+    cloud: CloudInputs<'a>,
+    nodes: &'a Nodes,
+}
+
+#[derive(Serialize)]
+struct NodesInputs<'a> {
+    cluster: &'a str,
+    nodes: &'a Nodes,
+    k3s: &'a crate::config::K3s,
+}
+
+#[derive(Serialize)]
+struct GitopsInputs<'a> {
+    cluster: &'a str,
+    gitops: &'a crate::config::Gitops,
+    postgres: &'a crate::config::Postgres,
+}
+
+/// The config a phase reads, as JSON (field order fixed by the structs above).
+pub fn config_inputs(phase: Phase, c: &Config) -> serde_json::Value {
+    let cluster = c.cluster.as_str();
+    let v = match phase {
+        Phase::Infra => serde_json::to_value(InfraInputs {
+            cluster,
+            cloud: cloud(&c.cloud),
+            network: &c.network,
+            nodes: nodes_for_infra(&c.nodes),
+            postgres: &c.postgres,
+        }),
+        Phase::Inventory => serde_json::to_value(InventoryInputs {
+            cluster,
+            cloud: cloud(&c.cloud),
+            nodes: &c.nodes,
+        }),
+        Phase::Nodes => serde_json::to_value(NodesInputs {
+            cluster,
+            nodes: &c.nodes,
+            k3s: &c.k3s,
+        }),
+        Phase::Gitops => serde_json::to_value(GitopsInputs {
+            cluster,
+            gitops: &c.gitops,
+            postgres: &c.postgres,
+        }),
+    };
+    // Serializing plain config structs cannot fail (no maps with non-string keys).
+    v.unwrap_or_default()
+}
