@@ -63,14 +63,15 @@ impl Host for NsHost {
     async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, HostError> {
         let m = self.merged.display();
         let setup = format!(
-            "mount -t overlay overlay -o lowerdir=/,upperdir={u},workdir={w} {m} && mount --bind /proc {m}/proc && mount --bind /dev {m}/dev && mount -t tmpfs tmpfs {m}/run && exec chroot {m} /bin/sh -c {cmd}",
+            "mount -t overlay overlay -o lowerdir=/,upperdir={u},workdir={w} {m} && mount --bind /proc {m}/proc && mount --bind /dev {m}/dev && mount -t tmpfs tmpfs {m}/run && exec chroot {m} /bin/sh -c {cmd} sh \"$@\"",
             u = self.upper.display(),
             w = self.work.display(),
             cmd = shell_quote(req.command),
         );
         let local = platform::ssh::host::LocalHost::new(&self.name);
         let wrapped = format!(
-            "exec ip netns exec {} unshare --mount --propagation private /bin/sh -c {}",
+            // The request's arguments ("$@") are handed down to the command's own shell.
+            "exec ip netns exec {} unshare --mount --propagation private /bin/sh -c {} sh \"$@\"",
             self.netns,
             shell_quote(&setup)
         );

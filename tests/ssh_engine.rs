@@ -152,6 +152,33 @@ async fn become_uses_sudo_and_fails_fast_without_it() {
     let _grant = Sudoers::grant();
     let out = host.exec(req).await.unwrap();
     assert_eq!((out.status, out.stdout.as_slice()), (0, b"0\n".as_slice()));
+    // With become, environment values reach the root shell but no argument list on the host:
+    // every ancestor of the shell (sudo, the login shell, sshd) is listed with its argv.
+    let env = vec![("TOKEN".to_owned(), "s3cret 'x'\n$(id)".to_owned())];
+    let args = vec!["arg one".to_owned()];
+    let out = host
+        .exec(ExecRequest {
+            command: "printf '%s|%s|%s|' \"$(id -u)\" \"$TOKEN\" \"$1\"; cat
+p=$$; while [ \"$p\" -gt 1 ]; do tr '\\0' ' ' < /proc/$p/cmdline >&2; echo >&2; s=$(cat /proc/$p/stat); s=${s##*) }; set -- $s; p=$2; done",
+            args: &args,
+            env: &env,
+            stdin: Some(b"in"),
+            become_root: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let argvs = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status, String::from_utf8_lossy(&out.stdout).as_ref()),
+        (0, "0|s3cret 'x'\n$(id)|arg one|in"),
+        "{argvs}"
+    );
+    assert!(argvs.contains("sudo -n"), "{argvs}");
+    assert!(
+        !argvs.contains("s3cret"),
+        "a value in an argument list:\n{argvs}"
+    );
 }
 
 #[tokio::test]

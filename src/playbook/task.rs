@@ -73,6 +73,7 @@ pub(super) async fn run_task(
             Err(e) => return (Status::Failed, at("environment", e)),
         }
     }
+    let here = format!("{file}:{}: task {:?}", task.line, task.display_name());
     let mctx = ModuleCtx {
         host: target.host.as_ref(),
         args,
@@ -84,6 +85,7 @@ pub(super) async fn run_task(
         playbook_dir: &sh.playbook.dir,
         jinja: sh.jinja,
         vars: &ctx,
+        at: &here,
     };
     let mut outcome = match modules::run(task.module, &mctx).await {
         Ok(o) => o,

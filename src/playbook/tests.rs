@@ -375,3 +375,67 @@ async fn unreachable_hosts_timeouts_and_no_log() {
     assert_eq!((dead.unreachable, dead.failed), (1, 0));
     assert!(r.recap().contains("unreachable=1"));
 }
+
+#[test]
+fn environment_names_and_literal_wait_for_hosts_are_checked_at_parse_time() {
+    let err = parse(
+        r#"- hosts: all
+  environment:
+    GOOD_1: x
+    1A: y
+  tasks:
+    - name: wait
+      wait_for:
+        host: "127.0.0.1/1; touch /tmp/x; #"
+        port: 22
+      environment:
+        A-B: z
+    - name: templated hosts are checked when they run
+      wait_for: {host: "{{ h }}", port: 22}
+"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("site.yml:4: `1A` is not a valid environment variable name")
+            && err.contains("site.yml:11: `A-B` is not a valid environment variable name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("site.yml:7: task \"wait\": `host` \"127.0.0.1/1; touch /tmp/x; #\" is not an IP address or a DNS name (allowed: "),
+        "{err}"
+    );
+    assert_eq!(err.matches("site.yml:").count(), 3, "{err}");
+}
+
+#[tokio::test]
+async fn a_templated_wait_for_host_is_checked_before_it_reaches_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pwned");
+    let book = r#"
+- hosts: all
+  tasks:
+    - name: wait for the database
+      wait_for:
+        host: "{{ db }}"
+        port: 5432
+        timeout: 1
+"#;
+    let evil = format!("127.0.0.1/1; touch {}; #", marker.display());
+    let r = run_text(
+        book,
+        &[target("h1", &[], json!({ "db": evil }))],
+        RunOptions::default(),
+    )
+    .await;
+    let t = &r.results[0];
+    assert_eq!(t.status, Status::Failed);
+    assert!(
+        t.msg
+            .starts_with("site.yml:4: task \"wait for the database\": `host` \"127.0.0.1/1; touch")
+            && t.msg.contains("is not an IP address or a DNS name"),
+        "{}",
+        t.msg
+    );
+    assert!(!marker.exists(), "the host value ran as a command");
+}

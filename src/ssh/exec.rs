@@ -4,9 +4,9 @@
 
 use openssh::Stdio;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 
-use super::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
+use super::capture;
+use super::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote, with_env};
 use super::session::{SshHost, error_text};
 
 /// Waits until cloud-init has finished on `host` (`cloud-init status --wait`), so node work
@@ -37,28 +37,24 @@ pub async fn wait_for_cloud_init(
     Ok(out)
 }
 
-/// The remote command line: env exports, `timeout` (remote, so the process really dies) and
-/// `sudo -n` for become (outermost, so the timeout and env apply to the root process).
-pub fn remote_command(req: &ExecRequest<'_>) -> Result<String, String> {
-    let mut script = String::new();
-    for (k, v) in req.env {
-        if k.is_empty()
-            || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            || k.starts_with(|c: char| c.is_ascii_digit())
-        {
-            return Err(format!("invalid environment variable name {k:?}"));
-        }
-        script.push_str(&format!("export {k}={}\n", shell_quote(v)));
+/// The remote command line and the bytes to send ahead of stdin: `timeout` (remote, so the
+/// process really dies), `sudo -n` for become (outermost, so the timeout and env apply to
+/// the root process), the script and its positional arguments, each quoted as one word for
+/// the login shell. Environment values are not in it: they go on stdin ([`with_env`]).
+pub fn remote_command(req: &ExecRequest<'_>) -> Result<(String, Vec<u8>), String> {
+    let (script, env_line) = with_env(req)?;
+    let mut cmd = format!("/bin/sh -c {} sh", shell_quote(&script));
+    for a in req.args {
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(a));
     }
-    script.push_str(req.command);
-    let mut cmd = format!("/bin/sh -c {}", shell_quote(&script));
     if let Some(t) = req.timeout {
         cmd = format!("timeout -k 5 {:.3}s {cmd}", t.as_secs_f64());
     }
     if req.become_root {
         cmd = format!("sudo -n -- {cmd}");
     }
-    Ok(cmd)
+    Ok((cmd, env_line))
 }
 
 #[async_trait::async_trait]
@@ -68,35 +64,32 @@ impl Host for SshHost {
     }
 
     async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, HostError> {
-        let cmd = remote_command(&req).map_err(|message| HostError::Other {
+        let (cmd, env_line) = remote_command(&req).map_err(|message| HostError::Other {
             host: self.name.clone(),
             message,
         })?;
         let started = Instant::now();
         let mut command = self.session.raw_command(&cmd);
+        let feeds = req.stdin.is_some() || !env_line.is_empty();
         command
-            .stdin(if req.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if feeds { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = match command.spawn().await {
             Ok(c) => c,
             Err(e) => return Err(self.unreachable(error_text(&e))),
         };
-        let stdin = child.stdin().take();
-        let feed = async {
-            if let (Some(data), Some(mut pipe)) = (req.stdin, stdin) {
-                // A command that exits without reading its stdin is not an error here.
-                let _ = pipe.write_all(data).await;
-                let _ = pipe.shutdown().await;
-            }
-        };
+        let (stdin, stdout, stderr) = (
+            child.stdin().take(),
+            child.stdout().take(),
+            child.stderr().take(),
+        );
         let run = async {
-            let (_, out) = tokio::join!(feed, child.wait_with_output());
-            out
+            let parts = [&env_line[..], req.stdin.unwrap_or_default()];
+            // Output first: the wait ends the streams when it resolves (openssh's own order).
+            let io = capture::exchange(stdin, &parts, stdout, stderr, req.limit()).await;
+            let status = child.wait().await?;
+            Ok::<_, openssh::Error>((status, io.map_err(openssh::Error::ChildIo)?))
         };
         // Local backstop in case the remote `timeout` could not run.
         let out = match req.timeout {
@@ -112,8 +105,8 @@ impl Host for SshHost {
             None => run.await,
         };
         match out {
-            Ok(o) => {
-                let status = o.status.code().unwrap_or(-1);
+            Ok((status, (stdout, stderr))) => {
+                let status = status.code().unwrap_or(-1);
                 if let Some(t) = req.timeout
                     && (status == 124 || status == 137)
                     && started.elapsed() >= t
@@ -125,8 +118,10 @@ impl Host for SshHost {
                 }
                 Ok(ExecOutput {
                     status,
-                    stdout: o.stdout,
-                    stderr: o.stderr,
+                    stdout: stdout.0,
+                    stderr: stderr.0,
+                    stdout_dropped: stdout.1,
+                    stderr_dropped: stderr.1,
                 })
             }
             // The mux protocol cannot tell a killed process from a lost connection: ask the
@@ -152,18 +147,31 @@ mod tests {
     use std::path::PathBuf;
 
     #[test]
-    fn remote_command_nests_env_timeout_and_sudo() {
-        let env = vec![("A_1".to_owned(), "x y".to_owned())];
+    fn remote_command_nests_timeout_and_sudo_and_keeps_env_values_off_it() {
+        let env = vec![("A_1".to_owned(), "s3cret x'y\nz".to_owned())];
+        let args = vec!["arg one".to_owned(), "$(id)".to_owned()];
         let req = ExecRequest {
-            command: "echo $A_1",
+            command: "echo $A_1 \"$1\"",
+            args: &args,
             env: &env,
             become_root: true,
             timeout: Some(Duration::from_millis(1500)),
             ..Default::default()
         };
+        let (cmd, stdin) = remote_command(&req).unwrap();
+        // `sudo`'s argument list (what `ps` shows every user) carries no value.
+        assert!(!cmd.contains("s3cret"), "{cmd}");
+        assert!(
+            cmd.starts_with("sudo -n -- timeout -k 5 1.500s /bin/sh -c 'IFS= read -r"),
+            "{cmd}"
+        );
+        assert!(
+            cmd.ends_with("echo $A_1 \"$1\"' sh 'arg one' '$(id)'"),
+            "{cmd}"
+        );
         assert_eq!(
-            remote_command(&req).unwrap(),
-            "sudo -n -- timeout -k 5 1.500s /bin/sh -c 'export A_1='\\''x y'\\''\necho $A_1'"
+            String::from_utf8(stdin).unwrap(),
+            "export A_1='s3cret x'\\''y'\"$__platform_nl\"z\n"
         );
         let bad = vec![("1A".to_owned(), String::new())];
         let req = ExecRequest {
@@ -172,6 +180,35 @@ mod tests {
             ..Default::default()
         };
         assert!(remote_command(&req).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_remote_command_line_runs_with_env_from_stdin() {
+        // What the login shell on the host does with our command line, played locally.
+        let env = vec![("A_1".to_owned(), "s3cret x'y\nz $(id) `id`".to_owned())];
+        let args = vec!["arg one".to_owned()];
+        let req = ExecRequest {
+            command: "printf '%s|%s|' \"$A_1\" \"$1\"; cat",
+            args: &args,
+            env: &env,
+            stdin: Some(b"data"),
+            ..Default::default()
+        };
+        let (cmd, env_line) = remote_command(&req).unwrap();
+        let mut stdin = env_line;
+        stdin.extend_from_slice(b"data");
+        let out = super::super::host::LocalHost::new("here")
+            .exec(ExecRequest {
+                command: &cmd,
+                stdin: Some(&stdin),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "s3cret x'y\nz $(id) `id`|arg one|data"
+        );
     }
 
     #[tokio::test]

@@ -62,10 +62,26 @@ pub struct HostReport<R> {
 /// How many output lines a failed host shows.
 pub const TAIL_LINES: usize = 10;
 
+/// How many bytes of each of those lines are kept (their ends): a host's output is already
+/// a bounded tail, but a summary of hundreds of hosts should stay readable.
+pub const TAIL_LINE_BYTES: usize = 1024;
+
 fn tail(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let from = lines.len().saturating_sub(TAIL_LINES);
-    lines[from..].iter().map(|l| (*l).to_owned()).collect()
+    lines[from..].iter().map(|l| line_end(l)).collect()
+}
+
+/// The last [`TAIL_LINE_BYTES`] of a line (at a character boundary), saying how much is cut.
+fn line_end(line: &str) -> String {
+    if line.len() <= TAIL_LINE_BYTES {
+        return line.to_owned();
+    }
+    let mut start = line.len() - TAIL_LINE_BYTES;
+    while !line.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[...{start} bytes cut] {}", &line[start..])
 }
 
 /// Runs `task` for every `(name, item)` with at most `limit` at once and returns one report
@@ -278,6 +294,11 @@ mod tests {
             text.contains("20 hosts: 8 ok, 0 changed, 8 failed, 4 unreachable"),
             "{text}"
         );
+        let long = format!("{}END", "é".repeat(2000));
+        let cut = tail(&format!("first\n{long}\n"));
+        assert_eq!(cut[0], "first");
+        assert!(cut[1].starts_with("[...2980 bytes cut] é") && cut[1].ends_with("éEND"));
+        assert!(cut[1].len() < TAIL_LINE_BYTES + 30);
         let j = summary_json(&reports, |v| json!(v));
         assert_eq!(j["hosts"][3]["status"], "ok");
         assert_eq!(j["hosts"][3]["result"], 3);

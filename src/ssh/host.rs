@@ -7,19 +7,34 @@
 
 use std::time::Duration;
 
+use super::capture::{self, DEFAULT_OUTPUT_LIMIT};
+
 /// One command to run on a host.
 #[derive(Debug, Clone, Default)]
 pub struct ExecRequest<'a> {
     /// Run by `/bin/sh -c` on the host.
     pub command: &'a str,
+    /// Positional parameters of the command (`$1`, `$2`...): how user values reach a script
+    /// without ever being part of its text.
+    pub args: &'a [String],
     /// Bytes written to the command's stdin (then stdin is closed).
     pub stdin: Option<&'a [u8]>,
-    /// Extra environment variables for the command.
+    /// Extra environment variables for the command. Their values reach the shell on stdin,
+    /// ahead of [`stdin`](Self::stdin), never on a command line that `ps` shows.
     pub env: &'a [(String, String)],
     /// Run as root through `sudo -n` (Ansible's `become`).
     pub become_root: bool,
     /// Kill the command after this long (k3s's installer can block forever).
     pub timeout: Option<Duration>,
+    /// Bytes of each output stream kept (the tail); `None` is [`DEFAULT_OUTPUT_LIMIT`].
+    pub output_limit: Option<usize>,
+}
+
+impl ExecRequest<'_> {
+    /// The number of bytes of each stream to keep.
+    pub fn limit(&self) -> usize {
+        self.output_limit.unwrap_or(DEFAULT_OUTPUT_LIMIT)
+    }
 }
 
 /// What a finished command returned.
@@ -27,8 +42,14 @@ pub struct ExecRequest<'a> {
 pub struct ExecOutput {
     /// Exit status (`-1` when killed by a signal).
     pub status: i32,
+    /// The tail of stdout (a first line says so when earlier bytes were dropped).
     pub stdout: Vec<u8>,
+    /// The tail of stderr, likewise.
     pub stderr: Vec<u8>,
+    /// Bytes of stdout dropped before the kept tail (0: `stdout` is complete).
+    pub stdout_dropped: u64,
+    /// Bytes of stderr dropped before the kept tail.
+    pub stderr_dropped: u64,
 }
 
 /// Why a command could not be run (as opposed to running and failing).
@@ -47,11 +68,15 @@ pub enum HostError {
 pub trait Host: Send + Sync {
     /// The inventory name of the host.
     fn name(&self) -> &str;
-    /// Runs one command and waits for it.
+    /// Runs one command and waits for it. Implementations pass `args` as positional
+    /// parameters, deliver `env` as [`with_env`] does, and keep at most
+    /// [`ExecRequest::limit`] bytes of each output stream.
     async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, HostError>;
 }
 
-/// Quotes a string for a POSIX shell (single quotes, `'` as `'\''`).
+/// Quotes a string for a POSIX shell (single quotes, `'` as `'\''`): the result is one
+/// word whose value is exactly `s`, whatever `s` holds (`;`, `$()`, backticks, quotes,
+/// newlines). Tested against a real `/bin/sh` in `tests::quoting_round_trips_through_sh`.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
@@ -62,10 +87,51 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Wraps a command for `become`: `sudo -n -- /bin/sh -c '<command>'` (non-interactive: a
-/// host without passwordless sudo fails at once instead of hanging on a prompt).
-pub fn become_command(command: &str) -> String {
-    format!("sudo -n -- /bin/sh -c {}", shell_quote(command))
+/// Whether `name` is a POSIX environment variable name (`[A-Za-z_][A-Za-z0-9_]*`).
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The script and the stdin prefix that carry `req.env` to the shell: the values travel as
+/// one line on stdin (`export K='v' ...`, evaluated by the script's first lines), so they
+/// never appear in an argument list (with `become`, `sudo`'s argv is readable by every user
+/// through `ps`). The names are checked; values may not hold NUL bytes.
+pub fn with_env(req: &ExecRequest<'_>) -> Result<(String, Vec<u8>), String> {
+    if req.env.is_empty() {
+        return Ok((req.command.to_owned(), Vec::new()));
+    }
+    let mut line = String::from("export");
+    for (k, v) in req.env {
+        if !is_env_name(k) {
+            return Err(format!(
+                "invalid environment variable name {k:?} (allowed: letters, digits and _, not starting with a digit)"
+            ));
+        }
+        if v.contains('\0') {
+            return Err(format!(
+                "the value of environment variable {k} holds a NUL byte"
+            ));
+        }
+        // A newline would end the line: each one is spliced in from a variable instead.
+        let value = v
+            .split('\n')
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join("\"$__platform_nl\"");
+        line.push_str(&format!(" {k}={value}"));
+    }
+    line.push('\n');
+    let script = format!(
+        "IFS= read -r __platform_env || {{ echo 'platform: the environment was not received on stdin' >&2; exit 125; }}\n\
+         __platform_nl='\n'\n\
+         eval \"$__platform_env\"; unset __platform_env __platform_nl\n{}",
+        req.command
+    );
+    Ok((script, line.into_bytes()))
 }
 
 /// Runs commands on this machine with `/bin/sh -c`; `become_root` uses sudo unless already
@@ -89,46 +155,51 @@ impl Host for LocalHost {
     }
 
     async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, HostError> {
-        use tokio::io::AsyncWriteExt;
-        let is_root = std::env::var("USER").is_ok_and(|u| u == "root")
-            || std::fs::metadata("/proc/self")
-                .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
-        let command = if req.become_root && !is_root {
-            become_command(req.command)
-        } else {
-            req.command.to_owned()
+        let other = |message: String| HostError::Other {
+            host: self.name.clone(),
+            message,
         };
-        let mut cmd = tokio::process::Command::new("/bin/sh");
-        cmd.arg("-c").arg(&command).kill_on_drop(true);
-        cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
-        cmd.stdin(std::process::Stdio::piped())
+        let (script, env_line) = with_env(&req).map_err(other)?;
+        let is_root = std::fs::metadata("/proc/self")
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        // An argument vector, not a command line: nothing here is parsed by a shell.
+        let mut cmd = if req.become_root && !is_root {
+            let mut c = tokio::process::Command::new("sudo");
+            c.args(["-n", "--", "/bin/sh"]);
+            c
+        } else {
+            tokio::process::Command::new("/bin/sh")
+        };
+        cmd.arg("-c").arg(&script).arg("sh").args(req.args);
+        cmd.kill_on_drop(true)
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let other = |e: std::io::Error| HostError::Other {
-            host: self.name.clone(),
-            message: e.to_string(),
+        let io = |e: std::io::Error| other(e.to_string());
+        let mut child = cmd.spawn().map_err(io)?;
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let run = async {
+            let parts = [&env_line[..], req.stdin.unwrap_or_default()];
+            let (out, err) = capture::exchange(stdin, &parts, stdout, stderr, req.limit()).await?;
+            Ok::<_, std::io::Error>((child.wait().await?, out, err))
         };
-        let mut child = cmd.spawn().map_err(other)?;
-        let mut stdin = child.stdin.take();
-        if let (Some(data), Some(pipe)) = (req.stdin, stdin.as_mut()) {
-            pipe.write_all(data).await.map_err(other)?;
-        }
-        drop(stdin);
-        let wait = child.wait_with_output();
-        let out = match req.timeout {
-            Some(t) => tokio::time::timeout(t, wait)
+        let (status, out, err) = match req.timeout {
+            Some(t) => tokio::time::timeout(t, run)
                 .await
                 .map_err(|_| HostError::Timeout {
                     host: self.name.clone(),
                     after: t,
                 })?,
-            None => wait.await,
+            None => run.await,
         }
-        .map_err(other)?;
+        .map_err(io)?;
         Ok(ExecOutput {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
+            status: status.code().unwrap_or(-1),
+            stdout: out.0,
+            stderr: err.0,
+            stdout_dropped: out.1,
+            stderr_dropped: err.1,
         })
     }
 }
@@ -137,15 +208,119 @@ impl Host for LocalHost {
 mod tests {
     use super::*;
 
+    /// Values that would run a command if a script took them as text.
+    pub(crate) const HOSTILE: &[&str] = &[
+        "a; touch /tmp/x #",
+        "$(id)",
+        "`id`",
+        "it's",
+        "say \"hi\" \\ \\\\",
+        "two\nlines\n",
+        "'\n$HOME'\"$HOME\"",
+        "",
+        " leading and trailing ",
+        "-n",
+        "*",
+        "tab\tcr\r",
+        "ünïcödé €",
+    ];
+
     #[test]
     fn quoting_survives_the_shell() {
         assert_eq!(shell_quote("plain/path-1.txt"), "plain/path-1.txt");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
-        assert_eq!(
-            become_command("echo 'hi'"),
-            r"sudo -n -- /bin/sh -c 'echo '\''hi'\'''"
+    }
+
+    #[test]
+    fn quoting_round_trips_through_sh() {
+        for v in HOSTILE {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_quote(v)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), *v, "{v:?}");
+        }
+        assert!(is_env_name("_A1") && is_env_name("a"));
+        assert!(!is_env_name("1A") && !is_env_name("A-B") && !is_env_name(""));
+    }
+
+    #[tokio::test]
+    async fn args_and_env_values_stay_out_of_the_script_and_argv() {
+        let h = LocalHost::new("here");
+        let args: Vec<String> = HOSTILE.iter().map(|s| (*s).to_owned()).collect();
+        let env: Vec<(String, String)> = HOSTILE
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("V{i}"), format!("s3cret{v}")))
+            .collect();
+        let req = ExecRequest {
+            command: "for a; do printf '%s\\0' \"$a\"; done; printf '%s\\0' \"$V0\" \"$V5\" \"$V6\"; \
+                      tr '\\0' ' ' < /proc/$$/cmdline >&2; cat",
+            args: &args,
+            env: &env,
+            stdin: Some(b"rest of stdin"),
+            ..Default::default()
+        };
+        let (script, _) = with_env(&req).unwrap();
+        assert!(
+            !script.contains("touch") && !script.contains("lines"),
+            "{script}"
         );
+        let out = h.exec(req).await.unwrap();
+        assert_eq!(out.status, 0, "{}", String::from_utf8_lossy(&out.stderr));
+        let mut want: Vec<u8> = Vec::new();
+        for v in HOSTILE {
+            want.extend_from_slice(v.as_bytes());
+            want.push(0);
+        }
+        for i in [0, 5, 6] {
+            want.extend_from_slice(format!("s3cret{}", HOSTILE[i]).as_bytes());
+            want.push(0);
+        }
+        want.extend_from_slice(b"rest of stdin");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&want)
+        );
+        // The shell's own argument list holds the arguments but no environment value.
+        let argv = String::from_utf8_lossy(&out.stderr);
+        assert!(argv.contains("a; touch /tmp/x #"), "{argv}");
+        assert!(!argv.contains("s3cret"), "{argv}");
+        let bad = vec![("1A".to_owned(), "x".to_owned())];
+        let err = with_env(&ExecRequest {
+            env: &bad,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("\"1A\"") && err.contains("not starting with a digit"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn local_output_keeps_a_bounded_tail() {
+        let out = LocalHost::new("here")
+            .exec(ExecRequest {
+                command: "head -c 3000000 /dev/zero | tr '\\0' x; echo END; echo err >&2",
+                output_limit: Some(1000),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.stdout_dropped, out.stderr_dropped),
+            (3_000_004 - 1000, 0)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.starts_with("[output truncated: the first 2999004 bytes"),
+            "{text}"
+        );
+        assert!(text.ends_with("xxEND\n") && text.len() < 1100, "{text}");
+        assert_eq!(out.stderr, b"err\n");
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! Reaching hosts, transport only: the [`host::Host`] seam, SSH sessions ([`session`]) to a
-//! [`Target`], per-cluster host keys ([`known_hosts`]), fan-out with a limit and a summary
-//! ([`fanout`]). Which hosts a cluster has is the inventory phase's business.
+//! [`Target`], bounded output capture ([`capture`]), per-cluster host keys ([`known_hosts`]),
+//! fan-out with a limit and a summary ([`fanout`]). Which hosts a cluster has is the inventory
+//! phase's business.
 
+pub mod capture;
 pub mod exec;
 pub mod fanout;
 pub mod host;

@@ -4,8 +4,8 @@
 //! `creates`/`removes` are checked in the same script before anything runs. In check mode
 //! nothing runs: the task is `skipped`, unless `creates`/`removes` show it would not run.
 
-use super::{ModuleCtx, Outcome};
-use crate::ssh::host::{HostError, shell_quote};
+use super::{ModuleCtx, Outcome, Params};
+use crate::ssh::host::HostError;
 use serde_json::Value as Json;
 
 const SKIP: &str = "__platform_skip__";
@@ -14,7 +14,7 @@ const WOULD_RUN: &str = "__platform_would_run__";
 pub(super) async fn run(ctx: &ModuleCtx<'_>, shell: bool) -> Result<Outcome, HostError> {
     let program = match program(ctx, shell) {
         Ok(p) => p,
-        Err(e) => return Ok(Outcome::fail(e)),
+        Err(e) => return Ok(ctx.invalid(e)),
     };
     let (creates, removes, chdir) = match (
         ctx.str_arg("creates"),
@@ -22,19 +22,20 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>, shell: bool) -> Result<Outcome, Hos
         ctx.str_arg("chdir"),
     ) {
         (Ok(c), Ok(r), Ok(d)) => (c, r, d),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Ok(Outcome::fail(e)),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Ok(ctx.invalid(e)),
     };
     let mut script = String::new();
+    let mut params = Params::default();
     if let Some(c) = &creates {
+        params = params.var("creates", c);
         script.push_str(&format!(
-            "if [ -e {} ]; then printf %s {SKIP}; exit 0; fi\n",
-            shell_quote(c)
+            "if [ -e \"$creates\" ]; then printf %s {SKIP}; exit 0; fi\n"
         ));
     }
     if let Some(r) = &removes {
+        params = params.var("removes", r);
         script.push_str(&format!(
-            "if [ ! -e {} ]; then printf %s {SKIP}; exit 0; fi\n",
-            shell_quote(r)
+            "if [ ! -e \"$removes\" ]; then printf %s {SKIP}; exit 0; fi\n"
         ));
     }
     if ctx.check {
@@ -48,13 +49,14 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>, shell: bool) -> Result<Outcome, Hos
         script.push_str(&format!("printf %s {WOULD_RUN}\n"));
     } else {
         if let Some(d) = &chdir {
-            script.push_str(&format!("cd {} || exit 1\n", shell_quote(d)));
+            params = params.var("chdir", d);
+            script.push_str("cd -- \"$chdir\" || exit 1\n");
         }
-        script.push_str("exec ");
-        script.push_str(&program);
-        script.push('\n');
+        // The program and its arguments are the remaining positional parameters.
+        script.push_str("exec \"$@\"\n");
+        params = params.rest(program);
     }
-    let out = ctx.exec(&script, None).await?;
+    let out = ctx.exec(&script, params, None).await?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.status == 0 && stdout == SKIP {
         let msg = match (&creates, &removes) {
@@ -97,8 +99,8 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>, shell: bool) -> Result<Outcome, Hos
     })
 }
 
-/// The program to `exec`: the shell script, or the command's words quoted one by one.
-fn program(ctx: &ModuleCtx<'_>, shell: bool) -> Result<String, String> {
+/// The words to `exec`: the shell and its script, or the command's words.
+fn program(ctx: &ModuleCtx<'_>, shell: bool) -> Result<Vec<String>, String> {
     let text = match ctx.str_arg("_raw_params")? {
         Some(t) => Some(t),
         None => ctx.str_arg("cmd")?,
@@ -108,7 +110,7 @@ fn program(ctx: &ModuleCtx<'_>, shell: bool) -> Result<String, String> {
         let exe = ctx
             .str_arg("executable")?
             .unwrap_or_else(|| "/bin/sh".into());
-        return Ok(format!("{} -c {}", shell_quote(&exe), shell_quote(&script)));
+        return Ok(vec![exe, "-c".into(), script]);
     }
     let words = match (text, ctx.args.get("argv")) {
         (Some(t), None) => split(&t)?,
@@ -126,11 +128,7 @@ fn program(ctx: &ModuleCtx<'_>, shell: bool) -> Result<String, String> {
     if words.is_empty() {
         return Err("the command is empty".into());
     }
-    Ok(words
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" "))
+    Ok(words)
 }
 
 /// Splits a command line into words like Python's `shlex.split` (what Ansible uses).

@@ -1,11 +1,15 @@
 //! `copy`, `template` and `file`: content compared by sha256 on the host, attributes by
-//! `stat`, all in the one script that also makes the change.
+//! `stat`, all in the one script that also makes the change (written as `write.rs` says).
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-use super::{ModuleCtx, Outcome, from_status, octal_mode, unified_diff};
-use crate::ssh::host::{HostError, shell_quote};
+use super::write::{Attrs, RENAME_TEMP, WRITE_TEMP, random_suffix};
+use super::{ModuleCtx, Outcome, Params, from_status, unified_diff};
+use crate::ssh::host::HostError;
+
+/// Files larger than this get no diff (Ansible's `MAX_FILE_SIZE_FOR_DIFF` default).
+const MAX_DIFF_SIZE: usize = 104_448;
 
 /// `copy` (content or a local `src` file) and `template` (a rendered local `src` file).
 pub(super) async fn copy(ctx: &ModuleCtx<'_>, template: bool) -> Result<Outcome, HostError> {
@@ -33,12 +37,21 @@ pub(super) async fn copy(ctx: &ModuleCtx<'_>, template: bool) -> Result<Outcome,
     })();
     let (dest, content, attrs) = match prepared {
         Ok(p) => p,
-        Err(e) => return Ok(Outcome::fail(e)),
+        Err(e) => return Ok(ctx.invalid(e)),
     };
     let want = hex::encode(Sha256::digest(content.as_bytes()));
+    // The old content comes back on stdout for a diff, unless either side is too large.
+    let diff = ctx.diff && content.len() <= MAX_DIFF_SIZE;
+    let params = Params::default()
+        .var("d", &dest)
+        .var("want", want)
+        .var("check", u8::from(ctx.check).to_string())
+        .var("diff", u8::from(diff).to_string())
+        .var("max_diff", MAX_DIFF_SIZE.to_string())
+        .var("rand", random_suffix());
     let script = format!(
-        r#"d={d}; want={want}; check={check}; diff={diff}; changed=0
-if [ -d "$d" ]; then echo "$d is a directory" >&2; exit 1; fi
+        r#"changed=0; tmp=; t=$d
+if [ -d "$d" ]; then cat >/dev/null; echo "$d is a directory" >&2; exit 1; fi
 dir=$(dirname -- "$d")
 if [ ! -d "$dir" ]; then cat >/dev/null; echo "Destination directory $dir does not exist" >&2; exit 1; fi
 have=
@@ -47,34 +60,43 @@ if [ "$have" = "$want" ]; then
   cat >/dev/null
 else
   changed=1
-  # Read stdin before writing the old content out: a writer blocked on a full stdin pipe
-  # and a reader blocked on a full stdout pipe would wait for each other.
-  tmp="$dir/.${{d##*/}}.platform-tmp"
-  if [ "$check" = 1 ]; then cat >/dev/null; else cat > "$tmp" || {{ rm -f -- "$tmp"; exit 1; }}; fi
-  if [ "$diff" = 1 ]; then if [ -f "$d" ]; then echo present; cat -- "$d"; else echo absent; fi; fi
-  if [ "$check" != 1 ]; then
-    if [ -e "$d" ]; then chmod --reference="$d" -- "$tmp" && chown --reference="$d" -- "$tmp" 2>/dev/null; fi
-    mv -f -- "$tmp" "$d" || {{ rm -f -- "$tmp"; exit 1; }}
+  # Stdin is read before the old content is written out: a writer blocked on a full stdin
+  # pipe and a reader blocked on a full stdout pipe would wait for each other.
+  if [ "$check" = 1 ]; then cat >/dev/null; else
+{WRITE_TEMP}  fi
+  if [ "$diff" = 1 ]; then
+    if [ ! -f "$d" ]; then echo absent
+    elif [ "$(stat -L -c %s -- "$d")" -gt "$max_diff" ]; then echo toolarge
+    else echo present; cat -- "$d"; fi
   fi
 fi
-{attrs}
-[ "$changed" = 1 ] && exit 100
+{attrs}{RENAME_TEMP}[ "$changed" = 1 ] && exit 100
 exit 0
 "#,
-        d = shell_quote(&dest),
-        check = u8::from(ctx.check),
-        diff = u8::from(ctx.diff),
-        attrs = attrs.script("$d"),
+        attrs = attrs.script("$t"),
     );
-    let out = ctx.exec(&script, Some(content.as_bytes())).await?;
+    let out = ctx
+        .exec_with(
+            &script,
+            attrs.params(params),
+            Some(content.as_bytes()),
+            ctx.timeout,
+            Some(MAX_DIFF_SIZE + 64 * 1024),
+        )
+        .await?;
     let mut outcome = from_status(&out);
-    if ctx.diff && !outcome.failed && !out.stdout.is_empty() {
+    if ctx.diff && !outcome.failed && outcome.changed {
         let text = String::from_utf8_lossy(&out.stdout);
-        let old = match text.split_once('\n') {
-            Some(("present", rest)) => Some(rest),
-            _ => None,
-        };
-        outcome.diff = Some(unified_diff(&dest, old, Some(&content)));
+        outcome.diff = Some(match text.split_once('\n') {
+            _ if !diff => {
+                format!("diff skipped: source file size is greater than {MAX_DIFF_SIZE}\n")
+            }
+            Some(("toolarge", _)) => {
+                format!("diff skipped: destination file size is greater than {MAX_DIFF_SIZE}\n")
+            }
+            Some(("present", old)) => unified_diff(&dest, Some(old), Some(&content)),
+            _ => unified_diff(&dest, None, Some(&content)),
+        });
     }
     Ok(outcome)
 }
@@ -92,7 +114,7 @@ pub(super) async fn file(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
     })();
     let (path, state, attrs) = match prepared {
         Ok(p) => p,
-        Err(e) => return Ok(Outcome::fail(e)),
+        Err(e) => return Ok(ctx.invalid(e)),
     };
     let act = match state.as_str() {
         "directory" => {
@@ -106,24 +128,25 @@ else changed=1; [ "$check" = 1 ] || mkdir -p -- "$p" || exit 1; fi"#
         "touch" => r#"changed=1; [ "$check" = 1 ] || touch -- "$p" || exit 1"#,
         _ => r#"if [ ! -e "$p" ]; then echo "file $p is absent, cannot continue" >&2; exit 1; fi"#,
     };
-    let attrs = if state == "absent" {
+    let attrs_script = if state == "absent" {
         String::new()
     } else {
         attrs.script("$p")
     };
     let script = format!(
-        r#"p={p}; check={check}; changed=0
+        r#"changed=0
 if [ -L "$p" ]; then before=link; elif [ -d "$p" ]; then before=directory; elif [ -e "$p" ]; then before=file; else before=absent; fi
 echo "$before"
 {act}
-{attrs}
+{attrs_script}
 [ "$changed" = 1 ] && exit 100
 exit 0
-"#,
-        p = shell_quote(&path),
-        check = u8::from(ctx.check),
+"#
     );
-    let out = ctx.exec(&script, None).await?;
+    let params = Params::default()
+        .var("p", &path)
+        .var("check", u8::from(ctx.check).to_string());
+    let out = ctx.exec(&script, attrs.params(params), None).await?;
     let mut outcome = from_status(&out);
     if ctx.diff && outcome.changed {
         let before = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -138,48 +161,6 @@ exit 0
         ));
     }
     Ok(outcome)
-}
-
-/// `mode`, `owner` and `group` of a path, checked and fixed in the module's script.
-pub(super) struct Attrs {
-    mode: Option<String>,
-    owner: Option<String>,
-    group: Option<String>,
-}
-
-impl Attrs {
-    pub(super) fn from_ctx(ctx: &ModuleCtx<'_>) -> Result<Attrs, String> {
-        Ok(Attrs {
-            mode: ctx.str_arg("mode")?.map(|m| octal_mode(&m)).transpose()?,
-            owner: ctx.str_arg("owner")?,
-            group: ctx.str_arg("group")?,
-        })
-    }
-
-    /// Shell lines that set `changed=1` and fix what differs (only reads in check mode).
-    /// A path that does not exist yet (check mode) counts as a change.
-    pub(super) fn script(&self, var: &str) -> String {
-        let mut s = String::new();
-        let mut one = |fmt_name: &str, fmt_id: &str, want: &str, fix: &str| {
-            let numeric = want.chars().all(|c| c.is_ascii_digit());
-            let f = if numeric { fmt_id } else { fmt_name };
-            s.push_str(&format!(
-                "cur=$(stat -c {f} -- \"{var}\" 2>/dev/null); if [ \"$cur\" != {w} ]; then changed=1; [ \"$check\" = 1 ] || {fix} {w} -- \"{var}\" || exit 1; fi\n",
-                w = shell_quote(want),
-            ));
-        };
-        if let Some(m) = &self.mode {
-            // %a is octal already, so the mode is compared as text, not as a number.
-            one("%a", "%a", m, "chmod");
-        }
-        if let Some(o) = &self.owner {
-            one("%U", "%u", o, "chown");
-        }
-        if let Some(g) = &self.group {
-            one("%G", "%g", g, "chgrp");
-        }
-        s
-    }
 }
 
 /// Finds a local `src` like Ansible: `<playbook dir>/<sub>/src`, then `<playbook dir>/src`.

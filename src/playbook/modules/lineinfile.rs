@@ -9,9 +9,12 @@
 use regex_automata::meta::Regex;
 use sha2::{Digest, Sha256};
 
-use super::files::Attrs;
-use super::{ModuleCtx, Outcome, from_status, unified_diff};
-use crate::ssh::host::{HostError, shell_quote};
+use super::write::{Attrs, RENAME_TEMP, WRITE_TEMP, random_suffix};
+use super::{ModuleCtx, Outcome, Params, from_status, unified_diff};
+use crate::ssh::host::HostError;
+
+/// The largest file edited (its whole content comes back over the connection).
+const MAX_SIZE: usize = 32 * 1024 * 1024;
 
 pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
     let prepared = (|| -> Result<_, String> {
@@ -35,17 +38,27 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
     })();
     let (path, line, regexp, create, attrs) = match prepared {
         Ok(p) => p,
-        Err(e) => return Ok(Outcome::fail(e)),
+        Err(e) => return Ok(ctx.invalid(e)),
     };
-    let read = format!(
-        r#"p={p}
-if [ -f "$p" ]; then echo present; cat -- "$p"; elif [ -e "$p" ]; then echo "$p is not a regular file" >&2; exit 1; else echo absent; fi
-"#,
-        p = shell_quote(&path)
-    );
-    let out = ctx.exec(&read, None).await?;
+    let read = r#"if [ -f "$d" ]; then echo present; cat -- "$d"; elif [ -e "$d" ]; then echo "$d is not a regular file" >&2; exit 1; else echo absent; fi
+"#;
+    let out = ctx
+        .exec_with(
+            read,
+            Params::default().var("d", &path),
+            None,
+            ctx.timeout,
+            Some(MAX_SIZE + 16),
+        )
+        .await?;
     if out.status != 0 {
         return Ok(from_status(&out));
+    }
+    if out.stdout_dropped > 0 {
+        return Ok(Outcome::fail(format!(
+            "{path} is larger than {} MiB, the most lineinfile edits",
+            MAX_SIZE >> 20
+        )));
     }
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let old = match text.split_once('\n') {
@@ -59,37 +72,37 @@ if [ -f "$p" ]; then echo present; cat -- "$p"; elif [ -e "$p" ]; then echo "$p 
     }
     let new = edit(old.as_deref().unwrap_or(""), &line, regexp.as_ref());
     let content_changed = old.as_deref() != Some(new.as_str());
+    // Nothing to write and no attributes to check: the read was enough.
+    if !content_changed && attrs.is_empty() {
+        return Ok(Outcome::default());
+    }
     let expect = match &old {
         Some(o) => hex::encode(Sha256::digest(o.as_bytes())),
         None => "absent".into(),
     };
     let script = format!(
-        r#"p={p}; expect={expect}; check={check}; changed={changed}
+        r#"tmp=; t=$d; dir=$(dirname -- "$d")
 have=absent
-if [ -f "$p" ]; then have=$(sha256sum < "$p") || exit 1; have=${{have%% *}}; fi
-if [ "$have" != "$expect" ]; then cat >/dev/null; echo "$p changed while it was being edited; run again" >&2; exit 1; fi
+if [ -f "$d" ]; then have=$(sha256sum < "$d") || exit 1; have=${{have%% *}}; fi
+if [ "$have" != "$expect" ]; then cat >/dev/null; echo "$d changed while it was being edited; run again" >&2; exit 1; fi
 if [ "$changed" = 1 ] && [ "$check" != 1 ]; then
-  tmp="$(dirname -- "$p")/.${{p##*/}}.platform-tmp"
-  cat > "$tmp" || {{ rm -f -- "$tmp"; exit 1; }}
-  if [ -e "$p" ]; then chmod --reference="$p" -- "$tmp" && chown --reference="$p" -- "$tmp" 2>/dev/null; fi
-  mv -f -- "$tmp" "$p" || {{ rm -f -- "$tmp"; exit 1; }}
-else
+{WRITE_TEMP}else
   cat >/dev/null
 fi
-{attrs}
-[ "$changed" = 1 ] && exit 100
+{attrs}{RENAME_TEMP}[ "$changed" = 1 ] && exit 100
 exit 0
 "#,
-        p = shell_quote(&path),
-        check = u8::from(ctx.check),
-        changed = u8::from(content_changed),
-        attrs = attrs.script("$p"),
+        attrs = attrs.script("$t"),
     );
-    // Nothing to write and no attributes to check: the read was enough.
-    if !content_changed && attrs.is_empty() {
-        return Ok(Outcome::default());
-    }
-    let out = ctx.exec(&script, Some(new.as_bytes())).await?;
+    let params = Params::default()
+        .var("d", &path)
+        .var("expect", expect)
+        .var("check", u8::from(ctx.check).to_string())
+        .var("changed", u8::from(content_changed).to_string())
+        .var("rand", random_suffix());
+    let out = ctx
+        .exec(&script, attrs.params(params), Some(new.as_bytes()))
+        .await?;
     let mut outcome = from_status(&out);
     if ctx.diff && content_changed && !outcome.failed {
         outcome.diff = Some(unified_diff(&path, old.as_deref(), Some(&new)));
@@ -114,10 +127,4 @@ pub(crate) fn edit(old: &str, line: &str, regexp: Option<&Regex>) -> String {
     let mut out = lines.join("\n");
     out.push('\n');
     out
-}
-
-impl Attrs {
-    fn is_empty(&self) -> bool {
-        self.script("$p").is_empty()
-    }
 }

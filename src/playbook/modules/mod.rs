@@ -1,6 +1,10 @@
 //! The modules: each renders its arguments into ONE shell script run with one `exec`, which
 //! checks the current state on the host and changes only what differs.
 //!
+//! No user value is ever part of a script's text: values are positional parameters bound to
+//! shell variables by the script's first lines ([`Params`]), file content goes on stdin, and
+//! environment values go on stdin ahead of it (see [`with_env`](crate::ssh::host::with_env)).
+//!
 //! Scripts report through their exit status: 0 = nothing changed, 100 = changed, anything
 //! else = failed (stderr says why). File modules print the old content on stdout when a diff
 //! was asked for, so `--diff` costs no extra round trip. `lineinfile` is the one exception
@@ -10,14 +14,17 @@ mod command;
 mod files;
 mod lineinfile;
 mod wait_for;
+mod write;
 
 use serde_json::{Map, Value as Json};
 use std::path::Path;
 use std::time::Duration;
 
+pub(crate) use wait_for::check_host;
+
 use super::ast::ModuleKind;
 use super::jinja::Jinja;
-use crate::ssh::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
+use crate::ssh::host::{ExecOutput, ExecRequest, Host, HostError};
 
 /// Exit status a script uses for "changed".
 pub(crate) const CHANGED: i32 = 100;
@@ -30,7 +37,7 @@ pub struct ModuleCtx<'a> {
     pub check: bool,
     pub diff: bool,
     pub become_root: bool,
-    /// `environment`, exported at the top of the script (sudo would drop a real env).
+    /// `environment`: the host exports it in the command's shell (values on stdin).
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
     /// Where `templates/` and `files/` are.
@@ -38,6 +45,52 @@ pub struct ModuleCtx<'a> {
     pub jinja: &'a Jinja,
     /// The host's variables, for `template`.
     pub vars: &'a minijinja::Value,
+    /// Where the task is, for messages: `site.yml:12: task "name"`.
+    pub at: &'a str,
+}
+
+/// A script's user values: each is a positional parameter that the script's first lines
+/// bind to a shell variable (`d=${1}`), so a value is data whatever it holds. Words added
+/// with [`Params::rest`] stay in `"$@"`.
+#[derive(Debug, Default)]
+pub(crate) struct Params {
+    names: Vec<&'static str>,
+    values: Vec<String>,
+    rest: Vec<String>,
+}
+
+impl Params {
+    /// Binds `value` to the shell variable `name` (a fixed identifier of the module).
+    pub(crate) fn var(mut self, name: &'static str, value: impl Into<String>) -> Params {
+        debug_assert!(crate::ssh::host::is_env_name(name));
+        self.names.push(name);
+        self.values.push(value.into());
+        self
+    }
+
+    /// Words the script sees as `"$@"` after the named values.
+    pub(crate) fn rest(mut self, words: Vec<String>) -> Params {
+        self.rest = words;
+        self
+    }
+
+    /// The script lines that bind the values, then shift them off `"$@"`.
+    fn prologue(&self) -> String {
+        let mut s = String::new();
+        for (i, n) in self.names.iter().enumerate() {
+            s.push_str(&format!("{n}=${{{}}}\n", i + 1));
+        }
+        if !self.names.is_empty() {
+            s.push_str(&format!("shift {}\n", self.names.len()));
+        }
+        s
+    }
+
+    fn args(self) -> Vec<String> {
+        let mut a = self.values;
+        a.extend(self.rest);
+        a
+    }
 }
 
 /// What a module did, as Ansible reports (and registers) it.
@@ -102,22 +155,44 @@ pub async fn run(kind: ModuleKind, ctx: &ModuleCtx<'_>) -> Result<Outcome, HostE
 }
 
 impl ModuleCtx<'_> {
-    /// Runs a script with the task's environment, `become` and timeout.
-    pub async fn exec(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, HostError> {
-        let mut full = String::new();
-        for (k, v) in &self.env {
-            full.push_str(&format!("export {k}={}\n", shell_quote(v)));
-        }
-        full.push_str(script);
+    /// Runs a script with its values, the task's environment, `become` and timeout.
+    pub(crate) async fn exec(
+        &self,
+        script: &str,
+        params: Params,
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, HostError> {
+        self.exec_with(script, params, stdin, self.timeout, None)
+            .await
+    }
+
+    /// [`exec`](Self::exec) with its own timeout and output limit (bytes kept per stream).
+    pub(crate) async fn exec_with(
+        &self,
+        script: &str,
+        params: Params,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+        output_limit: Option<usize>,
+    ) -> Result<ExecOutput, HostError> {
+        let full = format!("{}{script}", params.prologue());
+        let args = params.args();
         self.host
             .exec(ExecRequest {
                 command: &full,
+                args: &args,
                 stdin,
-                env: &[],
+                env: &self.env,
                 become_root: self.become_root,
-                timeout: self.timeout,
+                timeout,
+                output_limit,
             })
             .await
+    }
+
+    /// A failure for bad arguments, naming the task and where it is.
+    pub fn invalid(&self, message: impl std::fmt::Display) -> Outcome {
+        Outcome::fail(format!("{}: {message}", self.at))
     }
 
     /// A string argument (numbers are accepted and turned into strings, as Ansible does).
@@ -210,5 +285,7 @@ pub(crate) fn unified_diff(path: &str, old: Option<&str>, new: Option<&str>) -> 
         .to_string()
 }
 
+#[cfg(test)]
+mod safety_tests;
 #[cfg(test)]
 mod tests;

@@ -6,39 +6,59 @@ use crate::ssh::host::LocalHost;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 
-struct Env {
-    host: LocalHost,
+pub(super) struct Env {
+    pub(super) host: Box<dyn Host>,
     jinja: Jinja,
-    vars: minijinja::Value,
-    dir: tempfile::TempDir,
+    pub(super) vars: minijinja::Value,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) env: Vec<(String, String)>,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(super) fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        // PWNED names a file that a hostile value would create if it ever ran as code.
+        let pwned = dir.path().join("pwned").display().to_string();
         Env {
-            host: LocalHost::new("local"),
+            host: Box::new(LocalHost::new("local")),
             jinja: Jinja::new(),
             vars: minijinja::Value::from_serialize(json!({"who": "world"})),
-            dir: tempfile::tempdir().unwrap(),
+            dir,
+            env: vec![
+                ("GREETING".into(), "hi there".into()),
+                ("PWNED".into(), pwned),
+            ],
         }
     }
 
-    fn path(&self, p: &str) -> String {
+    pub(super) fn path(&self, p: &str) -> String {
         self.dir.path().join(p).display().to_string()
     }
 
-    async fn run(&self, kind: ModuleKind, args: Json, check: bool, diff: bool) -> Outcome {
+    /// Runs a module for real (no check mode, no diff).
+    pub(super) async fn apply(&self, kind: ModuleKind, args: Json) -> Outcome {
+        self.run(kind, args, false, false).await
+    }
+
+    pub(super) async fn run(
+        &self,
+        kind: ModuleKind,
+        args: Json,
+        check: bool,
+        diff: bool,
+    ) -> Outcome {
         let ctx = ModuleCtx {
-            host: &self.host,
+            host: self.host.as_ref(),
             args: args.as_object().unwrap().clone(),
             check,
             diff,
             become_root: false,
-            env: vec![("GREETING".into(), "hi there".into())],
+            env: self.env.clone(),
             timeout: Some(Duration::from_secs(20)),
             playbook_dir: self.dir.path(),
             jinja: &self.jinja,
             vars: &self.vars,
+            at: "site.yml:7: task \"t\"",
         };
         run(kind, &ctx).await.unwrap()
     }
@@ -385,15 +405,35 @@ fn modes_and_command_splitting() {
 async fn copy_of_large_content_with_diff_does_not_deadlock_on_pipes() {
     let e = Env::new();
     let dest = e.path("big");
-    let old: String = (0..20_000).map(|i| format!("old line {i}\n")).collect();
+    // Both sides larger than a pipe's buffer (64 KiB), under the diff limit (104448 bytes).
+    let old: String = (0..7_000).map(|i| format!("old line {i:04}\n")).collect();
     std::fs::write(&dest, &old).unwrap();
-    let new: String = (0..20_000).map(|i| format!("new line {i}\n")).collect();
+    let new: String = (0..7_000).map(|i| format!("new line {i:04}\n")).collect();
     let args = json!({"dest": dest, "content": new});
     let run = e.run(ModuleKind::Copy, args, false, true);
     let out = tokio::time::timeout(Duration::from_secs(20), run)
         .await
         .expect("deadlock");
     assert!(out.changed && !out.failed, "{:?}", out.msg);
-    assert!(out.diff.unwrap().contains("-old line 19999"));
+    assert!(out.diff.unwrap().contains("-old line 6999"));
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), new);
+}
+
+#[tokio::test]
+async fn copy_diffs_of_large_files_are_skipped_like_ansible() {
+    let e = Env::new();
+    let dest = e.path("big");
+    let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&dest, &big).unwrap();
+    let small = json!({"dest": dest, "content": "small\n"});
+    let out = e.run(ModuleKind::Copy, small, false, true).await;
+    assert_eq!(
+        out.diff.as_deref(),
+        Some("diff skipped: destination file size is greater than 104448\n")
+    );
+    let large = json!({"dest": dest, "content": big});
+    let out = e.run(ModuleKind::Copy, large, false, true).await;
+    assert!(out.changed && !out.failed, "{out:?}");
+    assert!(out.diff.unwrap().contains("source file size is greater"));
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), big);
 }

@@ -2,12 +2,14 @@
 //!
 //! The whole poll loop runs on the host in one exec (no round trip per attempt). A port is
 //! probed with bash's `/dev/tcp` under `timeout 2`, so an unanswered SYN cannot stall a
-//! probe; `host` defaults to 127.0.0.1 as in Ansible. Never `changed`; skipped in check mode.
+//! probe. `host` defaults to 127.0.0.1 as in Ansible and must be an IP address or a DNS
+//! name; it reaches the probe as an argument, never as script text. Never `changed`;
+//! skipped in check mode.
 
 use std::time::Duration;
 
-use super::{ModuleCtx, Outcome};
-use crate::ssh::host::{HostError, shell_quote};
+use super::{ModuleCtx, Outcome, Params};
+use crate::ssh::host::HostError;
 
 pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
     // Ansible's wait_for does not run in check mode either.
@@ -48,6 +50,7 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
             }
         };
         let host = ctx.str_arg("host")?.unwrap_or_else(|| "127.0.0.1".into());
+        check_host(&host)?;
         Ok((
             port,
             path,
@@ -59,51 +62,48 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
     })();
     let (port, path, host, want_up, timeout, delay) = match prepared {
         Ok(p) => p,
-        Err(e) => return Ok(Outcome::fail(e)),
+        Err(e) => return Ok(ctx.invalid(e)),
     };
-    let (probe, what) = match (&port, &path) {
+    // Every value is a parameter; bash gets host and port as its own "$1" and "$2".
+    let (probe, what, params) = match (port, path) {
         (Some(p), _) => (
-            format!(
-                "timeout 2 bash -c {} 2>/dev/null",
-                shell_quote(&format!("exec 3<>/dev/tcp/{host}/{p}"))
-            ),
+            r#"timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' bash "$host" "$port" 2>/dev/null"#,
             format!("port {p} on {host}"),
+            Params::default().var("host", host).var("port", p),
         ),
-        (_, Some(p)) => (format!("[ -e {} ]", shell_quote(p)), format!("path {p}")),
+        (_, Some(p)) => (
+            r#"[ -e "$path" ]"#,
+            format!("path {p}"),
+            Params::default().var("path", p),
+        ),
         _ => unreachable!("checked above"),
     };
     let (hit, state_word) = if want_up { ("0", "up") } else { ("1", "down") };
+    let params = params
+        .var("delay", delay.to_string())
+        .var("timeout", timeout.to_string())
+        .var("hit", hit)
+        .var(
+            "msg",
+            format!("Timeout when waiting for {what} to be {state_word} ({timeout} s)"),
+        );
     let script = format!(
-        r#"sleep {delay}
-end=$(( $(date +%s) + {timeout} ))
+        r#"sleep "$delay"
+end=$(( $(date +%s) + timeout ))
 while :; do
   if {probe}; then r=0; else r=1; fi
-  [ "$r" = {hit} ] && exit 0
-  if [ "$(date +%s)" -ge "$end" ]; then echo {msg} >&2; exit 1; fi
+  [ "$r" = "$hit" ] && exit 0
+  if [ "$(date +%s)" -ge "$end" ]; then printf '%s\n' "$msg" >&2; exit 1; fi
   sleep 0.2
 done
-"#,
-        msg = shell_quote(&format!(
-            "Timeout when waiting for {what} to be {state_word} ({timeout} s)"
-        )),
+"#
     );
-    let mut ctx_timeout = ctx.timeout;
     // The host-side loop ends itself; the exec timeout is only a backstop.
     let backstop = Duration::from_secs(timeout + delay + 30);
-    if ctx_timeout.is_none_or(|t| t > backstop) {
-        ctx_timeout = Some(backstop);
-    }
-    let out = crate::ssh::host::Host::exec(
-        ctx.host,
-        crate::ssh::host::ExecRequest {
-            command: &script,
-            stdin: None,
-            env: &[],
-            become_root: ctx.become_root,
-            timeout: ctx_timeout,
-        },
-    )
-    .await?;
+    let exec_timeout = Some(ctx.timeout.map_or(backstop, |t| t.min(backstop)));
+    let out = ctx
+        .exec_with(&script, params, None, exec_timeout, None)
+        .await?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
     let failed = out.status != 0;
     Ok(Outcome {
@@ -117,4 +117,25 @@ done
         stderr,
         ..Outcome::default()
     })
+}
+
+/// Checks `host`: an IP address or a DNS name, so that it can only ever name a host.
+pub(crate) fn check_host(host: &str) -> Result<(), String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+        return Ok(());
+    }
+    Err(format!(
+        "`host` {host:?} is not an IP address or a DNS name (allowed: an IPv4 or IPv6 address, or dot-separated labels of 1-63 letters, digits, '-' and '_', not starting or ending with '-')"
+    ))
 }

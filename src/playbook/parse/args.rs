@@ -4,7 +4,8 @@
 use serde_json::{Map, Value as Json};
 
 use super::{Parser, to_json};
-use crate::playbook::ast::ModuleKind;
+use crate::playbook::ast::{ModuleKind, Task};
+use crate::playbook::modules::check_host;
 use crate::yaml::{Node, Pos, Value};
 
 impl Parser {
@@ -59,6 +60,19 @@ impl Parser {
                 self.issue(pos, name, format!("`{name}` takes {form}a mapping of arguments, found {} (key=value strings are not supported)", other.kind()));
                 Map::new()
             }
+        }
+    }
+
+    /// Checks argument values that are plain text (no `{{ }}`) now, so the playbook fails
+    /// before any host is touched; templated ones are checked by the module at run time.
+    pub(super) fn check_literals(&mut self, t: &Task, pos: Option<Pos>) {
+        if t.module == ModuleKind::WaitFor
+            && let Some(Json::String(h)) = t.args.get("host")
+            && !h.contains("{{")
+            && !h.contains("{%")
+            && let Err(e) = check_host(h)
+        {
+            self.issue(pos, "host", format!("task {:?}: {e}", t.display_name()));
         }
     }
 

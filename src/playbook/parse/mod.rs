@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::ast::{Cond, ModuleKind, Play, Playbook, Serial, Task};
 use super::{Issue, PlaybookError};
+use crate::ssh::host::is_env_name;
 use crate::yaml::{self, Node, Pos, Value};
 
 mod args;
@@ -282,6 +283,7 @@ impl Parser {
             }
         }
         self.check_required(kind, mpos, &t.args);
+        self.check_literals(&t, mpos);
         Some(t)
     }
 
@@ -333,17 +335,21 @@ impl Parser {
     }
 
     fn env(&mut self, v: &Node, key: &str) -> Vec<(String, Json)> {
-        let m = self.mapping(v, key).unwrap_or_default();
-        for k in m.keys() {
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                self.issue(
-                    v.pos,
-                    key,
-                    format!("`{k}` is not a valid environment variable name"),
-                );
+        if let Value::Map(entries) = &v.value {
+            for (name, npos, _) in entries {
+                if !is_env_name(name) {
+                    self.issue(
+                        npos.or(v.pos),
+                        key,
+                        format!("`{name}` is not a valid environment variable name (allowed: letters, digits and _, not starting with a digit)"),
+                    );
+                }
             }
         }
-        m.into_iter().collect()
+        self.mapping(v, key)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
     }
 
     fn conds(&mut self, v: &Node, key: &str) -> Vec<Cond> {
