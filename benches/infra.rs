@@ -10,6 +10,11 @@
 //! desired resources and their `depends_on` graph, and from the per-resource times the run
 //! itself measured (the `ok <resource> create (<time>)` lines at `-v`: PUT to operation end).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stdout)] // a benchmark's report is its output
 
 #[path = "../tests/support/mod.rs"]

@@ -21,5 +21,6 @@ pub mod playbook;
 pub mod runner;
 pub mod ssh;
 pub mod state;
+pub mod sync;
 pub mod templates;
 pub mod yaml;

@@ -1,5 +1,11 @@
 //! ARM client long-running operations against a scripted HTTPS server.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod arm_client_support;
 
 use arm_client_support::{Scripted, reply};

@@ -1,5 +1,11 @@
 //! The CLI as a user meets it: init, config errors, plan, status, exit codes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod support;
 
 use support::{run, write_local_config};

@@ -3,6 +3,12 @@
 //! `down --yes` must leave nothing of the cluster. The cloud is a separate process, as Azure
 //! is: operations started before the kill go on without the client.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod support;
 
 use std::process::Stdio;

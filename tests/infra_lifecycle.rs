@@ -2,6 +2,12 @@
 //! `platform local-cloud serve` process: create from empty, a no-op re-run that sends no PUT,
 //! a config change that updates only what changed, and a `down` that leaves nothing tagged.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod support;
 
 use serde_json::Value;

@@ -6,6 +6,12 @@
 //! sets it to its virtualenv) or on PATH. Missing, the test fails when `CI` is set and is
 //! skipped with a message otherwise.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 #[path = "support/ansible.rs"]
 mod ansible;
 mod inventory_support;

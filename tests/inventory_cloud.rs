@@ -2,6 +2,12 @@
 //! agents, stopped VMs left out with their reason, byte-identical files on a re-run, and a
 //! constant number of list pages at 1,000 agents.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod inventory_support;
 
 use inventory_support::{Cluster, groups_and_hosts};

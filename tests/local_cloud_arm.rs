@@ -1,5 +1,11 @@
 //! The local cloud over real HTTPS: TLS trust, auth, api-version, scale set LRO, VM listing.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod local_cloud_support;
 
 use local_cloud_support::{Env, SUB, res_path, rg_path, start};

@@ -1,5 +1,11 @@
 //! Fault injection in the local cloud: 429 and 500 answers, token buckets, failed operations.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod local_cloud_support;
 
 use local_cloud_support::{Env, SUB, res_path, rg_path, start};

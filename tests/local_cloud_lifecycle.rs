@@ -1,6 +1,12 @@
 //! Local cloud lifecycles: Postgres visibility, group delete cascade, persistence across a
 //! restart, in-use protection, VM power control.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod local_cloud_support;
 
 use local_cloud_support::{Env, SUB, client, res_path, rg_path, start, start_in};

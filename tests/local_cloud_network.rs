@@ -1,6 +1,12 @@
 //! Network resources in the local cloud: subnet child resources, load balancer references,
 //! in-use protection.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod local_cloud_support;
 
 use local_cloud_support::{Env, SUB, res_path, start};

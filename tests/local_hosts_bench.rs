@@ -2,6 +2,12 @@
 //! `cargo test --release --test local_hosts_bench -- --ignored --nocapture`): time from the
 //! scale set PUT to `Succeeded` (every sshd answering) for 10 and 30 hosts, sshd's RSS per
 //! host, and the latency of one command over a ControlMaster-multiplexed connection.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stdout)]
 
 mod local_hosts_support;

@@ -3,6 +3,12 @@
 //! isolated from the machine and each other, stopped and started through the control API,
 //! removed by scale-in and delete without leaving namespaces, mounts or processes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod local_hosts_support;
 
 use std::path::Path;

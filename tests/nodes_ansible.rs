@@ -9,6 +9,11 @@
 //! sets it to its virtualenv) or on PATH. Missing, the test fails when `CI` is set and is
 //! skipped with a message otherwise. Root is needed for the hosts (same rule).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stderr)] // skip reasons and timings must reach the person running tests
 
 mod support;

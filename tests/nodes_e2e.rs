@@ -11,6 +11,11 @@
 //! Each test has its own cluster and address space and stops its local cloud at the end,
 //! checking that no namespace or process of its hosts remains.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stderr)] // timings and skip reasons must reach the person running tests
 
 mod support;

@@ -2,6 +2,11 @@
 //! changes, `--check --diff`, failures and exit codes, JSON output, and (when ansible-core is
 //! installed) the same playbook through `ansible-playbook` with the same end state.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stderr)] // a note when a test is skipped for a missing tool
 
 mod support;

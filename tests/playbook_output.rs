@@ -3,6 +3,12 @@
 //! the kernel's own record (getrusage RUSAGE_CHILDREN after the child exits), not a timing.
 //! This file holds one test so that `platform` is the only child measured.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod support;
 
 use std::path::Path;

@@ -4,6 +4,11 @@
 //!
 //! Needs root, `ip` and `unshare`; skipped (with a note) otherwise.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stderr)] // a note when a test is skipped for a missing tool
 
 use platform::playbook::{self, RunOptions, Status, Target};

@@ -2,6 +2,11 @@
 //! become, host keys (first contact, change, forget), timeouts, boot retries, fan-out with a
 //! host dying mid-run.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stderr)]
 
 mod support;

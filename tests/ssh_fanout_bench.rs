@@ -3,6 +3,11 @@
 //! `cargo test --release --test ssh_fanout_bench -- --ignored --nocapture`; set
 //! `PLATFORM_BIN` to measure another build of the binary.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stderr)]
 
 mod support;

@@ -1,5 +1,10 @@
 //! `platform run` end to end: the real binary, an Ansible dynamic inventory, real sshds.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(clippy::print_stderr)]
 
 mod support;

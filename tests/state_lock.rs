@@ -1,6 +1,12 @@
 //! The state lock across real processes: a second command exits 3 naming the holder; a lock
 //! left by a dead process is taken over with a warning.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod support;
 
 use platform::state::StateLock;
@@ -71,7 +77,11 @@ fn platform_processes_contend_for_real() {
             .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
             .collect()
     };
-    assert_eq!(ups(8), [3; 8], "every run is refused while the lock is held");
+    assert_eq!(
+        ups(8),
+        [3; 8],
+        "every run is refused while the lock is held"
+    );
     assert!(!sd.join("state.json").exists(), "a refused run wrote state");
     drop(holder.stdin.take());
     holder.wait().unwrap();

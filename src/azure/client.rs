@@ -52,7 +52,7 @@ impl ArmClientOptions {
     /// Options for public Azure with ARM defaults (10 min retry budget, 10 s default poll).
     pub fn azure(subscription_id: impl Into<String>, credential: CredentialKind) -> Self {
         Self {
-            endpoint: Url::parse(AZURE_PUBLIC_ENDPOINT).expect("constant URL parses"),
+            endpoint: public_endpoint(),
             subscription_id: subscription_id.into(),
             auth: ArmAuth::Azure(credential),
             retry: RetryConfig::default(),
@@ -256,6 +256,14 @@ pub(crate) fn with_api_version(mut url: Url, api_version: &str) -> Url {
             .append_pair("api-version", api_version);
     }
     url
+}
+
+#[allow(
+    clippy::expect_used,
+    reason = "a constant URL; the client tests build it on every run"
+)]
+fn public_endpoint() -> Url {
+    Url::parse(AZURE_PUBLIC_ENDPOINT).expect("constant URL parses")
 }
 
 #[cfg(test)]

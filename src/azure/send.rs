@@ -1,5 +1,6 @@
 //! The one send loop every ARM request goes through: retries, throttling, accounting, logging.
 
+use crate::sync::LockExt;
 use azure_core::error::ErrorKind;
 use azure_core::http::headers::{HeaderName, Headers};
 use azure_core::http::{Context, Method, PipelineSendOptions, Request};
@@ -149,12 +150,11 @@ impl ArmClient {
         let start = Instant::now();
         let mut retries = 0u32;
         loop {
-            let wait = self
-                .inner
-                .ratelimit
-                .lock()
-                .expect("ratelimit lock")
-                .before_send(kind, cfg.ratelimit_low_watermark, Instant::now());
+            let wait = self.inner.ratelimit.lock_or_recover().before_send(
+                kind,
+                cfg.ratelimit_low_watermark,
+                Instant::now(),
+            );
             if !wait.is_zero() {
                 counters.slowed_down.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
@@ -192,8 +192,7 @@ impl ArmClient {
                     let remaining = retry::parse_ratelimit_remaining(&resp.headers);
                     self.inner
                         .ratelimit
-                        .lock()
-                        .expect("ratelimit lock")
+                        .lock_or_recover()
                         .observe(remaining, Instant::now());
                     tracing::debug!(
                         method = method.as_str(),

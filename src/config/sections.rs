@@ -14,6 +14,10 @@ pub const LOCAL_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
 /// The default marketplace image: Ubuntu 24.04 LTS.
 pub const DEFAULT_IMAGE: &str = "Canonical:ubuntu-24_04-lts:server:latest";
 
+#[allow(
+    clippy::expect_used,
+    reason = "only called with the built-in default CIDRs, which the config tests decode"
+)]
 fn net(s: &str) -> Ipv4Net {
     s.parse().expect("built-in CIDR")
 }

@@ -91,8 +91,11 @@ pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
 }
 
 /// The embedded `prepare.yml`.
+#[allow(
+    clippy::expect_used,
+    reason = "an embedded file that does not parse is a build defect, caught by its test"
+)]
 pub fn prepare() -> Playbook {
-    // Parsing the embedded file is tested; a failure here is a build defect.
     parse_playbook(
         PREPARE_YML,
         Path::new("<embedded>/playbooks/prepare.yml"),

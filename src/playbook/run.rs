@@ -105,9 +105,11 @@ pub async fn run_playbook(
         .map(|p| pattern::select(&p.hosts, targets))
         .collect::<Result<Vec<_>, _>>()?;
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    groups.insert("all".into(), Vec::new());
+    groups.insert(
+        "all".into(),
+        targets.iter().map(|t| t.name().to_owned()).collect(),
+    );
     for t in targets {
-        groups.get_mut("all").unwrap().push(t.name().to_owned());
         for g in &t.groups {
             groups
                 .entry(g.clone())

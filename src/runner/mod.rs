@@ -264,27 +264,25 @@ pub async fn run<E: PhaseExec>(
         let fp = fingerprint(phase, config, state);
         let attempts = state.phase(phase).map_or(0, |r| r.attempts) + 1;
         let started = now();
-        state.phases.insert(
-            phase,
-            PhaseRecord {
-                status: PhaseStatus::Running,
-                started_at: started,
-                finished_at: None,
-                fingerprint: fp.clone(),
-                outputs: state
-                    .phase(phase)
-                    .map(|r| r.outputs.clone())
-                    .unwrap_or_default(),
-                error: None,
-                attempts,
-            },
-        );
+        let running = PhaseRecord {
+            status: PhaseStatus::Running,
+            started_at: started,
+            finished_at: None,
+            fingerprint: fp.clone(),
+            outputs: state
+                .phase(phase)
+                .map(|r| r.outputs.clone())
+                .unwrap_or_default(),
+            error: None,
+            attempts,
+        };
+        state.phases.insert(phase, running.clone());
         if let Err(e) = state.save(dir, lock) {
             return Err((outcomes, e.into()));
         }
         let t0 = std::time::Instant::now();
         let result = exec.run(phase, config, state, progress).await;
-        let rec = state.phases.get_mut(&phase).expect("inserted above");
+        let rec = state.phases.entry(phase).or_insert(running);
         rec.finished_at = Some(now());
         let ms = Some(t0.elapsed().as_millis());
         match result {
