@@ -33,6 +33,7 @@ mod operations;
 pub mod resources;
 pub mod retry;
 mod send;
+pub mod states;
 
 pub use client::{ArmAuth, ArmClient, ArmClientOptions, ClientStats};
 pub use credential::{CredentialKind, LocalCredential};

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 use super::{Host, Inventory, ListStats, Role, Source};
+use crate::azure::states::{PowerState, ProvisioningState};
 use crate::azure::{ArmClient, ArmError, api_versions, ids};
 use crate::config::{Config, SshAddress};
 use crate::error::Error;
@@ -187,10 +188,12 @@ fn status(vm: &Value, prefix: &str) -> Option<String> {
 /// One host record from a VM and the network around it.
 fn host(config: &Config, role: Role, vm: &Value, net: &Network<'_>) -> Host {
     let name = vm["name"].as_str().unwrap_or_default().to_owned();
-    let provisioning = str_at(vm, "/properties/provisioningState")
-        .or_else(|| status(vm, "ProvisioningState/"))
-        .unwrap_or_else(|| "Unknown".into());
-    let power = status(vm, "PowerState/").unwrap_or_else(|| "unknown".into());
+    let provisioning = ProvisioningState::parse(
+        &str_at(vm, "/properties/provisioningState")
+            .or_else(|| status(vm, "ProvisioningState/"))
+            .unwrap_or_else(|| "Unknown".into()),
+    );
+    let power = status(vm, "PowerState/").map_or(PowerState::Unknown, |p| PowerState::parse(&p));
     let (private_ip, public_ip) = net
         .primary_nic(vm)
         .map(|n| net.addresses(n))
@@ -199,11 +202,11 @@ fn host(config: &Config, role: Role, vm: &Value, net: &Network<'_>) -> Host {
         SshAddress::Public => public_ip.clone(),
         SshAddress::Private => private_ip.clone(),
     };
-    let excluded = if !provisioning.eq_ignore_ascii_case("Succeeded") {
+    let excluded = if provisioning != ProvisioningState::Succeeded {
         Some(format!(
             "provisioning state is {provisioning}, not Succeeded"
         ))
-    } else if power != "running" {
+    } else if power != PowerState::Running {
         Some(format!("power state is {power}, not running"))
     } else if private_ip.is_none() {
         Some("no network interface with a private IP was found for it".to_owned())

@@ -15,6 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::azure::states::{PowerState, ProvisioningState};
 use crate::config::{CloudKind, Config};
 use crate::error::Error;
 use crate::fsutil::write_atomic;
@@ -71,9 +72,9 @@ pub struct Host {
     pub vm_size: Option<String>,
     /// ARM provisioning state (`Succeeded`, `Creating`, `Failed`, ...; `static` for
     /// bring-your-own hosts).
-    pub provisioning_state: String,
+    pub provisioning_state: ProvisioningState,
     /// Power state from the instance view (`running`, `stopped`, `deallocated`, ...).
-    pub power_state: String,
+    pub power_state: PowerState,
     /// The server that initialises the cluster (`cluster-init`): the first usable server.
     pub init_server: bool,
     /// Why the host is left out of the groups; `None` for hosts in the groups.

@@ -221,6 +221,7 @@ pub fn ini(inv: &Inventory) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::azure::states::{PowerState, ProvisioningState};
     use crate::phases::inventory::Source;
 
     fn h(name: &str, role: Role, ok: bool) -> Host {
@@ -237,8 +238,12 @@ mod tests {
             ssh_private_key_file: "/k/id_ed25519".into(),
             zone: Some("1".into()),
             vm_size: None,
-            provisioning_state: "Succeeded".into(),
-            power_state: if ok { "running" } else { "stopped" }.into(),
+            provisioning_state: ProvisioningState::Succeeded,
+            power_state: if ok {
+                PowerState::Running
+            } else {
+                PowerState::Stopped
+            },
             init_server: false,
             excluded: (!ok).then(|| "power state is stopped, not running".into()),
             vars: Default::default(),

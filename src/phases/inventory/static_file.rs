@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::{Host, Inventory, Role, Source};
+use crate::azure::states::{PowerState, ProvisioningState};
 use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::error::Error;
 use crate::yaml::{self, Node, Value as Y};
@@ -376,8 +377,8 @@ pub fn parse(text: &str, config: &Config) -> Result<Inventory, Vec<ConfigIssue>>
             ssh_private_key_file: ssh_key,
             zone,
             vm_size,
-            provisioning_state: "static".into(),
-            power_state: "unknown".into(),
+            provisioning_state: ProvisioningState::Other("static".into()),
+            power_state: PowerState::Unknown,
             init_server: false,
             excluded: None,
             vars,
