@@ -55,7 +55,8 @@ impl Error {
             Error::Playbook(
                 crate::playbook::PlaybookError::Invalid { .. }
                 | crate::playbook::PlaybookError::ExtraVar(_)
-                | crate::playbook::PlaybookError::Pattern(_),
+                | crate::playbook::PlaybookError::Pattern(_)
+                | crate::playbook::PlaybookError::Read { .. },
             ) => EXIT_USAGE,
             Error::State(StateError::Locked { .. }) => EXIT_LOCKED,
             Error::State(StateError::NewerSchema { .. }) => EXIT_USAGE,

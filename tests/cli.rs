@@ -272,3 +272,46 @@ fn help_documents_exit_codes() {
     let bad = run(dir.path(), &["up", "--only", "everything"]);
     assert_eq!(bad.code, 2, "clap usage errors exit 2");
 }
+
+/// Input files must be regular files under a size cap: a FIFO hung `platform` and
+/// `/dev/zero` exhausted its memory. (`timeout` keeps a regression from hanging the suite.)
+#[test]
+fn fifos_devices_and_huge_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, "# padding\n".repeat(200_000)).unwrap();
+    let bounded = |args: &[&str]| {
+        let out = std::process::Command::new("timeout")
+            .arg("20")
+            .arg(env!("CARGO_BIN_EXE_platform"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for config in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let (code, err) = bounded(&["-c", config, "status"]);
+        assert_eq!(code, Some(2), "{config}: {err}");
+        assert!(err.contains("not a regular file"), "{config}: {err}");
+    }
+    let (code, err) = bounded(&["-c", big.to_str().unwrap(), "status"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("larger than 1024 KiB"), "{err}");
+    for playbook in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let (code, err) = bounded(&["play", playbook, "--connection", "local"]);
+        assert_eq!(code, Some(2), "{playbook}: {err}");
+        assert!(err.contains("not a regular file"), "{playbook}: {err}");
+    }
+}
