@@ -3,6 +3,7 @@
 //! to ARM gets its client here, so the code path after this point is the same for Azure and
 //! the local cloud.
 
+pub mod addresses;
 pub mod daemon;
 
 use std::time::Duration;

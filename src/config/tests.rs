@@ -36,10 +36,12 @@ fn minimal_local_config_takes_every_default() {
 #[test]
 fn the_init_templates_are_valid_and_name_every_field() {
     for cloud in ["local", "azure"] {
-        let text = crate::templates::render(
-            crate::templates::Template::InitConfig,
-            serde_json::json!({"cluster": "demo", "cloud": cloud}),
-        )
+        let text = crate::templates::InitConfig {
+            cluster: "demo",
+            cloud,
+            address_space: "10.7.0.0/16".parse().unwrap(),
+        }
+        .render()
         .unwrap();
         let result = load(&text);
         if cloud == "local" {
