@@ -40,7 +40,7 @@ pub enum Error {
     #[error(transparent)]
     Arm(#[from] crate::azure::ArmError),
     #[error("local cloud: {0}")]
-    LocalCloud(#[from] crate::local_cloud::LocalCloudError),
+    LocalCloud(#[from] local_cloud::LocalCloudError),
     #[error(transparent)]
     Playbook(#[from] crate::playbook::PlaybookError),
     #[error("{0}")]

@@ -11,7 +11,6 @@ use std::time::Duration;
 use crate::azure::{ArmClient, ArmClientOptions, CredentialKind, PollConfig, RetryConfig};
 use crate::config::{CloudKind, Config, CredentialChoice};
 use crate::error::Error;
-use crate::local_cloud;
 
 /// A connected ARM client.
 #[derive(Debug)]

@@ -54,8 +54,8 @@ pub fn new_op(
 /// The two poll URLs of an operation: (Azure-AsyncOperation, Location).
 pub fn poll_urls(endpoint: &Url, sub: &str, op: &Operation, location: &str) -> (String, String) {
     let ns = op.rtype.split('/').next().unwrap_or("Microsoft.Resources");
-    let version = crate::azure::api_versions::for_type(&op.rtype)
-        .unwrap_or(crate::azure::api_versions::RESOURCES);
+    let version =
+        crate::api_versions::for_type(&op.rtype).unwrap_or(crate::api_versions::RESOURCES);
     let base = format!(
         "{}subscriptions/{sub}/providers/{ns}/locations/{location}",
         endpoint.as_str()

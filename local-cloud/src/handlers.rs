@@ -45,7 +45,7 @@ pub(super) fn json(status: StatusCode, body: Value) -> Response {
 }
 
 pub(super) fn rg_id(sub: &str, group: &str) -> String {
-    crate::azure::ids::resource_group(sub, group)
+    crate::ids::resource_group(sub, group)
 }
 
 /// The resource group, or ARM's 404.
@@ -175,7 +175,7 @@ pub(super) fn parent_missing(pid: &str) -> ArmError {
         "ParentResourceNotFound",
         format!(
             "Can not perform requested operation on nested resource. Parent resource '{}' not found.",
-            crate::azure::ids::name_of(pid)
+            crate::ids::name_of(pid)
         ),
     )
 }

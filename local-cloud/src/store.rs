@@ -58,7 +58,7 @@ impl Res {
         self.id.to_ascii_lowercase()
     }
     pub fn name(&self) -> &str {
-        crate::azure::ids::name_of(&self.id)
+        crate::ids::name_of(&self.id)
     }
     pub fn location(&self) -> Option<&str> {
         self.body.get("location").and_then(Value::as_str)

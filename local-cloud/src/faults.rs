@@ -189,7 +189,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local_cloud::config::{FailRule, RateLimits};
+    use crate::config::{FailRule, RateLimits};
 
     #[test]
     fn seeded_draws_repeat() {

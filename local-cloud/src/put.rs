@@ -46,7 +46,7 @@ pub(super) fn put_group(
         ));
     }
     let id = existing.as_ref().map(|e| e.id.clone()).unwrap_or(id);
-    let gname = crate::azure::ids::name_of(&id).to_string();
+    let gname = crate::ids::name_of(&id).to_string();
     let body = types::resource_group(&id, &gname, &input, existing.as_ref())?;
     let res = Res {
         id,

@@ -21,7 +21,7 @@ pub struct LocalCloudOptions {
     /// Items per page on every list call before a `nextLink` is given.
     pub page_size: usize,
     /// Make scale-set VMs real Linux hosts reachable over SSH (needs root, iproute2,
-    /// openssh-server and sudo; see `src/local_cloud/README.md`).
+    /// openssh-server and sudo; see `local-cloud/README.md`).
     pub realize_hosts: bool,
 }
 

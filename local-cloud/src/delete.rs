@@ -45,7 +45,7 @@ pub(super) fn delete(
             if !exists {
                 return Ok(StatusCode::NO_CONTENT.into_response());
             }
-            crate::azure::ids::type_of(id)
+            crate::ids::type_of(id)
                 .and_then(|t| types::spec_for(&t))
                 .map(|s| s.rtype.to_string())
                 .unwrap_or_default()
@@ -86,7 +86,7 @@ pub(super) fn delete(
                 in_use_code(spec.rtype),
                 format!(
                     "{} is in use by {u} and cannot be deleted.",
-                    crate::azure::ids::name_of(id)
+                    crate::ids::name_of(id)
                 ),
             ));
         }
@@ -95,7 +95,7 @@ pub(super) fn delete(
         .faults
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .failure_for(spec.rtype, crate::azure::ids::name_of(id), OpKind::Delete);
+        .failure_for(spec.rtype, crate::ids::name_of(id), OpKind::Delete);
     let op = ops::new_op(
         OpKind::Delete,
         id,
@@ -176,9 +176,9 @@ pub(super) fn vm_action(
     if spec.rtype != "Microsoft.Compute/virtualMachines" {
         return Err(unknown());
     }
-    let vm = store.visible(id).ok_or_else(|| {
-        ArmError::resource_not_found(spec.rtype, crate::azure::ids::name_of(id), gname)
-    })?;
+    let vm = store
+        .visible(id)
+        .ok_or_else(|| ArmError::resource_not_found(spec.rtype, crate::ids::name_of(id), gname))?;
     if action.eq_ignore_ascii_case("instanceView") && *m == Method::GET {
         return Ok(json(StatusCode::OK, types::instance_view(vm)));
     }

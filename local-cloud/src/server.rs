@@ -90,7 +90,7 @@ fn check_api_version(path: &ArmPath, q: &Query) -> Result<(), ArmError> {
             "The api-version query parameter (?api-version=) is required for all requests.",
         ));
     };
-    use crate::azure::api_versions as v;
+    use crate::api_versions as v;
     let allowed: Vec<&str> = match path {
         ArmPath::Operation { .. } => vec![
             v::RESOURCES,

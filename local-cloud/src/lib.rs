@@ -6,13 +6,14 @@
 //! requests, runs long-running operations on a scaled clock (201/202 with
 //! `Azure-AsyncOperation`/`Location` and `Retry-After`), pages lists with `nextLink`, throttles
 //! and fails on demand, and keeps its resources in `data_dir/cloud.json` across restarts.
-//! What it does not emulate is listed in `src/local_cloud/README.md`.
+//! What it does not emulate is listed in `local-cloud/README.md`.
 //!
 //! Layout: `server` (front: auth, api-version, faults), `handlers` and `listing` (ARM
 //! semantics), `types/` (per-type validation and side effects), `store` (resources and
 //! persistence), `ops` (operations), `faults`, `stats`, `control` (`/_local/` API), `tls`,
 //! `hosts` (VMs as real SSH hosts, when `realize_hosts` is set).
 
+mod api_versions;
 mod config;
 mod control;
 mod delete;
@@ -20,6 +21,7 @@ mod error;
 mod faults;
 mod handlers;
 mod hosts;
+mod ids;
 mod listing;
 mod ops;
 mod path;
@@ -43,7 +45,7 @@ pub use stats::RequestStats;
 pub use tls::{CA_FILE, install_crypto_provider};
 
 /// Shared state of a running local cloud.
-pub(crate) struct Cloud {
+struct Cloud {
     store: Mutex<store::Store>,
     faults: Mutex<faults::FaultState>,
     stats: Mutex<RequestStats>,
