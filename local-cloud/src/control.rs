@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Cloud;
 use super::config::FaultConfig;
 use super::error::ArmError;
-use super::stats::RequestStats;
+use crate::arm::stats::RequestStats;
 
 /// Handles one `/_local/...` request.
 pub fn handle(cloud: &Cloud, method: &Method, path: &str, body: &[u8]) -> Response {
@@ -121,8 +121,8 @@ pub(super) fn set_power(
         }
     };
     let mut store = cloud.store.lock().unwrap_or_else(|p| p.into_inner());
-    store.settle(super::ops::now_ms());
-    let id = super::delete::set_power(&mut store, name, state)?;
+    store.settle(crate::arm::ops::now_ms());
+    let id = crate::arm::delete::set_power(&mut store, name, state)?;
     store.save(&cloud.data_dir).map_err(|e| {
         ArmError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,53 +1,53 @@
-//! The local ARM-compatible cloud used by tests and by `cloud.kind: local`.
+//! The test world of `platform`: an ARM-compatible local cloud, and its VMs as real hosts.
 //!
 //! A test stand-in for Azure Resource Manager, not an emulator of Azure: an HTTPS server on
 //! loopback (its own CA, written to `data_dir/ca.pem`) that answers the ARM REST shapes the
 //! `platform` ARM client uses, so the real client code path runs against it. It validates
-//! requests, runs long-running operations on a scaled clock (201/202 with
-//! `Azure-AsyncOperation`/`Location` and `Retry-After`), pages lists with `nextLink`, throttles
-//! and fails on demand, and keeps its resources in `data_dir/cloud.json` across restarts.
-//! What it does not emulate is listed in `local-cloud/README.md`.
+//! requests (api-versions against its own table of what ARM serves), runs long-running
+//! operations on a scaled clock (201/202 with `Azure-AsyncOperation`/`Location` and
+//! `Retry-After`), pages lists with `nextLink`, throttles and fails on demand, and keeps its
+//! resources in `data_dir/cloud.json` across restarts. What it does not emulate is listed in
+//! `local-cloud/README.md`.
 //!
-//! Layout: `server` (front: auth, api-version, faults), `handlers` and `listing` (ARM
-//! semantics), `types/` (per-type validation and side effects), `store` (resources and
-//! persistence), `ops` (operations), `faults`, `stats`, `control` (`/_local/` API), `tls`,
-//! `hosts` (VMs as real SSH hosts, when `realize_hosts` is set).
+//! The product depends on this crate, never the reverse: a stand-in that borrowed the
+//! client's ids or api-versions could not catch the client's mistakes.
+//!
+//! Layout:
+//! - this file: `start`, the running [`LocalCloudHandle`] and the state its servers share;
+//!   `config` (options, latency, faults), `error`, `tls` (the CA every server of the local
+//!   cloud presents), `persist` (`cloud.json`, atomic writes), `control` (`/_local/` API).
+//! - `arm/`: the ARM stand-in: `server` (front: auth, api-version, throttling, faults),
+//!   `path`, `handlers`, `listing`, `put`, `delete`, `ops` (operations), `store`, `types/`
+//!   (per-type validation and side effects), `api_versions`, `ids`, `faults`, `stats`.
+//! - `hosts/`: scale-set VMs as real Linux hosts reachable over SSH, when `realize_hosts`
+//!   is set (cargo feature `hosts`; root at run time).
+//! - The k3s stand-in (the Kubernetes API the hosts' `k3s` serves) comes next, as a `k3s/`
+//!   beside `arm/` sharing `tls` and the hosts.
 
-mod api_versions;
+mod arm;
 mod config;
 mod control;
-mod delete;
 mod error;
-mod faults;
-mod handlers;
 mod hosts;
-mod ids;
-mod listing;
-mod ops;
-mod path;
 mod persist;
-mod put;
-mod server;
-mod stats;
-mod store;
 mod tls;
-mod types;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use arm::api_versions;
+pub use arm::stats::RequestStats;
 pub use config::{
     Bucket, FailRule, FaultConfig, LatencyModel, LocalCloudOptions, OpKind, RateLimits,
 };
 pub use error::{ErrorDetail, LocalCloudError};
 pub use hosts::{HostError, HostInfo, HostState, preflight as hosts_preflight};
-pub use stats::RequestStats;
 pub use tls::{CA_FILE, install_crypto_provider};
 
 /// Shared state of a running local cloud.
 struct Cloud {
-    store: Mutex<store::Store>,
-    faults: Mutex<faults::FaultState>,
+    store: Mutex<arm::store::Store>,
+    faults: Mutex<arm::faults::FaultState>,
     stats: Mutex<RequestStats>,
     latency: LatencyModel,
     page_size: usize,
@@ -71,7 +71,7 @@ impl Cloud {
         let specs = {
             let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             if settle
-                && store.settle(ops::now_ms())
+                && store.settle(arm::ops::now_ms())
                 && let Err(e) = store.save(&self.data_dir)
             {
                 tracing::error!(error = %e, "local cloud could not persist its store");
@@ -175,7 +175,7 @@ impl LocalCloudHandle {
 pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalCloudError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| LocalCloudError::io(&opts.data_dir, e))?;
     let tls = tls::prepare(&opts.data_dir)?;
-    let mut store = store::Store::load(&opts.data_dir)?;
+    let mut store = arm::store::Store::load(&opts.data_dir)?;
     let realizer = if opts.realize_hosts {
         let live = hosts::specs(&store)
             .into_iter()
@@ -218,7 +218,7 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
         .map_err(|e| LocalCloudError::Tls(e.to_string()))?;
     let cloud = Arc::new(Cloud {
         store: Mutex::new(store),
-        faults: Mutex::new(faults::FaultState::new(opts.faults)),
+        faults: Mutex::new(arm::faults::FaultState::new(opts.faults)),
         stats: Mutex::new(RequestStats::default()),
         latency: opts.latency,
         page_size: opts.page_size.max(1),
@@ -237,7 +237,7 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
     });
     let handle = axum_server::Handle::new();
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config);
-    let app = server::router(cloud.clone());
+    let app = arm::server::router(cloud.clone());
     let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
     let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
     tracing::info!(endpoint = %endpoint, "local cloud listening");

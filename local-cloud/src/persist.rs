@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::LocalCloudError;
-use super::store::{FORMAT_VERSION, STORE_FILE, Store};
+use crate::arm::store::{FORMAT_VERSION, STORE_FILE, Store};
 
 impl Store {
     /// Reads `cloud.json` from `dir`, or starts empty when there is none.

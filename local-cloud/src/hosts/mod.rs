@@ -31,8 +31,8 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::error::ErrorDetail;
-use super::store::{Hold, OpGate};
+use crate::arm::store::{Hold, OpGate};
+use crate::error::ErrorDetail;
 
 pub use spec::specs;
 pub use sys::preflight;

@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde_json::Value;
 
-use super::super::store::{Res, Store};
 use super::HostSpec;
+use crate::arm::store::{Res, Store};
 
 const VM: &str = "Microsoft.Compute/virtualMachines";
 
@@ -67,7 +67,7 @@ fn address(store: &Store, vm: &Res) -> Result<(Ipv4Addr, Ipv4Net), String> {
     let sid = text(cfg, "/properties/subnet/id").ok_or("the NIC has no subnet")?;
     let subnet = store
         .inline_child(&sid)
-        .and_then(super::super::types::subnet_prefix)
+        .and_then(crate::arm::types::subnet_prefix)
         .ok_or_else(|| format!("subnet {sid} not found or without an IPv4 prefix"))?;
     Ok((ip, subnet.trunc()))
 }

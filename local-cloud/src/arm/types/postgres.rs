@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::super::error::ArmError;
 use super::super::store::{Phase, Res};
 use super::{PutCtx, envelope, find_subnet, require_ref, str_at};
+use crate::error::ArmError;
 
 const RESERVED_LOGINS: [&str; 7] = [
     "azure_superuser",

@@ -4,13 +4,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::Cloud;
-use super::config::OpKind;
-use super::error::ArmError;
 use super::handlers::{json, parent_missing, parse_body, rg_id, writable_group};
 use super::ops;
 use super::store::{Phase, Res, Store, set_state};
 use super::types::{self, PutCtx, PutStyle, RESOURCE_GROUP, TypeSpec};
+use crate::Cloud;
+use crate::config::OpKind;
+use crate::error::ArmError;
 
 pub(super) fn put_group(
     store: &mut Store,
@@ -46,7 +46,7 @@ pub(super) fn put_group(
         ));
     }
     let id = existing.as_ref().map(|e| e.id.clone()).unwrap_or(id);
-    let gname = crate::ids::name_of(&id).to_string();
+    let gname = super::ids::name_of(&id).to_string();
     let body = types::resource_group(&id, &gname, &input, existing.as_ref())?;
     let res = Res {
         id,

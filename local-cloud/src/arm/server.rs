@@ -9,12 +9,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::Cloud;
-use super::error::ArmError;
 use super::faults::{Budget, Injected};
 use super::handlers::{self, Req};
 use super::listing::Query;
 use super::path::{self, ArmPath, PathError};
+use crate::Cloud;
+use crate::error::ArmError;
 
 /// The axum app serving everything.
 pub fn router(cloud: Arc<Cloud>) -> Router {
@@ -34,7 +34,7 @@ async fn entry(
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let mut resp = if uri.path().starts_with("/_local/") {
-        super::control::handle(&cloud, &method, uri.path(), &body)
+        crate::control::handle(&cloud, &method, uri.path(), &body)
     } else {
         arm(&cloud, &method, &uri, &headers, &body).await
     };
@@ -90,7 +90,7 @@ fn check_api_version(path: &ArmPath, q: &Query) -> Result<(), ArmError> {
             "The api-version query parameter (?api-version=) is required for all requests.",
         ));
     };
-    use crate::api_versions as v;
+    use super::api_versions as v;
     let allowed: Vec<&str> = match path {
         ArmPath::Operation { .. } => vec![
             v::RESOURCES,

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
-use super::super::error::ArmError;
 use super::{PutCtx, envelope, require_ref, str_at};
+use crate::error::ArmError;
 
 const PG_DELEGATION: &str = "Microsoft.DBforPostgreSQL/flexibleServers";
 

@@ -9,8 +9,8 @@ mod postgres;
 
 use serde_json::{Map, Value, json};
 
-use super::error::ArmError;
 use super::store::{Phase, Res, Store};
+use crate::error::ArmError;
 
 pub use compute::{instance_view, reconcile_scale_set, vm_matches_filter};
 pub use ipam::subnet_prefix;

@@ -4,9 +4,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::config::OpKind;
-use super::error::{ArmError, ErrorDetail};
 use super::store::{Operation, Store};
+use crate::config::OpKind;
+use crate::error::{ArmError, ErrorDetail};
 
 /// Milliseconds since the Unix epoch: operation deadlines survive restarts.
 pub fn now_ms() -> u64 {
@@ -55,7 +55,7 @@ pub fn new_op(
 pub fn poll_urls(endpoint: &Url, sub: &str, op: &Operation, location: &str) -> (String, String) {
     let ns = op.rtype.split('/').next().unwrap_or("Microsoft.Resources");
     let version =
-        crate::api_versions::for_type(&op.rtype).unwrap_or(crate::api_versions::RESOURCES);
+        super::api_versions::for_type(&op.rtype).unwrap_or(super::api_versions::RESOURCES);
     let base = format!(
         "{}subscriptions/{sub}/providers/{ns}/locations/{location}",
         endpoint.as_str()

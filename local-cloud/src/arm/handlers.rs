@@ -5,13 +5,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::Cloud;
-use super::error::ArmError;
 use super::listing::{self, Query};
 use super::ops::{self, now_ms};
 use super::path::ArmPath;
 use super::store::{Res, Store};
 use super::types::{self, TypeSpec};
+use crate::Cloud;
+use crate::error::ArmError;
 
 /// One parsed ARM request.
 pub struct Req<'a> {
@@ -45,7 +45,7 @@ pub(super) fn json(status: StatusCode, body: Value) -> Response {
 }
 
 pub(super) fn rg_id(sub: &str, group: &str) -> String {
-    crate::ids::resource_group(sub, group)
+    super::ids::resource_group(sub, group)
 }
 
 /// The resource group, or ARM's 404.
@@ -175,7 +175,7 @@ pub(super) fn parent_missing(pid: &str) -> ArmError {
         "ParentResourceNotFound",
         format!(
             "Can not perform requested operation on nested resource. Parent resource '{}' not found.",
-            crate::ids::name_of(pid)
+            super::ids::name_of(pid)
         ),
     )
 }

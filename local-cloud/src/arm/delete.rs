@@ -4,13 +4,13 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::Cloud;
-use super::config::OpKind;
-use super::error::ArmError;
 use super::handlers::{group, json, rg_id};
 use super::ops;
 use super::store::{Phase, Res, Store, set_state};
 use super::types::{self, TypeSpec};
+use crate::Cloud;
+use crate::config::OpKind;
+use crate::error::ArmError;
 
 fn in_use_code(rtype: &str) -> &'static str {
     match rtype {
@@ -45,7 +45,7 @@ pub(super) fn delete(
             if !exists {
                 return Ok(StatusCode::NO_CONTENT.into_response());
             }
-            crate::ids::type_of(id)
+            super::ids::type_of(id)
                 .and_then(|t| types::spec_for(&t))
                 .map(|s| s.rtype.to_string())
                 .unwrap_or_default()
@@ -86,7 +86,7 @@ pub(super) fn delete(
                 in_use_code(spec.rtype),
                 format!(
                     "{} is in use by {u} and cannot be deleted.",
-                    crate::ids::name_of(id)
+                    super::ids::name_of(id)
                 ),
             ));
         }
@@ -95,7 +95,7 @@ pub(super) fn delete(
         .faults
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .failure_for(spec.rtype, crate::ids::name_of(id), OpKind::Delete);
+        .failure_for(spec.rtype, super::ids::name_of(id), OpKind::Delete);
     let op = ops::new_op(
         OpKind::Delete,
         id,
@@ -178,7 +178,7 @@ pub(super) fn vm_action(
     }
     let vm = store
         .visible(id)
-        .ok_or_else(|| ArmError::resource_not_found(spec.rtype, crate::ids::name_of(id), gname))?;
+        .ok_or_else(|| ArmError::resource_not_found(spec.rtype, super::ids::name_of(id), gname))?;
     if action.eq_ignore_ascii_case("instanceView") && *m == Method::GET {
         return Ok(json(StatusCode::OK, types::instance_view(vm)));
     }

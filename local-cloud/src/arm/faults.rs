@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::config::{Bucket, FaultConfig, OpKind};
-use super::error::ErrorDetail;
+use crate::config::{Bucket, FaultConfig, OpKind};
+use crate::error::ErrorDetail;
 
 /// Which ARM budget a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

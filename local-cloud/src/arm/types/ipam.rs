@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde_json::Value;
 
-use super::super::error::ArmError;
 use super::super::store::Store;
+use crate::error::ArmError;
 
 /// Public addresses come from TEST-NET-3 then TEST-NET-2 (RFC 5737): never routable.
 const PUBLIC_RANGES: [&str; 2] = ["203.0.113.0/24", "198.51.100.0/24"];

@@ -125,7 +125,7 @@ pub fn parse(path: &str) -> Result<ArmPath, PathError> {
         rtype: full.clone(),
     };
     let spec = types::spec_for(&full);
-    let rg_id = crate::ids::resource_group(&sub, &group);
+    let rg_id = super::ids::resource_group(&sub, &group);
     // Builds the canonical id of the first `n` type segments of `spec` with request names.
     let id_of = |spec: &TypeSpec, names: &[&str]| {
         let canon: Vec<&str> = spec.rtype.split('/').collect();

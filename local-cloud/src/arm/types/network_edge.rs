@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::super::error::ArmError;
 use super::network::normalize_children;
 use super::{PutCtx, envelope, find_subnet, ipam, require_ref, str_at};
+use crate::error::ArmError;
 
 /// `Microsoft.Network/publicIPAddresses`: Static ones get an address from TEST-NET at once.
 pub fn public_ip(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {

@@ -4,10 +4,10 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::Cloud;
-use super::error::ArmError;
 use super::store::{Res, Store};
 use super::types::{self, TypeSpec};
+use crate::Cloud;
+use crate::error::ArmError;
 
 /// Query parameters of a request, in order.
 pub type Query = Vec<(String, String)>;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::OpKind;
-use super::error::ErrorDetail;
+use crate::config::OpKind;
+use crate::error::ErrorDetail;
 
 /// File name of the persisted store inside the data dir.
 pub const STORE_FILE: &str = "cloud.json";
-pub(super) const FORMAT_VERSION: u32 = 1;
+/// Version of the `cloud.json` format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
 /// Settled operations kept for late pollers; older ones are dropped.
 const KEEP_SETTLED_OPS: usize = 5000;
 
@@ -58,7 +59,7 @@ impl Res {
         self.id.to_ascii_lowercase()
     }
     pub fn name(&self) -> &str {
-        crate::ids::name_of(&self.id)
+        super::ids::name_of(&self.id)
     }
     pub fn location(&self) -> Option<&str> {
         self.body.get("location").and_then(Value::as_str)

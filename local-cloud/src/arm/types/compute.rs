@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::super::error::ArmError;
 use super::super::store::{Res, Store};
 use super::{PutCtx, envelope, find_subnet, ipam, require_ref, str_at};
+use crate::error::ArmError;
 
 const VM: &str = "Microsoft.Compute/virtualMachines";
 const NIC: &str = "Microsoft.Network/networkInterfaces";
