@@ -109,7 +109,7 @@ fn route(
                 listing::group_resources(cloud, store, rg, req.raw_path, req.query)?,
             ))
         }
-        ArmPath::Operation { status, id } if m == Method::GET => {
+        ArmPath::Operation { status, id, .. } if m == Method::GET => {
             poll(cloud, store, *status, id, req, now)
         }
         ArmPath::Collection {

@@ -54,8 +54,9 @@ pub fn new_op(
 /// The two poll URLs of an operation: (Azure-AsyncOperation, Location).
 pub fn poll_urls(endpoint: &Url, sub: &str, op: &Operation, location: &str) -> (String, String) {
     let ns = op.rtype.split('/').next().unwrap_or("Microsoft.Resources");
-    let version =
-        super::api_versions::for_type(&op.rtype).unwrap_or(super::api_versions::RESOURCES);
+    // These URLs take any version of the namespace; the newest of the type is written
+    // (operations only exist for served types, which all have a row).
+    let version = super::api_versions::latest(&op.rtype).unwrap_or_default();
     let base = format!(
         "{}subscriptions/{sub}/providers/{ns}/locations/{location}",
         endpoint.as_str()

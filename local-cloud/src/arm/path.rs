@@ -12,7 +12,12 @@ pub enum ArmPath {
     /// `/subscriptions/{s}/resourcegroups/{rg}/resources`
     GroupResources { sub: String, group: String },
     /// `/subscriptions/{s}/providers/{ns}/locations/{loc}/{azureAsyncOperation|operationResults}/{id}`
-    Operation { status: bool, id: String },
+    Operation {
+        status: bool,
+        /// The provider namespace in the URL (its versions are accepted).
+        namespace: String,
+        id: String,
+    },
     /// A collection of a known type: `.../providers/{ns}/{type}` or `{parent}/{child}`.
     Collection {
         sub: String,
@@ -81,6 +86,7 @@ pub fn parse(path: &str) -> Result<ArmPath, PathError> {
             if status || segs[6].eq_ignore_ascii_case("operationResults") {
                 return Ok(ArmPath::Operation {
                     status,
+                    namespace: segs[3].to_string(),
                     id: segs[7].to_string(),
                 });
             }
@@ -238,7 +244,7 @@ mod tests {
         ));
         assert!(matches!(
             parse("/subscriptions/s/providers/Microsoft.Network/locations/eastus/azureAsyncOperation/abc").unwrap(),
-            ArmPath::Operation { status: true, .. }
+            ArmPath::Operation { status: true, namespace, .. } if namespace == "Microsoft.Network"
         ));
     }
 }

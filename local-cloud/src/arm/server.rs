@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use super::api_versions;
 use super::faults::{Budget, Injected};
 use super::handlers::{self, Req};
 use super::listing::Query;
@@ -82,36 +83,68 @@ fn authorized(headers: &HeaderMap) -> Result<(), ArmError> {
     }
 }
 
-/// The api-version this path needs; operation URLs accept any pinned one.
-fn check_api_version(path: &ArmPath, q: &Query) -> Result<(), ArmError> {
+/// Checks `api-version` against the versions ARM serves for what the path addresses, and
+/// refuses others as ARM does: `InvalidApiVersionParameter` for ARM's own
+/// `Microsoft.Resources` URLs, `NoRegisteredProviderFound` for a provider's resource type.
+/// Operation-status URLs take any version of their provider namespace.
+fn check_api_version(cloud: &Cloud, path: &ArmPath, q: &Query) -> Result<(), ArmError> {
     let Some(given) = super::listing::param(q, "api-version") else {
         return Err(ArmError::bad_request(
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
         ));
     };
-    use super::api_versions as v;
-    let allowed: Vec<&str> = match path {
-        ArmPath::Operation { .. } => vec![
-            v::RESOURCES,
-            v::NETWORK,
-            v::PRIVATE_DNS,
-            v::COMPUTE,
-            v::POSTGRES,
-        ],
-        p => v::for_type(p.rtype()).into_iter().collect(),
+    let (allowed, provider) = match path {
+        ArmPath::Operation { namespace, .. } => (api_versions::of_namespace(namespace), None),
+        ArmPath::ResourceGroups { .. }
+        | ArmPath::ResourceGroup { .. }
+        | ArmPath::GroupResources { .. } => (api_versions::RESOURCES.to_vec(), None),
+        ArmPath::Collection {
+            sub, group, spec, ..
+        }
+        | ArmPath::Resource {
+            sub, group, spec, ..
+        }
+        | ArmPath::Action {
+            sub, group, spec, ..
+        } => (
+            api_versions::versions(spec.rtype)
+                .unwrap_or_default()
+                .to_vec(),
+            Some((spec.rtype, sub, group)),
+        ),
     };
     if allowed.contains(&given) {
-        Ok(())
-    } else {
-        Err(ArmError::bad_request(
+        return Ok(());
+    }
+    Err(match provider {
+        None => ArmError::bad_request(
             "InvalidApiVersionParameter",
             format!(
                 "The api-version '{given}' is invalid. The supported versions are '{}'.",
                 allowed.join(",")
             ),
-        ))
-    }
+        ),
+        Some((rtype, sub, group)) => {
+            let type_name = rtype.split_once('/').map_or(rtype, |(_, t)| t);
+            let location = {
+                let store = cloud.store.lock().unwrap_or_else(|p| p.into_inner());
+                store
+                    .visible(&super::ids::resource_group(sub, group))
+                    .and_then(|g| g.location().map(str::to_string))
+                    .unwrap_or_else(|| "*".into())
+            };
+            ArmError::bad_request(
+                "NoRegisteredProviderFound",
+                format!(
+                    "No registered resource provider found for location '{location}' and API \
+                     version '{given}' for type '{type_name}'. The supported api-versions are \
+                     '{}'.",
+                    allowed.join(", ")
+                ),
+            )
+        }
+    })
 }
 
 /// Every ARM answer reports the remaining budget, also those refused before taking from it.
@@ -178,7 +211,7 @@ async fn arm_checked(
         }
     };
     let query = query_of(uri);
-    if let Err(e) = check_api_version(&parsed, &query) {
+    if let Err(e) = check_api_version(cloud, &parsed, &query) {
         return e.into_response();
     }
     let sub = uri

@@ -1,0 +1,42 @@
+//! Every api-version the product pins is one ARM serves for the type it is sent with, as
+//! the local cloud's own table (from the REST specs) says: a pin that ARM would refuse fails
+//! here, naming the type, before any request is made.
+
+use platform::azure::api_versions;
+use platform::azure::resources::lro::LRO_TABLE;
+
+/// Types the product reads but does not create (inventory lists, teardown's group list,
+/// subnets addressed as children).
+const READ_TYPES: &[&str] = &[
+    "Microsoft.Resources/resources",
+    "Microsoft.Compute/virtualMachines",
+    "Microsoft.Network/networkInterfaces",
+    "Microsoft.Network/publicIPAddresses",
+    "Microsoft.Network/virtualNetworks/subnets",
+];
+
+#[test]
+fn every_pinned_version_is_served_for_its_types() {
+    let types: Vec<&str> = LRO_TABLE
+        .iter()
+        .map(|r| r.resource_type)
+        .chain(READ_TYPES.iter().copied())
+        .collect();
+    assert!(types.len() >= 14, "the product's types: {types:?}");
+    let mut wrong = Vec::new();
+    for t in types {
+        let pinned = api_versions::for_type(t)
+            .unwrap_or_else(|| panic!("the product pins no api-version for {t}"));
+        if !local_cloud::api_versions::accepts(t, pinned) {
+            wrong.push(format!(
+                "{t}: pinned {pinned}, ARM serves {:?}",
+                local_cloud::api_versions::versions(t)
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "pins ARM would refuse:\n{}",
+        wrong.join("\n")
+    );
+}
