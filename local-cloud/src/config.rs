@@ -20,8 +20,8 @@ pub struct LocalCloudOptions {
     pub faults: FaultConfig,
     /// Items per page on every list call before a `nextLink` is given.
     pub page_size: usize,
-    /// Make scale-set VMs real Linux hosts reachable over SSH (needs root, iproute2,
-    /// openssh-server and sudo; see `local-cloud/README.md`).
+    /// Make scale-set VMs real Linux hosts reachable over SSH (needs the crate feature
+    /// `hosts`, and root, iproute2, openssh-server and sudo; see `local-cloud/README.md`).
     pub realize_hosts: bool,
 }
 

@@ -128,6 +128,13 @@ pub trait OpGate: Send + Sync + std::fmt::Debug {
 
 /// What an `OpGate` says about one VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    not(feature = "hosts"),
+    allow(
+        dead_code,
+        reason = "only the host realizer (feature `hosts`) holds operations"
+    )
+)]
 pub enum Hold {
     Ready,
     /// Not yet: the operation's deadline moves `GATE_RETRY_MS` later.

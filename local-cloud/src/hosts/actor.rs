@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::{HostError, HostInfo, HostSpec, HostState, Inner, Want, host, lock, net, rootfs, sys};
+use super::realizer::{Inner, Want, lock};
+use super::{HostError, HostInfo, HostSpec, HostState, host, net, rootfs, sys};
 
 /// One host's task: applies the latest wanted state until told to go.
 pub(super) struct Actor {

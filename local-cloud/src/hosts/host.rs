@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use super::sys::kill_netns;
-use super::{HostError, HostSpec, SSHD};
+use super::sys::{SSHD, kill_netns};
+use super::{HostError, HostSpec};
 
 /// How long a booting sshd may take to accept connections.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(20);

@@ -6,6 +6,9 @@ use std::process::Stdio;
 
 use super::HostError;
 
+/// Debian's OpenSSH server.
+pub const SSHD: &str = "/usr/sbin/sshd";
+
 /// The Debian packages hosts need, as one command a user can paste.
 pub const INSTALL_HINT: &str = "apt-get install openssh-server sudo iproute2";
 
@@ -61,7 +64,7 @@ pub fn preflight() -> Result<(), HostError> {
         ));
     }
     let mut missing = Vec::new();
-    if !Path::new(super::SSHD).is_file() {
+    if !Path::new(SSHD).is_file() {
         missing.push("sshd (openssh-server)");
     }
     if !on_path("sudo") {
