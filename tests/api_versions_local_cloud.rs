@@ -6,7 +6,8 @@ use platform::azure::api_versions;
 use platform::azure::resources::lro::LRO_TABLE;
 
 /// Types the product reads but does not create (inventory lists, teardown's group list,
-/// subnets addressed as children).
+/// subnets addressed as children). Not `Microsoft.Compute/disks`, which `down` may delete:
+/// `for_type` still gives it Compute's version, which ARM refuses for disks (decision 0005).
 const READ_TYPES: &[&str] = &[
     "Microsoft.Resources/resources",
     "Microsoft.Compute/virtualMachines",
