@@ -87,6 +87,15 @@ impl ArmError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 500 for a broken invariant of the local cloud itself (ARM's `InternalServerError`).
+    pub fn internal(detail: String) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            format!("The local cloud failed: {detail}."),
+        )
+    }
+
     /// Network-style "field missing or malformed" error naming the field path.
     pub fn invalid(path: &str, what: &str) -> Self {
         Self::bad_request(

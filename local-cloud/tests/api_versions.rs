@@ -1,6 +1,12 @@
 //! The local cloud over real HTTPS accepts exactly the api-versions ARM serves for each
 //! type, and refuses any other with ARM's error code, body and headers.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use local_cloud::{LatencyModel, LocalCloudOptions, api_versions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

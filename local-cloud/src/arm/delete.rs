@@ -51,7 +51,7 @@ pub(super) fn delete(
                 .unwrap_or_default()
         }
     };
-    let spec = types::spec_for(&rtype).expect("stored types are known");
+    let spec = types::stored_spec(&rtype)?;
     let location = store.get(id).and_then(Res::location).map(str::to_string);
     let location = location
         .or_else(|| {

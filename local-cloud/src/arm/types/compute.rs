@@ -181,9 +181,7 @@ pub fn scale_set(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
         os.remove("customData");
         os.remove("adminPassword");
     }
-    let props = body["properties"]
-        .as_object_mut()
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     props.remove("resourceGuid");
     let (uid, created) = match ctx.existing {
         Some(e) => (

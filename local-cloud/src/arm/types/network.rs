@@ -69,10 +69,7 @@ fn parse_prefix(s: &str, path: &str) -> Result<IpNet, ArmError> {
 /// `Microsoft.Network/virtualNetworks` with inline subnets (PUT replaces the subnet list).
 pub fn virtual_network(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
     let mut body = envelope(ctx, input, &[])?;
-    let props = body
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     let space: Vec<IpNet> = match props.pointer_addr_prefixes() {
         Some(list) if !list.is_empty() => list
             .iter()
@@ -270,10 +267,7 @@ pub fn security_group(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
         input,
         &["defaultSecurityRules", "subnets", "networkInterfaces"],
     )?;
-    let props = body
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     normalize_children(ctx.id, ctx.spec.rtype, "securityRules", props)?;
     let mut seen: HashSet<(String, u64)> = HashSet::new();
     for r in props

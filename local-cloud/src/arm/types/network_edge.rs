@@ -17,10 +17,7 @@ pub fn public_ip(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
         body.insert("sku".into(), json!({"name": "Basic", "tier": "Regional"}));
     }
     let location = body["location"].as_str().unwrap_or_default().to_string();
-    let props = body
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     let method = props
         .get("publicIPAllocationMethod")
         .and_then(Value::as_str)
@@ -84,10 +81,7 @@ const LB_CHILDREN: [&str; 6] = [
 /// `Microsoft.Network/loadBalancers`: children reference each other by id inside one body.
 pub fn load_balancer(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
     let mut body = envelope(ctx, input, &["inboundNatPools"])?;
-    let props = body
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     let mut own_ids = HashSet::new();
     for key in LB_CHILDREN {
         normalize_children(ctx.id, ctx.spec.rtype, key, props)?;
@@ -185,10 +179,7 @@ pub fn nat_gateway(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
 /// `Microsoft.Network/networkInterfaces` (scale sets make most of them).
 pub fn network_interface(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
     let mut body = envelope(ctx, input, &["virtualMachine", "macAddress"])?;
-    let props = body
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     normalize_children(ctx.id, ctx.spec.rtype, "ipConfigurations", props)?;
     let cfgs = props
         .get_mut("ipConfigurations")
@@ -260,10 +251,7 @@ pub fn private_dns_zone(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> 
             "numberOfVirtualNetworkLinks",
         ],
     )?;
-    let props = body
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     props.remove("resourceGuid");
     // Limits and counts as the 2024-06-01 example shows them.
     let links = ctx
@@ -301,10 +289,7 @@ pub fn dns_link(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
         "Microsoft.Network/virtualNetworks",
         "properties.virtualNetwork",
     )?;
-    let props = body
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     props.remove("resourceGuid");
     props.entry("registrationEnabled").or_insert(false.into());
     props.insert("virtualNetworkLinkState".into(), "Completed".into());

@@ -61,9 +61,7 @@ pub fn server(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
             format!("sku.name '{sku_name}' is not a valid compute size."),
         ));
     }
-    let props = body["properties"]
-        .as_object_mut()
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     props.remove("resourceGuid");
     let existing_props = ctx.existing.map(|e| &e.body["properties"]);
     let login = props
@@ -224,9 +222,7 @@ fn parent_ready(ctx: &PutCtx) -> Result<(), ArmError> {
 pub fn database(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
     parent_ready(ctx)?;
     let mut body = Value::Object(envelope(ctx, input, &[])?);
-    let props = body["properties"]
-        .as_object_mut()
-        .expect("envelope has properties");
+    let props = super::props_of(body.get_mut("properties"))?;
     props.remove("resourceGuid");
     props.entry("charset").or_insert("UTF8".into());
     props.entry("collation").or_insert("en_US.utf8".into());
@@ -253,9 +249,6 @@ pub fn firewall_rule(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
     )?;
     ipv4(str_at(input, "/properties/endIpAddress"), "endIpAddress")?;
     let mut body = Value::Object(envelope(ctx, input, &[])?);
-    body["properties"]
-        .as_object_mut()
-        .expect("envelope has properties")
-        .remove("resourceGuid");
+    super::props_of(body.get_mut("properties"))?.remove("resourceGuid");
     Ok(body)
 }
