@@ -22,4 +22,6 @@ pub mod ssh;
 pub mod state;
 pub mod sync;
 pub mod templates;
+#[cfg(test)]
+mod tidy;
 pub mod yaml;
