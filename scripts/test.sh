@@ -39,4 +39,4 @@ export PLATFORM_ANSIBLE_BIN
 # tests/local_hosts_*.rs realize local-cloud VMs as namespaced SSH hosts: they need root
 # (they skip with a reason elsewhere, and fail when CI is set). Their measurements:
 #   cargo test --release --test local_hosts_bench -- --ignored --nocapture
-cargo test --locked --all-targets
+cargo test --locked --workspace --all-targets
