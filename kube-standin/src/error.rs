@@ -384,6 +384,11 @@ impl ApiError {
         .with_details(d)
     }
 
+    /// 500 with no reason: what the real server answers for a plain (non-Status) error.
+    pub fn internal_plain(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
     /// 503 ServiceUnavailable (the store cannot answer).
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)
@@ -402,7 +407,9 @@ impl ApiError {
         s.insert("metadata".into(), json!({}));
         s.insert("status".into(), json!("Failure"));
         s.insert("message".into(), json!(self.message));
-        s.insert("reason".into(), json!(self.reason));
+        if !self.reason.is_empty() {
+            s.insert("reason".into(), json!(self.reason));
+        }
         if let Some(d) = &self.details {
             s.insert("details".into(), Value::Object((**d).clone()));
         }

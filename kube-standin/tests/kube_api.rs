@@ -14,7 +14,7 @@ use kube::api::{
 use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
-use support::{Options, start, start_with, within};
+use support::{Options, api_err, start, start_with, within};
 
 fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     serde_json::from_value(json!({
@@ -22,13 +22,6 @@ fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
         "data": {"k": "v"}
     }))
     .unwrap()
-}
-
-fn api_err(e: kube::Error) -> Box<kube::core::Status> {
-    match e {
-        kube::Error::Api(s) => s,
-        other => panic!("expected an API error, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -273,6 +266,34 @@ async fn watcher_sees_creates_updates_and_deletes() {
         .unwrap()
         .unwrap();
     assert!(matches!(ev, watcher::Event::Delete(_)), "{ev:?}");
+    c.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn streaming_lists_end_with_the_initial_events_bookmark() {
+    let c = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
+    cms.create(&PostParams::default(), &cm("s1", &[("s", "y")]))
+        .await
+        .unwrap();
+    let mut events = watcher(
+        cms.clone(),
+        watcher::Config::default().labels("s=y").streaming_lists(),
+    )
+    .boxed();
+    let mut seen = Vec::new();
+    loop {
+        match within(30, "streaming list", events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            watcher::Event::InitApply(o) => seen.push(o.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, vec!["s1"]);
     c.server.shutdown().await;
 }
 

@@ -9,68 +9,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
+use support::kubectl::Kubectl;
 use support::{Cluster, kubectls_or_skip, start, within};
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-/// One kubectl binary with its own HOME and discovery cache.
-pub struct Kubectl {
-    pub bin: PathBuf,
-    pub minor: u32,
-    kubeconfig: PathBuf,
-    home: tempfile::TempDir,
-}
-
-impl Kubectl {
-    pub fn new(bin: &Path, minor: u32, cluster: &Cluster) -> Self {
-        Self {
-            bin: bin.to_path_buf(),
-            minor,
-            kubeconfig: cluster.kubeconfig.clone(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(&self.bin);
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig);
-        cmd.arg("--cache-dir").arg(self.home.path().join("cache"));
-        cmd.args(args);
-        cmd.env("HOME", self.home.path())
-            .env_remove("KUBECONFIG")
-            .kill_on_drop(true);
-        cmd
-    }
-
-    pub async fn run(&self, args: &[&str]) -> Output {
-        within(
-            120,
-            &format!("kubectl 1.{} {args:?}", self.minor),
-            self.command(args).output(),
-        )
-        .await
-        .unwrap()
-    }
-
-    /// Runs and returns stdout; fails the test with stderr when kubectl fails.
-    pub async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "kubectl 1.{} {args:?} failed ({}):\n{stdout}\n{}",
-            self.minor,
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-}
 
 async fn add_node(c: &Cluster) {
     let nodes: Api<Node> = Api::all(c.client().await);

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{ServerState, get_current, store_err};
 use crate::error::ApiError;
-use crate::kinds::ResourceType;
+use crate::kinds::{ResourceType, crd};
 use crate::objects::meta;
 use crate::store::StoreError;
 
@@ -94,9 +94,20 @@ pub async fn delete(
             ));
         }
         let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
-        if is_namespace || !meta::finalizers(&obj).is_empty() {
+        let is_crd = crd::is_crd(rt);
+        if is_namespace || is_crd || !meta::finalizers(&obj).is_empty() {
             if meta::is_deleting(&obj) {
                 return Ok(Deleted::Pending(obj));
+            }
+            if is_crd
+                && !meta::finalizers(&obj)
+                    .iter()
+                    .any(|f| f == crd::CLEANUP_FINALIZER)
+            {
+                // Its custom resources go first (the CRD controller removes the finalizer).
+                let mut fins = meta::finalizers(&obj);
+                fins.push(crd::CLEANUP_FINALIZER.to_string());
+                meta::set_meta(&mut obj, "finalizers", Some(json!(fins)));
             }
             let m = meta::meta_mut(&mut obj);
             m.insert("deletionTimestamp".into(), json!(meta::now()));

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::ServerState;
 use crate::error::{ApiError, FieldError, go_quote};
-use crate::kinds::ResourceType;
+use crate::kinds::{ResourceType, crd};
 use crate::objects::{defaults, meta, services, validate};
 
 /// 400 unless the body is an object of `rt`'s kind and version (missing ones are filled).
@@ -50,6 +50,29 @@ pub fn check_type(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
         o.insert("metadata".into(), Value::Object(Map::new()));
     }
     Ok(())
+}
+
+/// Drops empty collections from `metadata`, as typed decoding (`omitempty`) does, so that
+/// `annotations: {}` and no annotations are the same object.
+pub fn normalize_meta(obj: &mut Value) {
+    let m = meta::meta_mut(obj);
+    for f in [
+        "labels",
+        "annotations",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+    ] {
+        let empty = match m.get(f) {
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty && f != "managedFields" {
+            m.remove(f);
+        }
+    }
 }
 
 fn generated_name(prefix: &str) -> String {
@@ -118,6 +141,7 @@ pub async fn for_create(
     warnings: &mut Vec<String>,
 ) -> Result<(), ApiError> {
     check_type(rt, obj)?;
+    normalize_meta(obj);
     namespace_of(rt, url_ns, obj)?;
     if meta::name(obj).is_none() {
         match meta::meta_str(obj, "generateName") {
@@ -195,6 +219,13 @@ async fn create_hooks(
                 .await?
                 .map_err(|errs| invalid(rt, &name, &errs))?;
         }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let name = meta::name(obj).unwrap_or_default().to_string();
+            let errs = crd::prepare(obj, None);
+            if !errs.is_empty() {
+                return Err(invalid(rt, &name, &errs));
+            }
+        }
         ("", "Pod") => {
             if let Some(o) = obj.as_object_mut() {
                 o.insert(
@@ -220,14 +251,16 @@ fn namespace_label(obj: &mut Value, name: &str) {
         .insert("kubernetes.io/metadata.name".into(), json!(name));
 }
 
-/// Everything outside `metadata` and `status` (what a generation bump looks at).
-fn spec_part(obj: &Value) -> Map<String, Value> {
+/// Everything outside `metadata` (and `status` when it is a subresource): what a
+/// generation bump looks at.
+fn spec_part(obj: &Value, status_separate: bool) -> Map<String, Value> {
+    let skip = |k: &str| {
+        matches!(k, "metadata" | "apiVersion" | "kind") || (status_separate && k == "status")
+    };
     obj.as_object()
         .map(|o| {
             o.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
-                })
+                .filter(|(k, _)| !skip(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
@@ -243,6 +276,7 @@ pub fn for_update(
     warnings: &mut Vec<String>,
 ) -> Result<(), ApiError> {
     check_type(rt, new)?;
+    normalize_meta(new);
     let name = meta::name(old).unwrap_or_default().to_string();
     match meta::name(new) {
         Some(n) if n != name => {
@@ -325,6 +359,9 @@ pub fn for_update(
             namespace_label(new, &name);
         }
         ("", "Service") => errs.extend(services::keep_allocated(old, new)),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") if subresource.is_none() => {
+            errs.extend(crd::prepare(new, old.get("status")));
+        }
         _ => {}
     }
     defaults::apply(&rt.group, &rt.kind, new);
@@ -349,7 +386,8 @@ pub fn for_update(
     if rt.flags.generation {
         let annotations_changed = rt.flags.generation_on_annotations
             && old.pointer("/metadata/annotations") != new.pointer("/metadata/annotations");
-        if spec_part(old) != spec_part(new) || annotations_changed {
+        if spec_part(old, rt.flags.status) != spec_part(new, rt.flags.status) || annotations_changed
+        {
             let g = meta::generation(old) + 1;
             meta::set_meta(new, "generation", Some(json!(g)));
         }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{ServerState, WriteOptions, get_current, prepare, store_err};
 use crate::error::ApiError;
-use crate::kinds::ResourceType;
+use crate::kinds::{ResourceType, crd};
 use crate::objects::meta;
 use crate::ssa::managed::{self, Managed, Scope};
 use crate::store::StoreError;
@@ -92,6 +92,9 @@ pub async fn insert(
         .await
         .map_err(|e| store_err(rt, &name, e))?;
     meta::set_resource_version(&mut obj, kv.mod_revision);
+    if crd::is_crd(rt) {
+        crd::sync(&state.registry, &obj, false);
+    }
     Ok(obj)
 }
 
@@ -100,7 +103,6 @@ pub async fn insert(
 pub enum Change {
     /// A new object; ownership moves by comparison (PUT and non-apply patches).
     Replace(Value),
-    #[allow(dead_code, reason = "server-side apply is wired in step 2 of issue 10")]
     /// The result of a server-side apply with its managed fields already computed.
     Applied { object: Value, managed: Managed },
 }
@@ -216,10 +218,10 @@ where
             });
         }
         let key = rt.key(ns, name);
-        let result = if meta::is_deleting(&next)
+        let gone = meta::is_deleting(&next)
             && meta::finalizers(&next).is_empty()
-            && !is_namespace_with_spec_finalizers(rt, &next)
-        {
+            && !is_namespace_with_spec_finalizers(rt, &next);
+        let result = if gone {
             state.store.delete(&key, kv.mod_revision).await
         } else {
             state
@@ -230,6 +232,9 @@ where
         match result {
             Ok(written) => {
                 meta::set_resource_version(&mut next, written.mod_revision);
+                if crd::is_crd(rt) {
+                    crd::sync(&state.registry, &next, gone);
+                }
                 return Ok(Updated {
                     object: next,
                     created: false,

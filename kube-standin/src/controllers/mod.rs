@@ -1,6 +1,8 @@
-//! Controllers the API core runs itself: namespace deletion and the status of workloads.
+//! Controllers the API core runs itself: namespace deletion, CRD deletion and the status of
+//! workloads.
 //! Each follows the store with its own watch (restarted from a fresh list if it breaks).
 
+mod crds;
 mod namespaces;
 mod workloads;
 
@@ -19,13 +21,14 @@ pub const MANAGER: &str = "k3s";
 pub fn spawn(state: State) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(namespaces::run(state.clone())),
+        tokio::spawn(crds::run(state.clone())),
         tokio::spawn(workloads::run(state)),
     ]
 }
 
-/// A controller's write through a subresource (`status`, `finalize`): `edit` changes a copy
-/// of the live object; a concurrent write makes it run again on the new state. Failures
-/// (the object went away) are left to the next event.
+/// A controller's write, through a subresource (`status`, `finalize`) or the main resource
+/// (`""`): `edit` changes a copy of the live object; a concurrent write makes it run again
+/// on the new state. Failures (the object went away) are left to the next event.
 pub async fn write_sub(
     state: &State,
     rt: &ResourceType,

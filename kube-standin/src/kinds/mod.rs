@@ -2,6 +2,7 @@
 //! CustomResourceDefinitions, looked up by group/version/plural, kind or short name.
 
 mod builtin;
+pub mod crd;
 pub mod schemas;
 
 use std::sync::{Arc, RwLock};
@@ -27,30 +28,22 @@ pub struct Flags {
     pub keep_status_on_create: bool,
 }
 
-#[allow(dead_code, reason = "CRDs are served in step 2 of issue 10")]
 /// Printer column of a custom resource (`additionalPrinterColumns`).
 #[derive(Debug, Clone)]
 pub struct PrinterColumn {
     pub name: String,
     pub type_: String,
     pub format: String,
-    pub description: String,
     pub priority: i64,
     pub json_path: String,
 }
 
-#[allow(dead_code, reason = "CRDs are served in step 2 of issue 10")]
 /// What a CRD adds to a type it defines.
 #[derive(Debug, Clone, Default)]
 pub struct CustomInfo {
     /// The CRD's name (`<plural>.<group>`).
     pub crd_name: String,
     pub printer_columns: Vec<PrinterColumn>,
-    pub selectable_fields: Vec<String>,
-    /// All served versions, storage version first... as declared.
-    pub versions: Vec<String>,
-    /// Whether this version is the storage version.
-    pub storage: bool,
 }
 
 /// One served resource (one group/version/plural).
@@ -169,7 +162,6 @@ impl Registry {
             .any(|t| t.group == group && t.version == version)
     }
 
-    #[allow(dead_code, reason = "CRDs are served in step 2 of issue 10")]
     /// Replaces the custom types that came from the CRD `crd_name`.
     pub fn set_custom(&self, crd_name: &str, types: Vec<ResourceType>) {
         let mut custom = self.custom.write().unwrap_or_else(|p| p.into_inner());

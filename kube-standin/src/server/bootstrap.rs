@@ -1,5 +1,6 @@
 //! Objects a fresh server has: the four system namespaces, and the `kubernetes` Service
-//! (first address of the service CIDR) with its Endpoints pointing at this server.
+//! (first address of the service CIDR) with its Endpoints pointing at this server; the
+//! custom resource types of stored CRDs.
 
 use std::net::SocketAddr;
 
@@ -70,4 +71,17 @@ pub async fn run(state: &ServerState, addr: SocketAddr) -> Result<(), ApiError> 
             "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": host}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]});
     ensure(state, "", "endpoints", Some("default"), ep).await
+}
+
+/// Serves the custom resources of the CRDs already in the store (a restart, or a store
+/// shared with other servers).
+pub async fn load_crds(state: &ServerState) -> Result<(), ApiError> {
+    let rt = state
+        .registry
+        .builtin("apiextensions.k8s.io", "customresourcedefinitions");
+    let list = state.store.list(&rt.prefix(None), "", 0, 0).await?;
+    for kv in &list.items {
+        crate::kinds::crd::sync(&state.registry, &crate::objects::meta::decode(kv), false);
+    }
+    Ok(())
 }

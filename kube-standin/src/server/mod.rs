@@ -116,6 +116,9 @@ pub async fn start(
     bootstrap::run(&state, addr)
         .await
         .map_err(StartError::Bootstrap)?;
+    bootstrap::load_crds(&state)
+        .await
+        .map_err(StartError::Bootstrap)?;
     let mut tasks = crate::controllers::spawn(state.clone());
     let (tx, rx) = watch::channel(false);
     tasks.push(tokio::spawn(accept_loop(

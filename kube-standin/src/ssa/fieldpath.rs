@@ -207,6 +207,7 @@ impl Set {
     }
 
     /// Whether the path is a member.
+    #[cfg(test)]
     pub fn has(&self, path: &[PathElement]) -> bool {
         match path {
             [] => false,

@@ -1,5 +1,4 @@
 //! Server-side apply and field ownership (structured-merge-diff's model in Rust).
-#![allow(dead_code, reason = "the apply half is wired in step 2 of issue 10")]
 
 pub mod fieldpath;
 pub mod managed;

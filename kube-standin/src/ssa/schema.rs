@@ -90,11 +90,6 @@ impl Schema {
             Schema::Struct { atomic: true, .. } | Schema::Map { atomic: true, .. }
         )
     }
-
-    /// Whether this node is a struct whose fields are declared (not a free-key map).
-    pub fn is_struct(&self) -> bool {
-        matches!(self, Schema::Struct { .. })
-    }
 }
 
 /// Builders for the built-in schema table: short names keep the tables readable.

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod kubectl;
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube_standin::pki::DevPki;
 use kube_standin::store::memory::MemoryStore;
@@ -164,4 +166,12 @@ pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Outp
     tokio::time::timeout(Duration::from_secs(secs), fut)
         .await
         .unwrap_or_else(|_| panic!("{what}: no answer within {secs}s"))
+}
+
+/// The `Status` of an API error (panics on any other error).
+pub fn api_err(e: kube::Error) -> Box<kube::core::Status> {
+    match e {
+        kube::Error::Api(s) => s,
+        other => panic!("expected an API error, got {other:?}"),
+    }
 }
