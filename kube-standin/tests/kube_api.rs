@@ -201,6 +201,18 @@ async fn selectors_and_paging() {
         "cm-99 came after the snapshot"
     );
     assert!(third.metadata.continue_.is_none());
+
+    // deletecollection removes exactly what the selector picks.
+    let gone = cms
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("tier=db"),
+        )
+        .await
+        .unwrap();
+    let gone = gone.left().expect("the deleted objects");
+    assert_eq!(names(gone), vec!["cm-4", "cm-5", "cm-6"]);
+    assert_eq!(cms.list(&sel("tier")).await.unwrap().items.len(), 5);
     c.server.shutdown().await;
 }
 
@@ -394,6 +406,9 @@ async fn deployment_becomes_available_for_await_condition() {
     let mut forged = done.clone();
     forged.status.as_mut().unwrap().replicas = Some(42);
     forged.metadata.managed_fields = None;
+    // No resourceVersion: an unconditional update, so a concurrent status write cannot make
+    // this a 409.
+    forged.metadata.resource_version = None;
     let replaced = deploys
         .replace("web", &PostParams::default(), &forged)
         .await
@@ -516,13 +531,33 @@ async fn namespaces_start_with_the_system_ones_and_terminate_with_their_content(
         "{}",
         refused.message
     );
-    let ns_now = nss.get("doomed").await.unwrap();
+    // The namespace controller reports the finalizer holding the namespace.
+    let ns_now = within(
+        30,
+        "finalizers condition",
+        await_condition(nss.clone(), "doomed", |n: Option<&Namespace>| {
+            let conds = n
+                .and_then(|n| n.status.as_ref())
+                .and_then(|s| s.conditions.as_ref());
+            conds.is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "NamespaceFinalizersRemaining" && c.status == "True")
+            })
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let conds = ns_now.status.unwrap().conditions.unwrap();
-    assert!(
-        conds
-            .iter()
-            .any(|c| c.type_ == "NamespaceFinalizersRemaining" && c.status == "True"),
-        "{conds:?}"
+    let fin = conds
+        .iter()
+        .find(|c| c.type_ == "NamespaceFinalizersRemaining")
+        .unwrap();
+    assert_eq!(
+        fin.message.as_deref(),
+        Some(
+            "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+        )
     );
 
     // Removing the last finalizer deletes the object, and then the namespace.
@@ -692,13 +727,15 @@ async fn bookmarks_carry_kind_and_resource_version() {
         .await
         .unwrap()
         .boxed();
-    cms.patch(
-        "b",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"k": "2"}})),
-    )
-    .await
-    .unwrap();
+    let patched = cms
+        .patch(
+            "b",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "2"}})),
+        )
+        .await
+        .unwrap();
+    let patched_rv: i64 = patched.metadata.resource_version.unwrap().parse().unwrap();
     let mut saw_modified = false;
     loop {
         match within(30, "bookmark", stream.try_next())
@@ -708,19 +745,20 @@ async fn bookmarks_carry_kind_and_resource_version() {
         {
             WatchEvent::Modified(_) => saw_modified = true,
             WatchEvent::Bookmark(b) => {
-                assert!(
-                    saw_modified,
-                    "the bookmark must not pass an undelivered event"
-                );
                 assert_eq!(
                     (b.types.kind.as_str(), b.types.api_version.as_str()),
                     ("ConfigMap", "v1")
                 );
-                assert!(
-                    b.metadata.resource_version.parse::<i64>().unwrap()
-                        > rv.parse::<i64>().unwrap()
-                );
-                break;
+                let brv: i64 = b.metadata.resource_version.parse().unwrap();
+                assert!(brv >= rv.parse::<i64>().unwrap());
+                // A bookmark at or past the patch must come after the patch's event.
+                if brv >= patched_rv {
+                    assert!(
+                        saw_modified,
+                        "the bookmark must not pass an undelivered event"
+                    );
+                    break;
+                }
             }
             other => panic!("{other:?}"),
         }

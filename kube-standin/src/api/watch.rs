@@ -17,6 +17,23 @@ use crate::objects::meta;
 use crate::selectors::Selectors;
 use crate::store::{Event, EventKind, StoreError};
 
+/// How event objects are rendered (full object, Table row, metadata only), set by the
+/// HTTP layer from the Accept header.
+#[derive(Clone)]
+pub struct Render(pub Arc<dyn Fn(Value) -> Value + Send + Sync>);
+
+impl std::fmt::Debug for Render {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Render")
+    }
+}
+
+impl Default for Render {
+    fn default() -> Self {
+        Render(Arc::new(|v| v))
+    }
+}
+
 /// A watch request's parameters.
 #[derive(Debug, Clone, Default)]
 pub struct WatchRequest {
@@ -27,6 +44,7 @@ pub struct WatchRequest {
     pub allow_bookmarks: bool,
     pub send_initial_events: Option<bool>,
     pub timeout: Option<Duration>,
+    pub render: Render,
 }
 
 /// One newline-terminated watch event.
@@ -86,7 +104,11 @@ pub async fn start(
         };
         let page = list(&state, &rt, &lreq).await?;
         start_rev = page.revision;
-        initial_lines.extend(page.items.iter().map(|o| line("ADDED", o)));
+        initial_lines.extend(
+            page.items
+                .into_iter()
+                .map(|o| line("ADDED", &(req.render.0)(o))),
+        );
         if sie == Some(true) {
             initial_lines.push(bookmark(&rt, start_rev, true));
         }
@@ -121,8 +143,10 @@ pub async fn start(
 }
 
 /// Converts a store event into the watch event this watcher sees (if any).
-fn convert(rt: &ResourceType, sel: &Selectors, ev: &Event) -> Option<Bytes> {
+fn convert(rt: &ResourceType, req: &WatchRequest, ev: &Event) -> Option<Bytes> {
+    let sel = &req.selectors;
     let now = present(rt, meta::decode(&ev.kv));
+    let line = |kind: &str, obj: &Value| line(kind, &(req.render.0)(obj.clone()));
     match ev.kind {
         EventKind::Delete => sel.matches(&now).then(|| line("DELETED", &now)),
         EventKind::Put => {
@@ -161,7 +185,7 @@ async fn run(
             ev = watch.events.recv() => {
                 let Some(ev) = ev else { return };
                 last = ev.kv.mod_revision;
-                if let Some(l) = convert(&rt, &req.selectors, &ev)
+                if let Some(l) = convert(&rt, &req, &ev)
                     && tx.send(l).await.is_err() {
                         return;
                     }
@@ -171,7 +195,7 @@ async fn run(
                 // Everything up to `progress` is queued: deliver it before promising it.
                 while let Ok(ev) = watch.events.try_recv() {
                     last = ev.kv.mod_revision;
-                    if let Some(l) = convert(&rt, &req.selectors, &ev)
+                    if let Some(l) = convert(&rt, &req, &ev)
                         && tx.send(l).await.is_err() {
                             return;
                         }

@@ -140,24 +140,23 @@ pub fn check_unknown(
     }
 }
 
-fn render_one(rt: &ResourceType, req: &Req, obj: Value) -> Value {
-    match h::representation(req.header("accept")) {
+/// An object in the representation the client asked for.
+fn render_as(rt: &ResourceType, repr: Representation, include: &str, obj: Value) -> Value {
+    match repr {
         Representation::Full => obj,
         Representation::Table(v) => {
             let rv = meta::meta_str(&obj, "resourceVersion").map(str::to_string);
-            table::table(
-                rt,
-                v,
-                &[obj],
-                rv,
-                None,
-                req.query.get("includeObject").unwrap_or("Metadata"),
-            )
+            table::table(rt, v, &[obj], rv, None, include)
         }
         Representation::Metadata => {
             json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
         }
     }
+}
+
+fn render_one(rt: &ResourceType, req: &Req, obj: Value) -> Value {
+    let include = req.query.get("includeObject").unwrap_or("Metadata");
+    render_as(rt, h::representation(req.header("accept")), include, obj)
 }
 
 fn list_request(req: &Req, rp: &ResourcePath) -> Result<ListRequest, ApiError> {
@@ -233,6 +232,15 @@ async fn do_watch(state: &State, req: &Req, rp: &ResourcePath) -> Result<Respons
         allow_bookmarks: req.query.flag("allowWatchBookmarks")?,
         send_initial_events: req.query.opt_flag("sendInitialEvents")?,
         timeout,
+        render: {
+            let (rt, repr) = (rp.rt.clone(), h::representation(req.header("accept")));
+            let include = req
+                .query
+                .get("includeObject")
+                .unwrap_or("Metadata")
+                .to_string();
+            watch::Render(Arc::new(move |o| render_as(&rt, repr, &include, o)))
+        },
     };
     let rx = watch::start(state.clone(), rp.rt.clone(), wreq).await?;
     Ok(h::stream(rx))
