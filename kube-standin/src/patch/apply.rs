@@ -10,7 +10,8 @@ use crate::error::{ApiError, FieldError};
 use crate::kinds::ResourceType;
 use crate::objects::meta;
 use crate::server::handlers::Req;
-use crate::ssa::managed::{self, Managed, Writer};
+use crate::ssa::apply::apply;
+use crate::ssa::managed::{Managed, Writer};
 use crate::ssa::prune::prune_unknown;
 use crate::ssa::typed::check_keys;
 
@@ -133,8 +134,7 @@ pub async fn handle(
             });
             let mut cfg = config.clone();
             meta::set_meta(&mut cfg, "resourceVersion", None);
-            let applied =
-                managed::apply(&rt.schema, scope, live.as_ref(), &cfg, managed, w, force)?;
+            let applied = apply(&rt.schema, scope, live.as_ref(), &cfg, managed, w, force)?;
             let mut object = applied.object;
             if let Some(l) = &live {
                 // Identity and server-set metadata come from the live object, never the patch.

@@ -175,3 +175,15 @@ pub fn api_err(e: kube::Error) -> Box<kube::core::Status> {
         other => panic!("expected an API error, got {other:?}"),
     }
 }
+
+/// A ConfigMap with the given labels and one data key.
+pub fn configmap(name: &str, labels: &[(&str, &str)]) -> k8s_openapi::api::core::v1::ConfigMap {
+    let labels: std::collections::BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    serde_json::from_value(
+        serde_json::json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
+    )
+    .unwrap()
+}
