@@ -3,12 +3,16 @@
 
 /// `Microsoft.Resources` (resource groups, listing a group's resources).
 pub const RESOURCES: &str = "2024-11-01";
-/// `Microsoft.Network` (VNet, subnets, NSG, public IPs, load balancer, NAT gateway, NICs).
-pub const NETWORK: &str = "2026-03-01";
+/// `Microsoft.Network` (VNet, subnets, NSG, public IPs, load balancer, NAT gateway, NICs):
+/// the default tag of the Network spec's readme, generally available for months. 2026-01-01
+/// and 2026-03-01 exist but a region or sovereign cloud that has not registered them yet
+/// answers `NoRegisteredProviderFound` (`docs/azure.md`).
+pub const NETWORK: &str = "2025-09-01";
 /// `Microsoft.Network/privateDnsZones` and their virtual network links (own spec folder).
 pub const PRIVATE_DNS: &str = "2024-06-01";
-/// `Microsoft.Compute` (scale sets in Flexible orchestration, virtual machines).
-pub const COMPUTE: &str = "2026-03-01";
+/// `Microsoft.Compute` (scale sets in Flexible orchestration, virtual machines): the
+/// Compute readme's default tag `package-2025-04-01`, for the same reason as [`NETWORK`].
+pub const COMPUTE: &str = "2025-04-01";
 /// `Microsoft.DBforPostgreSQL/flexibleServers` and their databases.
 pub const POSTGRES: &str = "2025-08-01";
 

@@ -46,6 +46,8 @@ pub struct ArmClientOptions {
     pub poll: PollConfig,
     /// How many write requests (PUT/PATCH/POST/DELETE submissions) may be in flight at once.
     pub max_concurrent_writes: usize,
+    /// The region the resources live in (`cloud.location`); only named in error hints.
+    pub region: Option<String>,
 }
 
 impl ArmClientOptions {
@@ -58,6 +60,7 @@ impl ArmClientOptions {
             retry: RetryConfig::default(),
             poll: PollConfig::default(),
             max_concurrent_writes: 8,
+            region: None,
         }
     }
 
@@ -86,6 +89,7 @@ pub(crate) struct Inner {
     pub(crate) writes: Semaphore,
     pub(crate) counters: Counters,
     pub(crate) ratelimit: Mutex<RateLimitTracker>,
+    pub(crate) region: Option<String>,
 }
 
 /// The HTTP client for every ARM call. Cheap to clone (one `Arc`).
@@ -183,6 +187,7 @@ impl ArmClient {
                 writes: Semaphore::new(opts.max_concurrent_writes.max(1)),
                 counters: Counters::default(),
                 ratelimit: Mutex::new(RateLimitTracker::default()),
+                region: opts.region,
             }),
             deadline: None,
             busy_retry: true,

@@ -67,6 +67,7 @@ impl CloudConn {
             CloudKind::Azure => {
                 let mut opts =
                     ArmClientOptions::azure(&cloud.subscription_id, credential(cloud.credential));
+                opts.region = Some(cloud.location.clone());
                 if let Some(e) = &cloud.arm_endpoint {
                     opts.endpoint = parse_endpoint(e)?;
                 }
@@ -103,6 +104,7 @@ impl CloudConn {
                 let mut opts = ArmClientOptions::local(endpoint, &cloud.subscription_id, ca_pem);
                 opts.poll = poll;
                 opts.retry = retry;
+                opts.region = Some(cloud.location.clone());
                 Ok(CloudConn {
                     client: ArmClient::new(opts)?,
                 })
