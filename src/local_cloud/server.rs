@@ -82,24 +82,49 @@ fn authorized(headers: &HeaderMap) -> Result<(), ArmError> {
     }
 }
 
+use crate::azure::api_versions as v;
+
+/// Types served here that platform never addresses (so `api_versions` has no row for them),
+/// with the version of their own provider's spec.
+const OTHER_TYPES: [(&str, &str); 4] = [
+    ("Microsoft.Resources/resources", v::RESOURCES),
+    (
+        "Microsoft.Network/networkSecurityGroups/securityRules",
+        v::NETWORK,
+    ),
+    (
+        "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules",
+        v::POSTGRES,
+    ),
+    ("Microsoft.Compute/snapshots", v::DISKS),
+];
+
 /// The api-version this path needs; operation URLs accept any pinned one.
-fn check_api_version(path: &ArmPath, q: &Query) -> Result<(), ArmError> {
-    let Some(given) = super::listing::param(q, "api-version") else {
+fn check_api_version(path: &ArmPath, given: Option<&str>) -> Result<(), ArmError> {
+    let Some(given) = given else {
         return Err(ArmError::bad_request(
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
         ));
     };
-    use crate::azure::api_versions as v;
     let allowed: Vec<&str> = match path {
         ArmPath::Operation { .. } => vec![
             v::RESOURCES,
             v::NETWORK,
             v::PRIVATE_DNS,
             v::COMPUTE,
+            v::DISKS,
             v::POSTGRES,
         ],
-        p => v::for_type(p.rtype()).into_iter().collect(),
+        p => v::for_type(p.rtype())
+            .or_else(|| {
+                OTHER_TYPES
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(p.rtype()))
+                    .map(|(_, version)| *version)
+            })
+            .into_iter()
+            .collect(),
     };
     if allowed.contains(&given) {
         Ok(())
@@ -178,7 +203,12 @@ async fn arm_checked(
         }
     };
     let query = query_of(uri);
-    if let Err(e) = check_api_version(&parsed, &query) {
+    let version = super::listing::param(&query, "api-version");
+    // Recorded before the check, so a test sees what a client sent even when refused.
+    cloud
+        .stats()
+        .record_api_version(method.as_str(), parsed.rtype(), version.unwrap_or("-"));
+    if let Err(e) = check_api_version(&parsed, version) {
         return e.into_response();
     }
     let sub = uri
