@@ -4,7 +4,7 @@ use super::error::{ArmError, ArmErrorDetail, HttpError};
 use super::ids;
 
 /// What to do when no credential produced a token.
-pub const CREDENTIAL_HINT: &str = "log in with `az login` (and `az account set --subscription <id>`), or export AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, or set `cloud.credential` to the one source you mean (docs/configuration.md)";
+pub const CREDENTIAL_HINT: &str = "log in with `az login` (and `az account set --subscription <id>`), or export AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, or set `cloud.credential` to the one source you mean";
 
 impl ArmError {
     /// A one-line hint for the user for well-known ARM error codes (top level or nested).

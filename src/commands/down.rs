@@ -12,6 +12,7 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     if !yes {
         confirm(&config.cluster, printer)?;
     }
+    crate::cloud::CloudConn::preflight(config, &[Phase::Infra]).await?;
     let lock = StateLock::acquire(&config.state_dir, "platform down")?;
     // No state does not mean nothing exists (a deleted state directory): the resource
     // group is listed either way, and only resources tagged for this cluster are deleted.
