@@ -266,10 +266,11 @@ async fn auto_credential_failure_lists_every_source() {
         panic!("{err:?}")
     };
     for source in [
-        "service principal skipped",
-        "workload identity skipped",
+        "service principal: skipped",
+        "workload identity: skipped",
         "managed identity",
-        "developer tools",
+        "Azure CLI (az login)",
+        "Azure Developer CLI (azd auth login)",
     ] {
         assert!(msg.contains(source), "{source} missing from: {msg}");
     }
