@@ -184,22 +184,18 @@ fn without_a_credential_plan_and_up_fail_once_and_write_nothing() {
             let r = run_without_credentials(dir.path(), &[cmd]);
             assert_eq!(r.code, 1, "{credential} {cmd}: {r:?}");
             assert_eq!(r.stdout, "", "{credential} {cmd}: no table: {r:?}");
-            let errors: Vec<&str> = r
-                .stderr
-                .lines()
-                .filter(|l| l.starts_with("error:"))
-                .collect();
+            let starting = |p: &str| -> Vec<String> {
+                r.stderr
+                    .lines()
+                    .filter(|l| l.starts_with(p))
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let errors = starting("error:");
             assert_eq!(errors.len(), 1, "{credential} {cmd}: one error: {r:?}");
             assert!(errors[0].contains("Azure credentials"), "{r:?}");
-            assert!(
-                r.stderr.lines().any(|l| l.starts_with(expected)),
-                "{credential} {cmd}: {r:?}"
-            );
-            let hints: Vec<&str> = r
-                .stderr
-                .lines()
-                .filter(|l| l.starts_with("hint:"))
-                .collect();
+            assert_eq!(starting(expected).len(), 1, "{credential} {cmd}: {r:?}");
+            let hints = starting("hint:");
             assert_eq!(hints.len(), 1, "{r:?}");
             assert!(hints[0].contains("az login") && hints[0].contains("AZURE_CLIENT_SECRET"));
             assert!(r.stderr.lines().count() <= 8, "short: {r:?}");

@@ -205,6 +205,23 @@ impl ArmError {
     }
 }
 
+/// A 409 from a PUT of a resource group with `code` and `details`, for tests of errors and
+/// their hints.
+#[cfg(test)]
+pub(crate) fn sample_http_error(code: &str, details: Vec<ArmErrorDetail>) -> ArmError {
+    ArmError::Http(Box::new(HttpError {
+        method: "PUT",
+        resource: "/subscriptions/s/resourceGroups/rg".into(),
+        status: 409,
+        code: Some(code.into()),
+        message: "msg".into(),
+        details,
+        request_id: None,
+        api_version: None,
+        region: None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,19 +248,7 @@ mod tests {
         assert!(ArmErrorDetail::parse(br#"{"error":null,"message":"m"}"#).is_some());
     }
 
-    fn http(code: &str, details: Vec<ArmErrorDetail>) -> ArmError {
-        ArmError::Http(Box::new(HttpError {
-            method: "PUT",
-            resource: "/subscriptions/s/resourceGroups/rg".into(),
-            status: 409,
-            code: Some(code.into()),
-            message: "msg".into(),
-            details,
-            request_id: None,
-            api_version: None,
-            region: None,
-        }))
-    }
+    use super::sample_http_error as http;
 
     #[test]
     fn display_names_resource_code_and_details() {

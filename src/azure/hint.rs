@@ -88,20 +88,7 @@ pub fn hint_for_code(code: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn http(code: &str, details: Vec<ArmErrorDetail>) -> ArmError {
-        ArmError::Http(Box::new(HttpError {
-            method: "PUT",
-            resource: "/subscriptions/s/resourceGroups/rg".into(),
-            status: 409,
-            code: Some(code.into()),
-            message: "msg".into(),
-            details,
-            request_id: None,
-            api_version: None,
-            region: None,
-        }))
-    }
+    use crate::azure::error::sample_http_error as http;
 
     #[test]
     fn hints_cover_top_level_and_nested_codes() {
