@@ -23,8 +23,8 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use local_cloud::LatencyModel;
 use platform::azure::resources::{DesiredResource, ResourceKey};
-use platform::local_cloud::LatencyModel;
 use support::cloud::{Cluster, LocalCloud};
 
 const ADMIN: &str = "[192.0.2.0/24]";

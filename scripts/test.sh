@@ -48,4 +48,9 @@ export PLATFORM_ANSIBLE_BIN
 # tests/local_hosts_*.rs realize local-cloud VMs as namespaced SSH hosts: they need root
 # (they skip with a reason elsewhere, and fail when CI is set). Their measurements:
 #   cargo test --release --test local_hosts_bench -- --ignored --nocapture
-cargo test --locked --all-targets
+# Every crate of the workspace (the product, and local-cloud with its `hosts` feature,
+# which the product enables)...
+cargo test --locked --workspace --all-targets
+# ...and local-cloud as a crate of its own without that feature (no root-only code: asking
+# for hosts is refused, the ARM stand-in still serves).
+cargo test --locked -p local-cloud --no-default-features --all-targets

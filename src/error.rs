@@ -40,7 +40,7 @@ pub enum Error {
     #[error(transparent)]
     Arm(#[from] crate::azure::ArmError),
     #[error("local cloud: {0}")]
-    LocalCloud(#[from] crate::local_cloud::LocalCloudError),
+    LocalCloud(#[from] local_cloud::LocalCloudError),
     #[error(transparent)]
     Playbook(#[from] crate::playbook::PlaybookError),
     #[error("{0}")]
@@ -55,7 +55,8 @@ impl Error {
             Error::Playbook(
                 crate::playbook::PlaybookError::Invalid { .. }
                 | crate::playbook::PlaybookError::ExtraVar(_)
-                | crate::playbook::PlaybookError::Pattern(_),
+                | crate::playbook::PlaybookError::Pattern(_)
+                | crate::playbook::PlaybookError::Read { .. },
             ) => EXIT_USAGE,
             Error::State(StateError::Locked { .. }) => EXIT_LOCKED,
             Error::State(StateError::NewerSchema { .. }) => EXIT_USAGE,

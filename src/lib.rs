@@ -11,7 +11,6 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod fsutil;
-pub mod local_cloud;
 pub mod output;
 pub mod paths;
 pub mod pattern;
@@ -23,4 +22,6 @@ pub mod ssh;
 pub mod state;
 pub mod sync;
 pub mod templates;
+#[cfg(test)]
+mod tidy;
 pub mod yaml;

@@ -5,7 +5,7 @@
 //! decoded field by field, recording [`Issue`]s instead of returning early. The config, the
 //! playbooks and the static inventories all read YAML through this module.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
 
@@ -68,13 +68,32 @@ pub fn parse(text: &str) -> Result<Node, Issue> {
             pos: None,
         });
     }
-    match serde_saphyr::from_str::<Spanned<Raw>>(text) {
-        Ok(raw) => Ok(raw.into()),
+    // Repeated keys reach our visitor, so they are reported below with their field path
+    // instead of the parser's advice about its own options.
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
+    };
+    match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
+        Ok(raw) => {
+            let node = Node::from(raw);
+            match first_duplicate(&node, "") {
+                Some(issue) => Err(issue),
+                None => Ok(node),
+            }
+        }
         Err(e) => {
             let pos = e.location().map(|l| Pos {
                 line: l.line(),
                 column: l.column(),
             });
+            // (The variant may come wrapped with a snippet; its wording is stable.)
+            if e.to_string().contains("multiple YAML documents") {
+                return Err(Issue {
+                    path: String::new(),
+                    pos,
+                    message: "a second YAML document starts here (`---`); this file holds one document: remove the separator".into(),
+                });
+            }
             // The first line of serde-saphyr's message is the summary; the rest is a snippet
             // we render ourselves from the position.
             let msg = e.to_string();
@@ -90,6 +109,43 @@ pub fn parse(text: &str) -> Result<Node, Issue> {
                 message: format!("invalid YAML: {first}"),
             })
         }
+    }
+}
+
+/// The first key that appears twice in one mapping, as an issue at its second place.
+fn first_duplicate(node: &Node, path: &str) -> Option<Issue> {
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match &node.value {
+        Value::Map(entries) => {
+            for (i, (k, kp, v)) in entries.iter().enumerate() {
+                if let Some((_, first, _)) = entries[..i].iter().find(|(k0, _, _)| k0 == k) {
+                    let at = first.map(|p| format!(" (first at line {})", p.line));
+                    return Some(Issue {
+                        path: child(k),
+                        pos: *kp,
+                        message: format!(
+                            "`{k}` is given twice in the same mapping{}; keep one",
+                            at.unwrap_or_default()
+                        ),
+                    });
+                }
+                if let Some(issue) = first_duplicate(v, &child(k)) {
+                    return Some(issue);
+                }
+            }
+            None
+        }
+        Value::Seq(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| first_duplicate(n, &format!("{path}[{i}]"))),
+        _ => None,
     }
 }
 
@@ -195,10 +251,10 @@ impl<'de> Visitor<'de> for RawVisitor {
     fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
         Ok(Raw::Int(v))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
-        i64::try_from(v)
-            .map(Raw::Int)
-            .map_err(|_| E::custom("integer too large"))
+    fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+        // Beyond i64: a number, which every integer field then refuses with its path and
+        // allowed range (the parser's own "integer too large" named no field).
+        Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
         Ok(Raw::Float(v))
@@ -344,6 +400,26 @@ mod tests {
             panic!()
         };
         assert!(matches!(items[1].value, Value::Str(ref s) if s == "x"));
+    }
+
+    #[test]
+    fn duplicate_keys_and_extra_documents_name_the_place_not_the_parsers_options() {
+        let e = parse("a: 1\nb:\n  c: 1\n  c: 2\n").unwrap_err();
+        assert_eq!(e.path, "b.c");
+        assert_eq!(e.pos, Some(Pos { line: 4, column: 3 }));
+        assert_eq!(
+            e.message,
+            "`c` is given twice in the same mapping (first at line 3); keep one"
+        );
+        let e = parse("list:\n  - {x: 1, x: 2}\n").unwrap_err();
+        assert_eq!(e.path, "list[0].x");
+        let e = parse("a: 1\n---\na: 2\n").unwrap_err();
+        assert!(e.message.contains("second YAML document"), "{e:?}");
+        assert!(!e.message.contains("from_str"), "{e:?}");
+        // Out of i64's range: still a value, judged (with its path) by the field's decoder.
+        let n = parse("count: 9223372036854775808\n").unwrap();
+        let Value::Map(m) = &n.value else { panic!() };
+        assert!(matches!(m[0].2.value, Value::Float(_)));
     }
 
     #[test]

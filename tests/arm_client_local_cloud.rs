@@ -7,11 +7,11 @@
     reason = "a test fails by panicking"
 )]
 
+use local_cloud::{self, FailRule, FaultConfig, LatencyModel, LocalCloudOptions};
 use platform::azure::{
     ArmClient, ArmClientOptions, ArmError, FinalStateVia, PollConfig, RetryConfig, api_versions,
     ids,
 };
-use platform::local_cloud::{self, FailRule, FaultConfig, LatencyModel, LocalCloudOptions};
 use serde_json::json;
 use std::time::Duration;
 

@@ -19,7 +19,31 @@ fn init_writes_a_commented_config_and_refuses_to_overwrite() {
     );
     assert_eq!(r.code, 0, "{r:?}");
     let text = std::fs::read_to_string(dir.path().join("platform.yaml")).unwrap();
-    insta::assert_snapshot!("init_local", text);
+    // A local cluster gets a VNet no route of this machine uses (another local cluster's
+    // hosts sit on bridges here); which one depends on the machine, so the snapshot hides it.
+    let space: ipnet::Ipv4Net = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("address_space: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap();
+    for line in routes.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let le = |s: &str| u32::from_str_radix(s, 16).unwrap().to_le_bytes();
+        let net = std::net::Ipv4Addr::from(le(f[1]));
+        let prefix = u32::from_be_bytes(le(f[7])).leading_ones() as u8;
+        let route = ipnet::Ipv4Net::new(net, prefix).unwrap();
+        if prefix > 0 {
+            assert!(
+                !space.contains(&route.network()) && !route.contains(&space.network()),
+                "{space} overlaps the route {route}"
+            );
+        }
+    }
+    insta::with_settings!({filters => vec![(r"10\.\d+\.(\d+)\.0/(\d+)", "10.N.$1.0/$2")]}, {
+        insta::assert_snapshot!("init_local", text);
+    });
 
     let again = run(dir.path(), &["init", "--cloud", "local"]);
     assert_eq!(again.code, 2);
@@ -271,4 +295,47 @@ fn help_documents_exit_codes() {
     );
     let bad = run(dir.path(), &["up", "--only", "everything"]);
     assert_eq!(bad.code, 2, "clap usage errors exit 2");
+}
+
+/// Input files must be regular files under a size cap: a FIFO hung `platform` and
+/// `/dev/zero` exhausted its memory. (`timeout` keeps a regression from hanging the suite.)
+#[test]
+fn fifos_devices_and_huge_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, "# padding\n".repeat(200_000)).unwrap();
+    let bounded = |args: &[&str]| {
+        let out = std::process::Command::new("timeout")
+            .arg("20")
+            .arg(env!("CARGO_BIN_EXE_platform"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for config in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let (code, err) = bounded(&["-c", config, "status"]);
+        assert_eq!(code, Some(2), "{config}: {err}");
+        assert!(err.contains("not a regular file"), "{config}: {err}");
+    }
+    let (code, err) = bounded(&["-c", big.to_str().unwrap(), "status"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("larger than 1024 KiB"), "{err}");
+    for playbook in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let (code, err) = bounded(&["play", playbook, "--connection", "local"]);
+        assert_eq!(code, Some(2), "{playbook}: {err}");
+        assert!(err.contains("not a regular file"), "{playbook}: {err}");
+    }
 }

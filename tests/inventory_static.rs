@@ -138,6 +138,17 @@ fn missing_address_names_host_and_field() {
             "byo.yml:10:",
         ],
     );
+    // An address ssh would read as an option never reaches ssh or ssh-keyscan.
+    let hostile = format!(
+        "{HEAD}        agents:\n          hosts:\n            worker-1: {{ansible_host: '-oProxyCommand=id'}}\n"
+    );
+    rejects(
+        &hostile,
+        &[
+            "agents.hosts.worker-1.ansible_host",
+            "not starting with '-'",
+        ],
+    );
 }
 
 #[test]

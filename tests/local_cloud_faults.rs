@@ -8,8 +8,8 @@
 
 mod local_cloud_support;
 
+use local_cloud::{Bucket, FailRule, FaultConfig, OpKind, RateLimits};
 use local_cloud_support::{Env, SUB, res_path, rg_path, start};
-use platform::local_cloud::{Bucket, FailRule, FaultConfig, OpKind, RateLimits};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -9,8 +9,8 @@
 
 mod local_cloud_support;
 
+use local_cloud::FaultConfig;
 use local_cloud_support::{Env, SUB, client, res_path, rg_path, start, start_in};
-use platform::local_cloud::FaultConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

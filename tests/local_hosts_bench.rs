@@ -14,8 +14,8 @@ mod local_hosts_support;
 
 use std::time::{Duration, Instant};
 
+use local_cloud::{self, LatencyModel, LocalCloudOptions};
 use local_hosts_support::*;
-use platform::local_cloud::{self, LatencyModel, LocalCloudOptions};
 
 /// A `/proc/PID/smaps_rollup` field in KiB (`Rss:` counts shared libraries fully, `Pss:`
 /// divides shared pages among the processes that map them).

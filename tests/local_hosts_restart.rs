@@ -16,8 +16,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use local_cloud::{self, LocalCloudOptions};
 use local_hosts_support::*;
-use platform::local_cloud::{self, LocalCloudOptions};
 use serde_json::Value;
 
 async fn start(dir: &Path) -> Env {

@@ -13,8 +13,8 @@ mod local_hosts_support;
 
 use std::path::Path;
 
+use local_cloud::{self, LocalCloudOptions};
 use local_hosts_support::*;
-use platform::local_cloud::{self, LocalCloudOptions};
 use serde_json::Value;
 
 async fn start(dir: &Path) -> Env {

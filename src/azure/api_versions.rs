@@ -62,6 +62,9 @@ pub const TABLE: &[TypeVersion] = &[
         RESOURCES,
         RESOURCES_SPEC,
     ),
+    // Not a type: the list of a group's resources (`Resources_ListByResourceGroup`), which
+    // `down` reads; a row so that every URL platform builds has its version here.
+    row("Microsoft.Resources/resources", RESOURCES, RESOURCES_SPEC),
     row("Microsoft.Network/virtualNetworks", NETWORK, NETWORK_SPEC),
     row(
         "Microsoft.Network/virtualNetworks/subnets",

@@ -3,6 +3,7 @@
 //! to ARM gets its client here, so the code path after this point is the same for Azure and
 //! the local cloud.
 
+pub mod addresses;
 pub mod daemon;
 
 use std::time::Duration;
@@ -10,7 +11,6 @@ use std::time::Duration;
 use crate::azure::{ArmClient, ArmClientOptions, CredentialKind, PollConfig, RetryConfig};
 use crate::config::{CloudKind, Config, CredentialChoice};
 use crate::error::Error;
-use crate::local_cloud;
 use crate::phase::Phase;
 
 /// A connected ARM client.

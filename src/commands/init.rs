@@ -6,7 +6,11 @@ use std::path::Path;
 use crate::cli::InitCloud;
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, Printer};
-use crate::templates::{Template, render};
+use crate::templates::InitConfig;
+
+/// The VNet of a new Azure cluster (its own network, nothing to collide with here).
+const DEFAULT_SPACE: ipnet::Ipv4Net =
+    ipnet::Ipv4Net::new_assert(std::net::Ipv4Addr::new(10, 0, 0, 0), 16);
 
 pub fn run(
     path: &Path,
@@ -28,10 +32,25 @@ pub fn run(
     {
         return Err(Error::Usage(format!("--cluster: {}", i.message)));
     }
-    let text = render(
-        Template::InitConfig,
-        serde_json::json!({"cluster": cluster, "cloud": cloud}),
-    )
+    // A local cluster's hosts put its subnets on this machine: pick a VNet no route here
+    // uses, so a second local cluster does not collide with the first.
+    let space = match cloud {
+        "local" => {
+            crate::cloud::addresses::free_address_space(&crate::cloud::addresses::machine_routes())
+                .ok_or_else(|| {
+                    Error::Failed(
+                        "no free 10.N.0.0/16 on this machine for a local cluster's network".into(),
+                    )
+                })?
+        }
+        _ => DEFAULT_SPACE,
+    };
+    let text = InitConfig {
+        cluster,
+        cloud,
+        address_space: space,
+    }
+    .render()
     .map_err(|e| Error::Failed(format!("cannot render the config template: {e}")))?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true);

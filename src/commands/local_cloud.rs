@@ -3,8 +3,8 @@
 use crate::cli::LocalCloudServe;
 use crate::cloud::daemon::{ServeGuard, ServeRecord};
 use crate::error::{Error, Result};
-use crate::local_cloud::{self, FaultConfig, LatencyModel, LocalCloudOptions};
 use crate::output::{OutputFormat, Printer};
+use ::local_cloud::{self, FaultConfig, LatencyModel, LocalCloudOptions};
 
 pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
     let mut opts = LocalCloudOptions::new(&args.data_dir);

@@ -36,10 +36,12 @@ fn minimal_local_config_takes_every_default() {
 #[test]
 fn the_init_templates_are_valid_and_name_every_field() {
     for cloud in ["local", "azure"] {
-        let text = crate::templates::render(
-            crate::templates::Template::InitConfig,
-            serde_json::json!({"cluster": "demo", "cloud": cloud}),
-        )
+        let text = crate::templates::InitConfig {
+            cluster: "demo",
+            cloud,
+            address_space: "10.7.0.0/16".parse().unwrap(),
+        }
+        .render()
         .unwrap();
         let result = load(&text);
         if cloud == "local" {
@@ -130,6 +132,34 @@ fn the_internet_as_admin_network_needs_consent() {
     assert_eq!(paths(open), ["network.admin_cidrs[0]"]);
     let consented = open.replace("]}", "], allow_public_admin: true}");
     load(&consented).unwrap();
+    // Judged as a union: two halves of the internet are the internet.
+    let halves = open.replace("[0.0.0.0/0]", "[0.0.0.0/1, 128.0.0.0/1]");
+    let e = load(&halves).unwrap_err();
+    assert_eq!(e[0].path, "network.admin_cidrs", "{e:?}");
+    assert!(e[0].message.contains("more than a /8"), "{e:?}");
+    load(&halves.replace("]}", "], allow_public_admin: true}")).unwrap();
+    // A public /8 is the limit; a /7 is over it; private space never counts.
+    load(&open.replace("[0.0.0.0/0]", "[11.0.0.0/8]")).unwrap();
+    assert_eq!(
+        paths(&open.replace("[0.0.0.0/0]", "[12.0.0.0/7]")),
+        ["network.admin_cidrs"]
+    );
+    load(&open.replace(
+        "[0.0.0.0/0]",
+        "[10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 11.0.0.0/8]",
+    ))
+    .unwrap();
+    // Overlaps count once: a /8 listed twice (and a piece of it) is still a /8.
+    load(&open.replace("[0.0.0.0/0]", "[11.0.0.0/8, 11.0.0.0/8, 11.1.0.0/16]")).unwrap();
+}
+
+#[test]
+fn plain_http_git_urls_are_refused() {
+    let text = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: flux, repository: http://git.example.com/fleet.git}\n";
+    let e = load(text).unwrap_err();
+    assert_eq!(e[0].path, "gitops.repository");
+    assert!(e[0].message.contains("plain http://"), "{e:?}");
+    load(&text.replace("http://", "https://")).unwrap();
 }
 
 #[test]

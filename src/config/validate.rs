@@ -249,14 +249,79 @@ fn networks(c: &Config, k: &mut Checker<'_>) {
             "must list at least one network allowed to reach SSH and the k3s API".into(),
         );
     }
-    for (i, cidr) in n.admin_cidrs.iter().enumerate() {
-        if cidr.prefix_len() == 0 && !n.allow_public_admin {
+    if !n.allow_public_admin {
+        let whole = n.admin_cidrs.iter().position(|c| c.prefix_len() == 0);
+        let public = public_addresses(&n.admin_cidrs);
+        if let Some(i) = whole {
             k.fail(
                 &format!("network.admin_cidrs[{i}]"),
-                format!("{cidr} opens SSH and the k3s API to the whole internet; list your own networks, or set network.allow_public_admin: true to accept that"),
+                format!("{} opens SSH and the k3s API to the whole internet; list your own networks, or set network.allow_public_admin: true to accept that", n.admin_cidrs[i]),
+            );
+        } else if public > PUBLIC_ADMIN_LIMIT {
+            k.fail(
+                "network.admin_cidrs",
+                format!("together these ranges open SSH and the k3s API to {public} public addresses, more than a /8 ({PUBLIC_ADMIN_LIMIT}); list your own networks, or set network.allow_public_admin: true to accept that"),
             );
         }
     }
+}
+
+/// The most public IPv4 addresses `admin_cidrs` may cover without `allow_public_admin`: a /8.
+const PUBLIC_ADMIN_LIMIT: u64 = 1 << 24;
+
+/// Ranges that are not reachable from the internet (RFC 6890 special-purpose blocks that
+/// are not globally routable): they never count as public.
+const NOT_PUBLIC: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/3",
+];
+
+/// How many public addresses the union of `nets` covers (overlaps counted once).
+fn public_addresses(nets: &[Ipv4Net]) -> u64 {
+    let span = |n: &Ipv4Net| {
+        (
+            u64::from(u32::from(n.network())),
+            u64::from(u32::from(n.broadcast())),
+        )
+    };
+    let mut ranges: Vec<(u64, u64)> = nets.iter().map(span).collect();
+    ranges.sort_unstable();
+    let mut union: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in ranges {
+        match union.last_mut() {
+            Some((_, end)) if a <= *end + 1 => *end = (*end).max(b),
+            _ => union.push((a, b)),
+        }
+    }
+    let private: Vec<(u64, u64)> = NOT_PUBLIC
+        .iter()
+        .filter_map(|s| s.parse::<Ipv4Net>().ok())
+        .map(|n| span(&n))
+        .collect();
+    union
+        .iter()
+        .map(|&(a, b)| {
+            let overlap: u64 = private
+                .iter()
+                .map(|&(pa, pb)| {
+                    let (lo, hi) = (a.max(pa), b.min(pb));
+                    if lo <= hi { hi - lo + 1 } else { 0 }
+                })
+                .sum();
+            (b - a + 1) - overlap
+        })
+        .sum()
 }
 
 fn nodes(c: &Config, k: &mut Checker<'_>) {
@@ -475,13 +540,12 @@ fn gitops(c: &Config, k: &mut Checker<'_>) {
         Some(r) => {
             let ok = r.starts_with("https://")
                 || r.starts_with("ssh://")
-                || (r.starts_with("git@") && r.contains(':'))
-                || r.starts_with("http://");
+                || (r.starts_with("git@") && r.contains(':'));
             k.pattern(
                 "gitops.repository",
                 r,
                 ok,
-                "use an https://, ssh:// or git@host:path Git URL",
+                "use an https://, ssh:// or git@host:path Git URL (plain http:// would let anyone on the path change what the cluster runs)",
             );
         }
     }

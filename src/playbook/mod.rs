@@ -78,9 +78,11 @@ fn invalid_message(file: &Path, issues: &[Issue]) -> String {
 
 /// Reads and parses a playbook file; `templates/` and `files/` are looked up beside it.
 pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlaybookError::Read {
-        path: path.to_owned(),
-        source,
+    let text = crate::fsutil::read_capped(path, crate::fsutil::caps::PLAYBOOK).map_err(|e| {
+        PlaybookError::Read {
+            path: path.to_owned(),
+            source: e.source,
+        }
     })?;
     let dir = path
         .parent()

@@ -127,6 +127,7 @@ impl SshHost {
             host: name.clone(),
             message,
         };
+        target.check().map_err(other)?;
         ensure_private_dir(&opts.control_dir)
             .map_err(|e| other(format!("control directory: {e}")))?;
         if let Some(dir) = opts.known_hosts.parent() {

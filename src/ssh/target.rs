@@ -12,3 +12,54 @@ pub struct Target {
     /// Login user (`ansible_user`), when the inventory sets one.
     pub user: Option<String>,
 }
+
+impl Target {
+    /// Refuses an address, user or name that `ssh` or `ssh-keyscan` would read as an option
+    /// (`-oProxyCommand=...`) or that carries whitespace or control characters. Checked
+    /// before any process is started for the host.
+    pub fn check(&self) -> Result<(), String> {
+        let bad = |what: &str, v: &str| {
+            if v.is_empty() {
+                Some(format!("{what} is empty"))
+            } else if v.starts_with('-') {
+                Some(format!(
+                    "{what} {v:?} starts with '-', which ssh would read as an option; give an address or host name"
+                ))
+            } else if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Some(format!(
+                    "{what} {v:?} contains whitespace or control characters"
+                ))
+            } else {
+                None
+            }
+        };
+        let user = self.user.as_deref().and_then(|u| bad("ansible_user", u));
+        match bad("ansible_host", &self.address).or(user) {
+            Some(m) => Err(format!("{}: {m}", self.name)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_like_addresses_and_users_are_refused() {
+        let t = |address: &str, user: Option<&str>| Target {
+            name: "h1".into(),
+            address: address.into(),
+            port: 22,
+            user: user.map(str::to_owned),
+        };
+        assert!(t("10.0.0.4", Some("azureuser")).check().is_ok());
+        let e = t("-oProxyCommand=touch /tmp/x", None).check().unwrap_err();
+        assert!(
+            e.starts_with("h1: ansible_host") && e.contains("read as an option"),
+            "{e}"
+        );
+        assert!(t("10.0.0.4", Some("-lroot")).check().is_err());
+        assert!(t("10.0.0.4 -v", None).check().is_err());
+    }
+}

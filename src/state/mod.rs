@@ -125,10 +125,15 @@ impl State {
         };
         let mut value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-        let found = value
-            .get("schema_version")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| corrupt("no schema_version".into()))? as u32;
+        let found = match value.get("schema_version") {
+            None => return Err(corrupt("no schema_version".into())),
+            Some(v) => v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                corrupt(format!(
+                    "schema_version is {v}; it is a positive integer (this platform writes {SCHEMA_VERSION})"
+                ))
+            })?,
+        };
+        let found = u32::try_from(found).unwrap_or(u32::MAX);
         if found > SCHEMA_VERSION {
             return Err(StateError::NewerSchema { path, found });
         }
@@ -212,6 +217,15 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("upgrade platform"));
+        for bad in ["0", "-1", "1.5", "\"1\""] {
+            fs::write(
+                &path,
+                format!("{{\"schema_version\": {bad}, \"cluster\": \"x\"}}"),
+            )
+            .unwrap();
+            let e = State::load(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("it is a positive integer"), "{bad}: {e}");
+        }
         fs::write(&path, "{\"schema_ver").unwrap();
         assert!(matches!(
             State::load(dir.path()).unwrap_err(),

@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use platform::local_cloud::{
-    self, LatencyModel, LocalCloudHandle, LocalCloudOptions, RequestStats,
-};
+use local_cloud::{self, LatencyModel, LocalCloudHandle, LocalCloudOptions, RequestStats};
 use serde_json::Value;
 
 /// One cluster in a temp dir: its config, its local cloud, a runtime serving the cloud.

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use local_cloud::{self, FaultConfig, LatencyModel, LocalCloudHandle, LocalCloudOptions};
 use platform::azure::api_versions;
-use platform::local_cloud::{self, FaultConfig, LatencyModel, LocalCloudHandle, LocalCloudOptions};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 

@@ -212,7 +212,9 @@ impl Walker<'_> {
 
 fn text_var(r: &Raw, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<String> {
     match r.vars.get(key)? {
-        Value::String(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => {
+        Value::String(s)
+            if !s.trim().is_empty() && !s.contains(char::is_whitespace) && !s.starts_with('-') =>
+        {
             Some(s.clone())
         }
         Value::Null => None,
@@ -221,7 +223,7 @@ fn text_var(r: &Raw, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<String>
                 &format!("{}.{key}", r.path),
                 r.pos,
                 format!(
-                    "host {}: {other} is not an address (a host name or IP without spaces)",
+                    "host {}: {other} is not an address (a host name or IP without spaces, not starting with '-')",
                     r.name
                 ),
             ));
@@ -234,10 +236,14 @@ fn text_var(r: &Raw, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<String>
 pub fn parse(text: &str, config: &Config) -> Result<Inventory, Vec<ConfigIssue>> {
     let root = yaml::parse(text).map_err(|mut e| {
         // The parser's wording names its own option; say what it means here.
-        if let Some(rest) = e.message.split("duplicate mapping key: ").nth(1) {
-            let key = rest.split(',').next().unwrap_or(rest).trim();
+        if let Some((key, rest)) = e
+            .message
+            .strip_prefix('`')
+            .and_then(|m| m.split_once("` is given twice in the same mapping"))
+        {
+            let first = rest.trim_end_matches("; keep one");
             e.message = format!(
-                "duplicate host or variable `{key}` in the same mapping; list each host once"
+                "duplicate host or variable `{key}` in the same mapping{first}; list each host once"
             );
         }
         vec![e]

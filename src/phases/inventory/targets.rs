@@ -87,20 +87,19 @@ pub fn from_inventory_json(text: &str) -> Result<Vec<InventoryHost>, TargetError
                 groups.insert((*g).to_owned());
             }
         }
-        targets.push(InventoryHost {
-            target: Target {
-                name: name.to_owned(),
-                address: var("ansible_host")
-                    .and_then(Value::as_str)
-                    .unwrap_or(name)
-                    .to_owned(),
-                port,
-                user: var("ansible_user")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            },
-            groups,
-        });
+        let target = Target {
+            name: name.to_owned(),
+            address: var("ansible_host")
+                .and_then(Value::as_str)
+                .unwrap_or(name)
+                .to_owned(),
+            port,
+            user: var("ansible_user")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+        target.check().map_err(TargetError::Inventory)?;
+        targets.push(InventoryHost { target, groups });
     }
     Ok(targets)
 }
@@ -198,6 +197,9 @@ mod tests {
             from_inventory_json(r#"{"_meta":{"hostvars":{"x":{"ansible_port":"no"}}}}"#).is_err()
         );
         assert!(from_inventory_json("[1]").is_err());
+        let hostile = r#"{"_meta":{"hostvars":{"x":{"ansible_host":"-oProxyCommand=id"}}}}"#;
+        let e = from_inventory_json(hostile).unwrap_err().to_string();
+        assert!(e.contains("x: ansible_host") && e.contains("option"), "{e}");
     }
 
     #[test]

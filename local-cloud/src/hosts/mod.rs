@@ -1,0 +1,140 @@
+//! Scale-set VMs as real Linux hosts reachable over SSH (DESIGN.md section 3), when
+//! `LocalCloudOptions::realize_hosts` is set.
+//!
+//! Each VM becomes a network namespace with the VM's private IP on the instance's bridge, a
+//! copy-on-write root (overlay of `/` in a private mount namespace) and an OpenSSH server
+//! with its own host key that admits the scale set's admin user and SSH keys. That needs
+//! root and system tools, so it is behind the crate's `hosts` feature: without it this
+//! module keeps only the host types and `spec` (VM records to host specs, which the
+//! control API shows), and asking for hosts fails with `HostError::NotBuilt`.
+//!
+//! Layout: `spec` (VM records to host specs), and with the feature `realizer` (follows the
+//! store, one actor per VM), `actor` (one task per host), `sys` (commands, preflight),
+//! `net` (bridge, netns, veth), `rootfs` (host key, provisioning into the upper dir), `host`
+//! (boot and halt of one host), `cleanup` (leftovers of a crashed run); without it
+//! `absent` (the same API, refusing).
+
+#[cfg(not(feature = "hosts"))]
+mod absent;
+#[cfg(feature = "hosts")]
+mod actor;
+#[cfg(feature = "hosts")]
+mod cleanup;
+#[cfg(feature = "hosts")]
+mod host;
+#[cfg(feature = "hosts")]
+mod net;
+#[cfg(feature = "hosts")]
+mod realizer;
+#[cfg(feature = "hosts")]
+mod rootfs;
+mod spec;
+#[cfg(feature = "hosts")]
+mod sys;
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+#[cfg(not(feature = "hosts"))]
+pub use absent::{Realizer, preflight};
+#[cfg(feature = "hosts")]
+pub use realizer::Realizer;
+pub use spec::specs;
+#[cfg(feature = "hosts")]
+pub use sys::preflight;
+
+/// Why a host could not be realized, or hosts cannot be realized at all.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// This build of the local cloud has no host support (the `hosts` feature is off).
+    #[error(
+        "this build of the local cloud has no host support (local-cloud was built without \
+         its `hosts` feature); serve without hosts, or use a build with it (the platform \
+         binary has it)"
+    )]
+    NotBuilt,
+    /// Root or a needed tool is missing; the message says what to do.
+    #[error("{0}")]
+    Preflight(String),
+    /// A system command failed.
+    #[error("`{cmd}` failed: {detail}")]
+    Command { cmd: String, detail: String },
+    /// A file of a host could not be read or written.
+    #[error("host file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The host key could not be made or read.
+    #[error("host key: {0}")]
+    Key(String),
+    /// sshd did not come up.
+    #[error("VM {vm} did not boot: {detail}")]
+    Boot { vm: String, detail: String },
+    /// The subnet's addresses are already routed elsewhere on this machine.
+    #[error(
+        "subnet {subnet} overlaps {route}, already routed via {dev} on this machine \
+         (another local cloud with hosts, or a real network); give this cloud's VNet \
+         another address space"
+    )]
+    AddressInUse {
+        subnet: String,
+        route: String,
+        dev: String,
+    },
+    /// The VM record cannot be made into a host.
+    #[error("VM {vm} cannot be realized: {detail}")]
+    Spec { vm: String, detail: String },
+}
+
+/// What a VM record asks of its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    /// Lower-case VM resource id.
+    pub key: String,
+    /// VM name (`<vmss>_<hex>`).
+    pub name: String,
+    /// `osProfile.computerName`.
+    pub hostname: String,
+    pub admin_user: String,
+    /// `ssh.publicKeys[].keyData` lines.
+    pub ssh_keys: Vec<String>,
+    pub ip: Ipv4Addr,
+    pub subnet: Ipv4Net,
+    /// false when the VM is stopped or deallocated.
+    pub running: bool,
+    /// Set when the record cannot be realized (the host fails with this).
+    pub problem: Option<String>,
+}
+
+/// A host's state as the control API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    /// Booting: sshd not answering yet.
+    Starting,
+    /// sshd accepts connections.
+    Running,
+    /// The VM is stopped or deallocated: no sshd, disk kept.
+    Stopped,
+    /// Realizing failed (see `error`).
+    Failed,
+    /// Torn down (cloud shut down or VM deleted).
+    Down,
+}
+
+/// What the control API tells about a host (`GET /_local/vms/{name}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HostInfo {
+    pub name: String,
+    pub state: HostState,
+    pub address: String,
+    pub admin_user: String,
+    pub netns: String,
+    pub host_key_fingerprint: Option<String>,
+    pub host_public_key: Option<String>,
+    pub sshd_pid: Option<u32>,
+    pub error: Option<String>,
+}
