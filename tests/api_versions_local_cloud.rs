@@ -25,7 +25,11 @@ fn every_pinned_version_is_served_for_its_types() {
         .chain(READ_TYPES.iter().copied())
         .collect();
     for row in api_versions::TABLE {
-        assert!(types.contains(&row.resource_type), "{} is not checked", row.resource_type);
+        assert!(
+            types.contains(&row.resource_type),
+            "{} is not checked",
+            row.resource_type
+        );
     }
     assert!(types.len() >= 14, "the product's types: {types:?}");
     let mut wrong = Vec::new();
