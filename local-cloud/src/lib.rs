@@ -32,6 +32,8 @@ mod error;
 mod hosts;
 #[cfg(feature = "k3s")]
 pub mod k3s;
+#[cfg(feature = "k3s")]
+pub mod mirror;
 mod persist;
 mod tls;
 

@@ -366,3 +366,90 @@ fn a_node_whose_heartbeats_stop_goes_not_ready_and_comes_back() {
         status().contains(" Ready ").then_some(())
     });
 }
+
+/// The release mirror: assets whose checksums are in the release's `sha256sum-amd64.txt`,
+/// versions that differ, and channels that redirect to a release tag.
+#[test]
+fn the_release_mirror_serves_checksummed_versions_and_channels() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let init = std::path::PathBuf::from(env!("CARGO_BIN_EXE_local-cloud-k3s"));
+    let (addr, _task) = rt
+        .block_on(local_cloud::mirror::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            init,
+        ))
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        rt.block_on(async {
+            let r = http
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let loc = r
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, loc, r.bytes().await.unwrap().to_vec())
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut versions = Vec::new();
+    for tag in local_cloud::mirror::VERSIONS {
+        let (code, _, k3s) = get(&format!("/k3s-io/k3s/releases/download/{tag}/k3s"));
+        assert_eq!(code, 200);
+        let (_, _, sums) = get(&format!(
+            "/k3s-io/k3s/releases/download/{tag}/sha256sum-amd64.txt"
+        ));
+        let sums = String::from_utf8(sums).unwrap();
+        // install.sh's way: the line ending in " k3s", the text before the first blank.
+        let line = sums.lines().find(|l| l.ends_with(" k3s")).unwrap();
+        let want = line.split(' ').next().unwrap();
+        assert_eq!(want, hex::encode(sha2::Sha256::digest(&k3s)), "{sums}");
+        assert_eq!(
+            sums.lines().count(),
+            4,
+            "images first, then the binary: {sums}"
+        );
+        // The asset runs: as a host would, after `chmod 0755`.
+        let path = dir.path().join(format!("k3s-{tag}"));
+        std::fs::write(&path, &k3s).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new(&path)
+            .arg("--version")
+            .output()
+            .unwrap();
+        versions.push(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(versions[0].split(' ').nth(2), Some("v1.31.4+k3s1"));
+    assert_ne!(versions[0], versions[1]);
+    let (code, loc, _) = get("/v1-release/channels/stable");
+    assert_eq!(code, 302);
+    assert!(
+        loc.unwrap()
+            .ends_with("/k3s-io/k3s/releases/tag/v1.32.5+k3s1")
+    );
+    let (code, _, list) = get("/v1-release/channels");
+    assert_eq!(code, 200);
+    let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "v1.31")
+    );
+    assert_eq!(get("/k3s-io/k3s/releases/download/v9.9.9+k3s1/k3s").0, 404);
+}
