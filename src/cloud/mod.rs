@@ -23,7 +23,8 @@ pub fn local_data_dir(config: &Config) -> std::path::PathBuf {
     config.paths().local_cloud_dir()
 }
 
-fn credential(c: CredentialChoice) -> CredentialKind {
+/// The ARM client's credential kind for a `cloud.credential` choice.
+pub fn credential(c: CredentialChoice) -> CredentialKind {
     match c {
         CredentialChoice::Auto => CredentialKind::Auto,
         CredentialChoice::ServicePrincipal => CredentialKind::ServicePrincipal,
