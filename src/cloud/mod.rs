@@ -135,7 +135,10 @@ pub fn local_hosts(config: &Config) -> Result<bool, Error> {
         Some(false) => Ok(false),
         Some(true) => local_cloud::hosts_preflight()
             .map(|()| true)
-            .map_err(|e| Error::Usage(format!("cloud.local_hosts: {e}"))),
+            .map_err(|e| Error::Unmet {
+                message: format!("cloud.local_hosts: {e}"),
+                explicit: true,
+            }),
         None => Ok(local_cloud::hosts_preflight().is_ok()),
     }
 }
