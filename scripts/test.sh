@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 # Tests of later phases use real OpenSSH servers, sudo and iproute2; install them when
 # missing (root only; elsewhere the tests that need them say what is missing).
-for pair in ssh:openssh-client sshd:openssh-server sudo:sudo ip:iproute2; do
+for pair in ssh:openssh-client sshd:openssh-server sudo:sudo ip:iproute2 etcd:etcd-server; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then need_apt+=("$pkg"); fi
 done

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod etcd;
 pub mod kubectl;
+pub mod store_contract;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube_standin::pki::DevPki;
@@ -54,8 +56,14 @@ pub async fn start() -> Cluster {
     start_with(Options::default()).await
 }
 
-/// Starts a server.
+/// Starts a server on its own memory store.
 pub async fn start_with(opts: Options) -> Cluster {
+    let store = Arc::new(MemoryStore::new(opts.compaction_window));
+    start_on(opts, store).await
+}
+
+/// Starts a server on `store` (several servers may share one).
+pub async fn start_on(opts: Options, store: Arc<dyn kube_standin::store::Store>) -> Cluster {
     install_crypto();
     let pki = DevPki::generate(&[]).expect("pki");
     let mut config = ServerConfig::new(
@@ -73,7 +81,6 @@ pub async fn start_with(opts: Options) -> Cluster {
             kube_standin::UserInfo::new(user.clone(), &[]),
         );
     }
-    let store = Arc::new(MemoryStore::new(opts.compaction_window));
     let server = kube_standin::start(config, store)
         .await
         .expect("server starts");
