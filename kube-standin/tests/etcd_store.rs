@@ -28,5 +28,9 @@ async fn etcd_store_keeps_the_store_contract() {
         assert_eq!(listed.items.len(), 2, "{}", cluster.log_tail(2));
         cluster.root()
     };
-    assert_eq!(processes_mentioning(&root), Vec::<String>::new(), "no etcd left running");
+    assert_eq!(
+        processes_mentioning(&root),
+        Vec::<String>::new(),
+        "no etcd left running"
+    );
 }

@@ -105,6 +105,16 @@ impl Cluster {
         kube::Client::try_from(config).expect("client")
     }
 
+    /// Like [`Cluster::client`], without kube-rs's retries of 429, 503 and 504 answers.
+    pub async fn client_without_retry(&self) -> kube::Client {
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
+        let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("config");
+        config.default_retry = false;
+        kube::Client::try_from(config).expect("client")
+    }
+
     /// A client trusting the server CA but with no credentials, or with a bearer token.
     pub async fn client_without_cert(&self, token: Option<&str>) -> kube::Client {
         let mut config = kube::Config::new(self.server.url().parse().unwrap());

@@ -34,19 +34,27 @@ pub async fn revisions_are_cluster_wide_and_cas_guards_writes(s: &dyn Store, p: 
     let c = s.create(&kc, b("1")).await.unwrap();
     assert!(a.mod_revision > base, "a write takes a new revision");
     assert_eq!(a.create_revision, a.mod_revision);
-    assert!(c.mod_revision > a.mod_revision, "revisions are cluster-wide");
+    assert!(
+        c.mod_revision > a.mod_revision,
+        "revisions are cluster-wide"
+    );
     assert!(matches!(
         s.create(&ka, b("2")).await,
         Err(StoreError::AlreadyExists(_))
     ));
     match s.update(&ka, b("2"), c.mod_revision).await {
         Err(StoreError::Conflict { current, .. }) => {
-            assert_eq!(current.unwrap().mod_revision, a.mod_revision, "the live value");
+            assert_eq!(
+                current.unwrap().mod_revision,
+                a.mod_revision,
+                "the live value"
+            );
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert!(matches!(
-        s.update(&format!("{p}missing"), b("2"), a.mod_revision).await,
+        s.update(&format!("{p}missing"), b("2"), a.mod_revision)
+            .await,
         Err(StoreError::NotFound(_))
     ));
     let a2 = s.update(&ka, b("2"), a.mod_revision).await.unwrap();
@@ -54,7 +62,10 @@ pub async fn revisions_are_cluster_wide_and_cas_guards_writes(s: &dyn Store, p: 
     assert_eq!(a2.create_revision, a.create_revision);
     assert_eq!(s.current_revision().await.unwrap(), a2.mod_revision);
     let got = s.get(&ka).await.unwrap().unwrap();
-    assert_eq!((&got.value[..], got.mod_revision), (&b"2"[..], a2.mod_revision));
+    assert_eq!(
+        (&got.value[..], got.mod_revision),
+        (&b"2"[..], a2.mod_revision)
+    );
     assert!(matches!(
         s.delete(&ka, a.mod_revision).await,
         Err(StoreError::Conflict { .. })
@@ -80,7 +91,12 @@ pub async fn revisions_are_cluster_wide_and_cas_guards_writes(s: &dyn Store, p: 
 pub async fn lists_page_at_an_old_revision(s: &dyn Store, p: &str) {
     let mut revs = Vec::new();
     for k in ["a", "b", "c"] {
-        revs.push(s.create(&format!("{p}{k}"), b(k)).await.unwrap().mod_revision);
+        revs.push(
+            s.create(&format!("{p}{k}"), b(k))
+                .await
+                .unwrap()
+                .mod_revision,
+        );
     }
     // A key that shares the prefix's characters but not the prefix.
     s.create(&format!("{}x/z", p.trim_end_matches('/')), b("z"))
@@ -103,13 +119,19 @@ pub async fn lists_page_at_an_old_revision(s: &dyn Store, p: &str) {
     assert!(!next.more);
     let now = s.list(p, "", 0, 0).await.unwrap();
     let keys: Vec<&str> = now.items.iter().map(|kv| &*kv.key).collect();
-    let want: Vec<String> = ["a", "b", "c", "d"].iter().map(|k| format!("{p}{k}")).collect();
+    let want: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|k| format!("{p}{k}"))
+        .collect();
     assert_eq!(keys, want, "key order, prefix only");
     let local = s.list_serializable(p, "", 0, page.revision).await.unwrap();
     assert_eq!(local.items.len(), 3, "a serializable list at a revision");
     let current = s.current_revision().await.unwrap();
     match s.list(p, "", 0, current + 1000).await {
-        Err(StoreError::FutureRevision { requested, current: c }) => {
+        Err(StoreError::FutureRevision {
+            requested,
+            current: c,
+        }) => {
             assert_eq!(requested, current + 1000);
             assert!(c >= current);
         }
@@ -118,19 +140,35 @@ pub async fn lists_page_at_an_old_revision(s: &dyn Store, p: &str) {
 }
 
 pub async fn watch_replays_from_a_revision_then_goes_live(s: &dyn Store, p: &str) {
-    let (ka, other) = (format!("{p}a"), format!("{}-other/x", p.trim_end_matches('/')));
+    let (ka, other) = (
+        format!("{p}a"),
+        format!("{}-other/x", p.trim_end_matches('/')),
+    );
     let c1 = s.create(&ka, b("1")).await.unwrap();
     s.create(&other, b("1")).await.unwrap();
     let u = s.update(&ka, b("2"), c1.mod_revision).await.unwrap();
     let mut w = s.watch(p, c1.mod_revision).await.unwrap();
     let e = next_event(&mut w).await;
-    assert_eq!((e.kind, e.kv.mod_revision), (EventKind::Put, u.mod_revision));
+    assert_eq!(
+        (e.kind, e.kv.mod_revision),
+        (EventKind::Put, u.mod_revision)
+    );
     assert_eq!(&e.prev.unwrap().value[..], b"1");
     let d = s.delete(&ka, u.mod_revision).await.unwrap();
     let ev = next_event(&mut w).await;
     assert_eq!(
-        (ev.kind, ev.kv.mod_revision, &ev.kv.value[..], ev.kv.create_revision),
-        (EventKind::Delete, d.mod_revision, &b"2"[..], c1.create_revision)
+        (
+            ev.kind,
+            ev.kv.mod_revision,
+            &ev.kv.value[..],
+            ev.kv.create_revision
+        ),
+        (
+            EventKind::Delete,
+            d.mod_revision,
+            &b"2"[..],
+            c1.create_revision
+        )
     );
     // A write outside the prefix is not delivered: the next event is the next matching write.
     s.create(&format!("{}-other/y", p.trim_end_matches('/')), b("1"))
@@ -138,10 +176,16 @@ pub async fn watch_replays_from_a_revision_then_goes_live(s: &dyn Store, p: &str
         .unwrap();
     let again = s.create(&ka, b("3")).await.unwrap();
     let ev = next_event(&mut w).await;
-    assert_eq!((ev.kind, ev.kv.mod_revision), (EventKind::Put, again.mod_revision));
+    assert_eq!(
+        (ev.kind, ev.kv.mod_revision),
+        (EventKind::Put, again.mod_revision)
+    );
     assert!(ev.prev.is_none(), "a create has no previous value");
     let progress = w.progress.load(std::sync::atomic::Ordering::Acquire);
-    assert!(progress >= again.mod_revision, "progress covers what was delivered");
+    assert!(
+        progress >= again.mod_revision,
+        "progress covers what was delivered"
+    );
 }
 
 pub async fn compaction_makes_old_revisions_gone(s: &dyn Store, p: &str) {
@@ -149,7 +193,11 @@ pub async fn compaction_makes_old_revisions_gone(s: &dyn Store, p: &str) {
     let first = s.create(&ka, b("0")).await.unwrap();
     let mut last: Revision = first.mod_revision;
     for i in 1..5 {
-        last = s.update(&ka, b(&i.to_string()), last).await.unwrap().mod_revision;
+        last = s
+            .update(&ka, b(&i.to_string()), last)
+            .await
+            .unwrap()
+            .mod_revision;
     }
     let target = last - 1;
     s.compact(target).await.unwrap();
@@ -164,10 +212,17 @@ pub async fn compaction_makes_old_revisions_gone(s: &dyn Store, p: &str) {
         Err(StoreError::Compacted { .. })
     ));
     let at = s.list(p, "", 0, target).await.unwrap();
-    assert_eq!(&at.items[0].value[..], b"3", "the value as of the compaction point");
+    assert_eq!(
+        &at.items[0].value[..],
+        b"3",
+        "the value as of the compaction point"
+    );
     let mut w = s.watch(p, target).await.unwrap();
     let ev = next_event(&mut w).await;
-    assert_eq!(ev.kv.mod_revision, last, "events after the compaction point remain");
+    assert_eq!(
+        ev.kv.mod_revision, last,
+        "events after the compaction point remain"
+    );
     // Compacting to an older revision again is a no-op.
     s.compact(first.mod_revision).await.unwrap();
     assert_eq!(s.compacted_revision().await.unwrap(), compacted);

@@ -206,7 +206,11 @@ impl Transport {
         match serde_json::from_slice::<UnaryError>(&bytes) {
             Ok(e) if !e.message.is_empty() || !e.error.is_empty() => Err(Attempt::Etcd {
                 code: e.code,
-                message: if e.message.is_empty() { e.error } else { e.message },
+                message: if e.message.is_empty() {
+                    e.error
+                } else {
+                    e.message
+                },
             }),
             _ => Err(Attempt::Etcd {
                 code: 2,
@@ -251,7 +255,10 @@ impl Transport {
             last = err.describe();
             match err {
                 Attempt::Unsent(_) => {}
-                Attempt::Lost(_) | Attempt::Etcd { code: UNAVAILABLE, .. } if kind == Kind::Read => {}
+                Attempt::Lost(_)
+                | Attempt::Etcd {
+                    code: UNAVAILABLE, ..
+                } if kind == Kind::Read => {}
                 Attempt::Lost(m) => return Err(CallError::Lost(m)),
                 Attempt::Etcd { code, message } => return Err(CallError::Etcd { code, message }),
             }

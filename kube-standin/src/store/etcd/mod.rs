@@ -11,8 +11,8 @@
 //! [`StoreError`]); every call is bounded by [`EtcdConfig::request_timeout`].
 
 mod client;
-mod wire;
 mod watch;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,7 +187,12 @@ impl EtcdStore {
         }
         let s: StatusResponse = self
             .t
-            .call_on(Some(endpoint), "/v3/maintenance/status", &json!({}), Kind::Read)
+            .call_on(
+                Some(endpoint),
+                "/v3/maintenance/status",
+                &json!({}),
+                Kind::Read,
+            )
             .await
             .map_err(unavailable)?;
         Ok(MemberStatus {
@@ -289,7 +294,11 @@ impl EtcdStore {
         })
     }
 
-    async fn get_with(&self, key: &str, serializable: bool) -> Result<Option<KeyValue>, StoreError> {
+    async fn get_with(
+        &self,
+        key: &str,
+        serializable: bool,
+    ) -> Result<Option<KeyValue>, StoreError> {
         let r = self
             .range(json!({"key": b64(key.as_bytes()), "serializable": serializable}))
             .await
@@ -298,7 +307,12 @@ impl EtcdStore {
     }
 
     /// A compare-and-swap on `key`'s `mod_revision`; `op` is the success branch.
-    async fn swap(&self, key: &str, expected: Revision, op: Value) -> Result<TxnResponse, StoreError> {
+    async fn swap(
+        &self,
+        key: &str,
+        expected: Revision,
+        op: Value,
+    ) -> Result<TxnResponse, StoreError> {
         let k = b64(key.as_bytes());
         if expected <= 0 {
             // mod_revision 0 would match an absent key and write it: answer as the memory store.
@@ -495,7 +509,11 @@ mod tests {
 
     #[test]
     fn endpoints_are_checked_and_named() {
-        let err = |eps: &[&str]| EtcdStore::new(EtcdConfig::new(eps.to_vec())).unwrap_err().to_string();
+        let err = |eps: &[&str]| {
+            EtcdStore::new(EtcdConfig::new(eps.to_vec()))
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(&[]),
             "etcd.endpoints: at least one client URL is needed (http://host:port)"

@@ -77,11 +77,7 @@ struct Watcher {
 }
 
 /// Starts a watch of `prefix` after revision `after`; returns once etcd has created it.
-pub async fn start(
-    transport: Shared,
-    prefix: &str,
-    after: Revision,
-) -> Result<Watch, CallError> {
+pub async fn start(transport: Shared, prefix: &str, after: Revision) -> Result<Watch, CallError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let progress = Arc::new(AtomicI64::new(after));
     let mut w = Watcher {
@@ -147,10 +143,7 @@ impl Watcher {
     /// One try on one endpoint: the stream once etcd says "created", `None` if it says the
     /// start revision was compacted.
     async fn attempt(&self, idx: usize, body: Bytes) -> Result<Option<Stream>, Attempt> {
-        let resp = self
-            .transport
-            .send(idx, "/v3/watch", body, true)
-            .await?;
+        let resp = self.transport.send(idx, "/v3/watch", body, true).await?;
         let mut stream = Stream {
             body: resp.into_body(),
             buf: BytesMut::new(),
@@ -168,7 +161,10 @@ impl Watcher {
                 return if r.compact_revision > 0 {
                     Ok(None)
                 } else {
-                    Err(Attempt::Lost(format!("watch canceled: {}", r.cancel_reason)))
+                    Err(Attempt::Lost(format!(
+                        "watch canceled: {}",
+                        r.cancel_reason
+                    )))
                 };
             }
             if r.created {
@@ -227,8 +223,7 @@ impl Watcher {
             if !r.created {
                 // A progress notification: etcd sends one only to a watcher that has seen
                 // every event up to the header's revision.
-                self.progress
-                    .fetch_max(r.header.revision, Ordering::AcqRel);
+                self.progress.fetch_max(r.header.revision, Ordering::AcqRel);
             }
             return Delivery::Continue;
         }

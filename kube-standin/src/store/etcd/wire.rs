@@ -273,8 +273,14 @@ mod tests {
         assert!(!txn.succeeded);
         assert_eq!(txn.header.member_id, 15438568911348720167);
         let kv = txn.range_kvs()[0].decode().unwrap();
-        assert_eq!((&*kv.key, &kv.value[..], kv.mod_revision), ("/r/a", &b"v1"[..], 2));
-        let w: WatchLine = serde_json::from_str(r#"{"result":{"header":{"raft_term":"4"},"canceled":true,"compact_revision":"3"}}"#).unwrap();
+        assert_eq!(
+            (&*kv.key, &kv.value[..], kv.mod_revision),
+            ("/r/a", &b"v1"[..], 2)
+        );
+        let w: WatchLine = serde_json::from_str(
+            r#"{"result":{"header":{"raft_term":"4"},"canceled":true,"compact_revision":"3"}}"#,
+        )
+        .unwrap();
         assert_eq!(w.result.unwrap().compact_revision, 3);
         let e: WatchLine = serde_json::from_str(r#"{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}}"#).unwrap();
         assert_eq!(e.error.unwrap().message, "etcdserver: no leader");
