@@ -29,6 +29,17 @@ async fn server(store: EtcdStore) -> Cluster {
     start_on(Options::default(), Arc::new(store)).await
 }
 
+/// The (code, reason, message) of a create that must fail.
+async fn failed_create(api: &Api<ConfigMap>) -> (u16, String, String) {
+    let (pp, cm) = (PostParams::default(), configmap("lost", &[]));
+    let e = api_err(
+        within(60, "a create", api.create(&pp, &cm))
+            .await
+            .unwrap_err(),
+    );
+    (e.code, e.reason, e.message)
+}
+
 fn names(list: &[ConfigMap]) -> Vec<String> {
     list.iter()
         .filter_map(|c| c.metadata.name.clone())
@@ -189,39 +200,21 @@ async fn without_quorum_writes_fail_with_etcds_answer_until_a_member_returns() {
             "rpc error: code = Unknown desc = context deadline exceeded"
         );
         // The API: etcd's error passed through (500, no reason), as kube-apiserver does.
-        let e = api_err(
-            within(
-                60,
-                "a create",
-                on_a.create(&PostParams::default(), &configmap("lost", &[])),
-            )
-            .await
-            .unwrap_err(),
-        );
         assert_eq!(
-            (e.code, e.reason.as_str(), e.message.as_str()),
+            failed_create(&on_a).await,
             (
                 500,
-                "",
-                "rpc error: code = Unknown desc = context deadline exceeded"
+                String::new(),
+                "rpc error: code = Unknown desc = context deadline exceeded".into()
             )
         );
         // The deadline first: 504 Timeout, worded as kube-apiserver's.
-        let e = api_err(
-            within(
-                60,
-                "a create",
-                on_b.create(&PostParams::default(), &configmap("lost", &[])),
-            )
-            .await
-            .unwrap_err(),
-        );
         assert_eq!(
-            (e.code, e.reason.as_str(), e.message.as_str()),
+            failed_create(&on_b).await,
             (
                 504,
-                "Timeout",
-                "Timeout: request did not complete within requested timeout - context deadline exceeded"
+                "Timeout".into(),
+                "Timeout: request did not complete within requested timeout - context deadline exceeded".into()
             )
         );
         // Linearizable reads (resourceVersion unset) fail too: etcd says "request timed out"

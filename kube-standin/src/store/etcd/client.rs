@@ -266,9 +266,12 @@ impl Transport {
                 self.rotate(idx);
             }
             failures += 1;
-            if pinned.is_some() || failures % self.endpoints.len() == 0 {
-                // A full round failed: back off like clientv3 (which retries until the deadline).
-                let pause = Duration::from_millis(50 << (failures / self.endpoints.len()).min(4));
+            let round = if pinned.is_some() {
+                1
+            } else {
+                self.endpoints.len()
+            };
+            if let Some(pause) = pause_after(failures, round) {
                 if Instant::now() + pause >= deadline {
                     return Err(self.timeout(last));
                 }
@@ -283,6 +286,15 @@ impl Transport {
             last,
         }
     }
+}
+
+/// The pause after `failures` failed attempts on `n` endpoints: none inside a round, then
+/// 100 ms doubling up to 800 ms after each full round (clientv3 backs off between its
+/// retries too, and retries until the deadline).
+pub fn pause_after(failures: usize, n: usize) -> Option<Duration> {
+    failures
+        .is_multiple_of(n.max(1))
+        .then(|| Duration::from_millis(50 << (failures / n.max(1)).min(4)))
 }
 
 /// Shared handle.

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
@@ -17,7 +16,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::client::{Attempt, CallError, Shared, UNAVAILABLE};
+use super::client::{Attempt, CallError, Shared, UNAVAILABLE, pause_after};
 use super::wire::{WatchLine, WatchResponse, b64, prefix_end};
 use crate::store::{Event, Revision, Watch};
 
@@ -133,8 +132,7 @@ impl Watcher {
             }
             t.rotate(idx);
             failures += 1;
-            if failures % t.endpoints().len() == 0 {
-                let pause = Duration::from_millis(50 << (failures / t.endpoints().len()).min(4));
+            if let Some(pause) = pause_after(failures, t.endpoints().len()) {
                 tokio::time::sleep_until(deadline.min(Instant::now() + pause)).await;
             }
         }
