@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use kube_standin::store::etcd::{EtcdConfig, EtcdStore, MemberStatus};
 
-/// The etcd binary: `$KUBE_STANDIN_ETCD`, else `etcd` on PATH, else `/usr/bin/etcd`.
+/// The etcd binary: `$KUBE_STANDIN_ETCD` when set (and nothing else then), else `etcd` on
+/// PATH, else `/usr/bin/etcd`.
 pub fn etcd_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KUBE_STANDIN_ETCD") {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
