@@ -54,6 +54,11 @@ if ! command -v man >/dev/null 2>&1 && is_root && command -v apt-get >/dev/null;
   apt_install man-db
 fi
 
+# etcd, for kube-standin's etcd store tests (three real members on loopback).
+if ! command -v etcd >/dev/null 2>&1 && is_root && command -v apt-get >/dev/null; then
+  apt_install etcd-server
+fi
+
 # Real Ansible for the compatibility tests (tests/inventory_ansible.rs, tests/nodes_ansible.rs,
 # tests/playbooks_lint.rs): ansible-core in a virtualenv of its own, found by the tests
 # through PLATFORM_ANSIBLE_BIN (scripts/test.sh sets it to .venv-ansible/bin).

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::kinds::ResourceType;
 use crate::objects::meta;
 use crate::selectors::Selectors;
-use crate::store::Revision;
+use crate::store::{Revision, StoreError};
 
 /// A list request's parameters.
 #[derive(Debug, Clone, Default)]
@@ -132,13 +132,29 @@ pub async fn list(
         Some(n) if req.namespace.is_some() || !rt.namespaced => rt.key(req.namespace.as_deref(), n),
         _ => prefix.clone(),
     };
+    // resourceVersion=0 means "any version": kube-apiserver serves it from its watch cache,
+    // which still answers when etcd has lost quorum; the store's serializable read does.
+    let serializable = req.continue_token.is_none() && rv == Some("0");
     let batch = if req.limit > 0 { req.limit.max(50) } else { 0 };
     let mut items = Vec::new();
     loop {
-        let page = state
-            .store
-            .list(&scan_prefix, &start, batch, revision)
-            .await?;
+        let page = if serializable {
+            state
+                .store
+                .list_serializable(&scan_prefix, &start, batch, revision)
+                .await
+        } else {
+            state
+                .store
+                .list(&scan_prefix, &start, batch, revision)
+                .await
+        };
+        let page = match page {
+            Err(StoreError::Compacted { .. }) if req.continue_token.is_some() => {
+                return Err(ApiError::expired(EXPIRED_CONTINUE));
+            }
+            other => other?,
+        };
         revision = page.revision;
         let n = page.items.len();
         for (i, kv) in page.items.iter().enumerate() {

@@ -48,6 +48,27 @@ pub async fn get_current(
     }
 }
 
+/// The object for a GET: `resourceVersion=0` ("any version") may be served from the
+/// store's possibly stale copy, as kube-apiserver serves it from its watch cache.
+pub async fn get_for_read(
+    state: &ServerState,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+    resource_version: Option<&str>,
+) -> Result<Value, ApiError> {
+    let key = rt.key(namespace, name);
+    let kv = if resource_version == Some("0") {
+        state.store.get_serializable(&key).await?
+    } else {
+        state.store.get(&key).await?
+    };
+    match kv {
+        Some(kv) => Ok(present(rt, meta::decode(&kv))),
+        None => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
+    }
+}
+
 /// A stored object as served at `rt`'s version (custom resources may be stored at another).
 pub fn present(rt: &ResourceType, mut obj: Value) -> Value {
     if let Some(o) = obj.as_object_mut() {

@@ -115,7 +115,15 @@ pub async fn namespace_accepts(
     name: &str,
 ) -> Result<(), ApiError> {
     let nst = state.registry.builtin("", "namespaces");
-    match state.store.get(&nst.key(None, ns)).await? {
+    let key = nst.key(None, ns);
+    // kube-apiserver's NamespaceLifecycle admission asks its informer cache first and the
+    // store only on a miss: a create still reaches etcd (and gets etcd's answer) when etcd
+    // has lost quorum. The store's serializable read is that cache.
+    let found = match state.store.get_serializable(&key).await? {
+        Some(kv) => Some(kv),
+        None => state.store.get(&key).await?,
+    };
+    match found {
         None => Err(ApiError::not_found("", "namespaces", ns)),
         Some(kv) => {
             let n = meta::decode(&kv);

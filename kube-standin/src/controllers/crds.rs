@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::api::State;
 use crate::api::delete::{self, DeleteOptions};
-use crate::kinds::crd::CLEANUP_FINALIZER;
+use crate::kinds::crd::{self, CLEANUP_FINALIZER};
 use crate::objects::meta;
 use crate::store::EventKind;
 
@@ -16,15 +16,12 @@ pub async fn run(state: State) {
         .builtin("apiextensions.k8s.io", "customresourcedefinitions");
     let prefix = crds.prefix(None);
     loop {
-        let Ok(rev) = state.store.current_revision().await else {
-            return;
-        };
-        let Ok(mut watch) = state.store.watch("/registry/", rev).await else {
-            return;
-        };
+        let (rev, mut watch) = super::follow(&state).await;
         if let Ok(list) = state.store.list(&prefix, "", 0, rev).await {
             for kv in &list.items {
                 let c = meta::decode(kv);
+                // CRDs written through another server sharing the store are served here too.
+                crd::sync(&state.registry, &c, false);
                 if meta::is_deleting(&c) {
                     cleanup(&state, &c).await;
                 }
@@ -33,6 +30,7 @@ pub async fn run(state: State) {
         while let Some(ev) = watch.events.recv().await {
             let obj = meta::decode(&ev.kv);
             if ev.kv.key.starts_with(&prefix) {
+                crd::sync(&state.registry, &obj, ev.kind == EventKind::Delete);
                 if ev.kind == EventKind::Put && meta::is_deleting(&obj) {
                     cleanup(&state, &obj).await;
                 }

@@ -1,10 +1,13 @@
 //! Controllers the API core runs itself: namespace deletion, CRD deletion and the status of
 //! workloads.
-//! Each follows the store with its own watch (restarted from a fresh list if it breaks).
+//! Each follows the store with its own watch (restarted from a fresh list if it breaks, and
+//! retried while the store cannot answer, e.g. etcd without quorum).
 
 mod crds;
 mod namespaces;
 mod workloads;
+
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -13,6 +16,7 @@ use crate::api::write::{self, Change};
 use crate::api::{State, WriteOptions};
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
+use crate::store::{Revision, Watch};
 
 /// The manager name controller writes carry in managedFields.
 pub const MANAGER: &str = "k3s";
@@ -24,6 +28,24 @@ pub fn spawn(state: State) -> Vec<JoinHandle<()>> {
         tokio::spawn(crds::run(state.clone())),
         tokio::spawn(workloads::run(state)),
     ]
+}
+
+/// The current revision and a watch of every object from it; while the store cannot give
+/// them, retried with a growing pause (at most 5 s), so a controller resumes once the store
+/// is back instead of ending.
+pub async fn follow(state: &State) -> (Revision, Watch) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match state.store.current_revision().await {
+            Ok(rev) => match state.store.watch("/registry/", rev).await {
+                Ok(w) => return (rev, w),
+                Err(e) => tracing::debug!(error = %e, "controller watch failed; retrying"),
+            },
+            Err(e) => tracing::debug!(error = %e, "controller cannot read the store; retrying"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// A controller's write, through a subresource (`status`, `finalize`) or the main resource

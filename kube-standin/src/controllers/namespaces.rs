@@ -14,12 +14,7 @@ use crate::store::EventKind;
 /// Runs until the task is aborted.
 pub async fn run(state: State) {
     loop {
-        let Ok(rev) = state.store.current_revision().await else {
-            return;
-        };
-        let Ok(mut watch) = state.store.watch("/registry/", rev).await else {
-            return;
-        };
+        let (rev, mut watch) = super::follow(&state).await;
         let mut terminating: HashSet<String> = HashSet::new();
         let nst = state.registry.builtin("", "namespaces");
         if let Ok(list) = state.store.list(&nst.prefix(None), "", 0, rev).await {

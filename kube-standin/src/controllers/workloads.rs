@@ -21,12 +21,7 @@ type Pending = Arc<Mutex<HashMap<String, i64>>>;
 pub async fn run(state: State) {
     let pending: Pending = Arc::default();
     loop {
-        let Ok(rev) = state.store.current_revision().await else {
-            return;
-        };
-        let Ok(mut watch) = state.store.watch("/registry/", rev).await else {
-            return;
-        };
+        let (rev, mut watch) = super::follow(&state).await;
         for plural in KINDS {
             let rt = state.registry.builtin("apps", plural);
             if let Ok(list) = state.store.list(&rt.prefix(None), "", 0, rev).await {

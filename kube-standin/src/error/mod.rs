@@ -299,9 +299,15 @@ impl ApiError {
         Self::new(500, "", message)
     }
 
-    /// 503 ServiceUnavailable (the store cannot answer).
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(503, "ServiceUnavailable", message)
+    /// 504 Timeout: a request whose deadline passed before the store answered, worded as
+    /// apiserver's `FinishRequest` does (`apierrors.NewTimeoutError`, no retry hint).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within requested timeout - context deadline exceeded",
+        )
+        .with_details(Map::new())
     }
 
     /// 406 NotAcceptable.
@@ -366,7 +372,9 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::FutureRevision { requested, current } => {
                 ApiError::too_large_resource_version(requested, current)
             }
-            StoreError::Unavailable(m) => ApiError::unavailable(m),
+            // kube-apiserver hands etcd's errors to clients unconverted: 500, no reason.
+            StoreError::Unavailable(m) => ApiError::internal_plain(m),
+            StoreError::Timeout(_) => ApiError::request_timeout(),
             other => ApiError::internal(other),
         }
     }

@@ -1,6 +1,6 @@
 //! Objects a fresh server has: the four system namespaces, and the `kubernetes` Service
 //! (first address of the service CIDR) with its Endpoints pointing at this server; the
-//! custom resource types of stored CRDs.
+//! custom resource types of stored CRDs. Servers sharing a store create what is missing.
 
 use std::net::SocketAddr;
 
@@ -17,6 +17,15 @@ async fn ensure(
     obj: serde_json::Value,
 ) -> Result<(), ApiError> {
     let rt = state.registry.builtin(group, plural);
+    // Another server sharing the store (or this one before a restart) made it already; a
+    // second create would not even reach the store (the Service's ClusterIP is taken).
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if state.store.get(&rt.key(ns, name)).await?.is_some() {
+        return Ok(());
+    }
     let opts = WriteOptions {
         manager: "kube-apiserver".into(),
         dry_run: false,

@@ -14,7 +14,7 @@ use crate::api::delete::{self, DeleteOptions, Deleted};
 use crate::api::list::{ListRequest, list, list_object};
 use crate::api::watch::{self, WatchRequest};
 use crate::api::write::{self, Change};
-use crate::api::{State, WriteOptions, get_current, present};
+use crate::api::{State, WriteOptions, get_for_read, present};
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
 use crate::objects::meta;
@@ -285,7 +285,8 @@ pub async fn handle(
             if !allowed_sub(&rt, sub) {
                 return Err(no_subresource(&rp));
             }
-            let (obj, _) = get_current(state, &rt, ns, name).await?;
+            let rv = req.query.get("resourceVersion");
+            let obj = get_for_read(state, &rt, ns, name, rv).await?;
             Ok(h::json(200, &render_one(&rt, req, obj), &[]))
         }
         (&Method::POST, None) => {

@@ -346,6 +346,8 @@ impl Store for MemoryStore {
 
 #[cfg(test)]
 mod tests {
+    //! What only this backend does; the Store contract every backend keeps is checked in
+    //! tests/store_contract.rs (and on etcd in tests/etcd_store.rs).
     use super::*;
 
     fn b(s: &str) -> Bytes {
@@ -353,74 +355,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revisions_are_cluster_wide_and_cas_guards_writes() {
+    async fn progress_moves_with_every_write_not_only_matching_ones() {
         let s = MemoryStore::new(100);
-        let a = s.create("/r/a", b("1")).await.unwrap();
-        let c = s.create("/r/c", b("1")).await.unwrap();
-        assert_eq!((a.mod_revision, c.mod_revision), (1, 2));
-        assert!(matches!(
-            s.create("/r/a", b("2")).await,
-            Err(StoreError::AlreadyExists(_))
-        ));
-        assert!(matches!(
-            s.update("/r/a", b("2"), 2).await,
-            Err(StoreError::Conflict { .. })
-        ));
-        let a2 = s.update("/r/a", b("2"), 1).await.unwrap();
-        assert_eq!((a2.mod_revision, a2.create_revision), (3, 1));
-        let gone = s.delete("/r/a", 3).await.unwrap();
-        assert_eq!((gone.mod_revision, &gone.value[..]), (4, &b"2"[..]));
-        assert!(s.get("/r/a").await.unwrap().is_none());
-        let again = s.create("/r/a", b("3")).await.unwrap();
-        assert_eq!(again.create_revision, 5);
-    }
-
-    #[tokio::test]
-    async fn lists_pages_at_an_old_revision() {
-        let s = MemoryStore::new(100);
-        for k in ["a", "b", "c"] {
-            s.create(&format!("/r/{k}"), b(k)).await.unwrap();
-        }
-        s.create("/rx/z", b("z")).await.unwrap();
-        let page = s.list("/r/", "", 2, 0).await.unwrap();
-        assert_eq!(page.items.len(), 2);
-        assert!(page.more);
-        // A write after the first page must not show in the second page at the same revision.
-        s.update("/r/c", b("c2"), 3).await.unwrap();
-        s.create("/r/d", b("d")).await.unwrap();
-        let next = s.list("/r/", "/r/b\0", 2, page.revision).await.unwrap();
-        assert_eq!(next.items.len(), 1);
-        assert_eq!(&next.items[0].value[..], b"c");
-        assert!(!next.more);
-        assert!(matches!(
-            s.list("/r/", "", 0, 99).await,
-            Err(StoreError::FutureRevision { .. })
-        ));
-    }
-
-    #[tokio::test]
-    async fn watch_replays_from_a_revision_then_goes_live() {
-        let s = MemoryStore::new(100);
-        s.create("/r/a", b("1")).await.unwrap();
-        s.create("/other/x", b("1")).await.unwrap();
-        s.update("/r/a", b("2"), 1).await.unwrap();
-        let mut w = s.watch("/r/", 1).await.unwrap();
-        let e = w.events.recv().await.unwrap();
-        assert_eq!((e.kind, e.kv.mod_revision), (EventKind::Put, 3));
-        assert_eq!(&e.prev.unwrap().value[..], b"1");
-        s.delete("/r/a", 3).await.unwrap();
-        let d = w.events.recv().await.unwrap();
-        assert_eq!(
-            (d.kind, d.kv.mod_revision, &d.kv.value[..]),
-            (EventKind::Delete, 4, &b"2"[..])
-        );
+        let w = s.watch("/r/", 0).await.unwrap();
         s.create("/other/y", b("1")).await.unwrap();
-        assert_eq!(w.progress.load(Ordering::Acquire), 5);
-        assert!(w.events.try_recv().is_err());
+        assert_eq!(w.progress.load(Ordering::Acquire), 1);
     }
 
     #[tokio::test]
-    async fn compaction_makes_old_revisions_gone() {
+    async fn compaction_keeps_a_window_of_revisions() {
         let s = MemoryStore::new(2);
         s.create("/r/a", b("1")).await.unwrap();
         for i in 1..10 {
@@ -435,16 +378,9 @@ mod tests {
             s.watch("/r/", 1).await,
             Err(StoreError::Compacted { requested: 1, .. })
         ));
-        assert!(matches!(
-            s.list("/r/", "", 0, 1).await,
-            Err(StoreError::Compacted { .. })
-        ));
         assert_eq!(
             s.list("/r/", "", 0, compacted).await.unwrap().items.len(),
             1
         );
-        s.compact(10).await.unwrap();
-        assert!(s.watch("/r/", 9).await.is_err());
-        assert!(s.watch("/r/", 10).await.is_ok());
     }
 }

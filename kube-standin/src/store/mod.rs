@@ -11,10 +11,11 @@
 //! - `compact`: history older than a revision is dropped; reading or watching from before it
 //!   fails with [`StoreError::Compacted`] (the API answers 410 "too old resource version").
 //!
-//! Values are opaque bytes (the API layer stores JSON without `resourceVersion`). The
-//! in-memory backend is [`memory::MemoryStore`]; an etcd backend (Debian's `etcd-server`)
-//! and a PostgreSQL backend (kine's one-table schema) implement the same trait.
+//! Values are opaque bytes (the API layer stores JSON without `resourceVersion`). Backends:
+//! [`memory::MemoryStore`] in memory, [`etcd::EtcdStore`] in a real etcd cluster; a
+//! PostgreSQL backend (kine's one-table schema) implements the same trait later.
 
+pub mod etcd;
 pub mod memory;
 
 use std::sync::Arc;
@@ -99,8 +100,15 @@ pub enum StoreError {
         requested: Revision,
         current: Revision,
     },
-    #[error("store unavailable: {0}")]
+    /// The backend failed (for etcd: its error, worded as a Go client prints it, e.g.
+    /// `etcdserver: request timed out`). kube-apiserver passes such errors through as a
+    /// 500 `Status` without a reason, and so does the API layer.
+    #[error("{0}")]
     Unavailable(String),
+    /// The backend did not answer within its request timeout; the API answers as
+    /// kube-apiserver does when a request's deadline passes (504 `Timeout`).
+    #[error("store timeout: {0}")]
+    Timeout(String),
 }
 
 /// The kine-shaped store every backend implements (see the module documentation).
@@ -114,6 +122,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The key's current value, if it exists.
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError>;
+
+    /// Like [`Store::get`], but the backend may answer from its own, possibly stale copy
+    /// without a quorum round trip (etcd's serializable read). kube-apiserver serves
+    /// `resourceVersion=0` from its watch cache the same way: it still answers when etcd has
+    /// lost quorum. Backends with a single copy answer like `get`.
+    async fn get_serializable(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        self.get(key).await
+    }
 
     /// Writes `value` under `key` if the key does not exist.
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue, StoreError>;
@@ -139,6 +155,18 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         revision: Revision,
     ) -> Result<ListResult, StoreError>;
+
+    /// Like [`Store::list`], possibly stale in the way of [`Store::get_serializable`]
+    /// (`revision` 0 is the backend copy's own current revision).
+    async fn list_serializable(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        revision: Revision,
+    ) -> Result<ListResult, StoreError> {
+        self.list(prefix, start, limit, revision).await
+    }
 
     /// Events for keys with `prefix` after revision `after`, then live ones.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<Watch, StoreError>;

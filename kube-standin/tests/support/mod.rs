@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod etcd;
 pub mod kubectl;
+pub mod store_contract;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube_standin::pki::DevPki;
@@ -54,8 +56,14 @@ pub async fn start() -> Cluster {
     start_with(Options::default()).await
 }
 
-/// Starts a server.
+/// Starts a server on its own memory store.
 pub async fn start_with(opts: Options) -> Cluster {
+    let store = Arc::new(MemoryStore::new(opts.compaction_window));
+    start_on(opts, store).await
+}
+
+/// Starts a server on `store` (several servers may share one).
+pub async fn start_on(opts: Options, store: Arc<dyn kube_standin::store::Store>) -> Cluster {
     install_crypto();
     let pki = DevPki::generate(&[]).expect("pki");
     let mut config = ServerConfig::new(
@@ -73,7 +81,6 @@ pub async fn start_with(opts: Options) -> Cluster {
             kube_standin::UserInfo::new(user.clone(), &[]),
         );
     }
-    let store = Arc::new(MemoryStore::new(opts.compaction_window));
     let server = kube_standin::start(config, store)
         .await
         .expect("server starts");
@@ -95,6 +102,16 @@ impl Cluster {
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
             .expect("config");
+        kube::Client::try_from(config).expect("client")
+    }
+
+    /// Like [`Cluster::client`], without kube-rs's retries of 429, 503 and 504 answers.
+    pub async fn client_without_retry(&self) -> kube::Client {
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
+        let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("config");
+        config.default_retry = false;
         kube::Client::try_from(config).expect("client")
     }
 
