@@ -175,7 +175,11 @@ fn no_file_keeps_merge_conflict_markers() {
         .output();
     let Ok(out) = out.as_ref().map(|o| &o.stdout) else {
         assert!(std::env::var_os("CI").is_none(), "git is needed in CI");
-        eprintln!("SKIPPED no_file_keeps_merge_conflict_markers: git not found");
+        // Straight to stderr: the harness captures `eprintln!`, and a skip must show.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED no_file_keeps_merge_conflict_markers: git not found\n",
+        );
         return;
     };
     let mut found = Vec::new();
