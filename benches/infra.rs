@@ -17,15 +17,13 @@
 )]
 #![allow(clippy::print_stdout)] // a benchmark's report is its output
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use local_cloud::LatencyModel;
 use platform::azure::resources::{DesiredResource, ResourceKey};
-use support::cloud::{Cluster, LocalCloud};
+use support::Cluster;
+use support::cloud::LocalCloud;
 
 const ADMIN: &str = "[192.0.2.0/24]";
 
@@ -110,7 +108,9 @@ fn main() {
     let cloud = LocalCloud::start_scaled(tf, serde_json::json!({}));
     let model = LatencyModel::scaled(tf);
 
-    let probe = Cluster::new(&cloud, "bench-probe", ADMIN, "");
+    let probe = Cluster::on(&cloud, "bench-probe")
+        .admin_cidrs(ADMIN)
+        .build();
     let text = std::fs::read_to_string(probe.path().join("platform.yaml")).unwrap();
     let config = platform::config::Config::from_str(&text, probe.path(), None)
         .unwrap_or_else(|e| panic!("bench config: {e:?}"));
@@ -125,7 +125,9 @@ fn main() {
     let (mut walls, mut downs, mut m_sums, mut m_crits) = (vec![], vec![], vec![], vec![]);
     let mut m_chain = Vec::new();
     for i in 0..runs {
-        let c = Cluster::new(&cloud, &format!("bench-{i}"), ADMIN, "");
+        let c = Cluster::on(&cloud, &format!("bench-{i}"))
+            .admin_cidrs(ADMIN)
+            .build();
         let t0 = Instant::now();
         let up = c.run(&["-v", "up", "--only", "infra"]);
         let wall = t0.elapsed().as_secs_f64();

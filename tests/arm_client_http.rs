@@ -6,11 +6,9 @@
     reason = "a test fails by panicking"
 )]
 
-mod arm_client_support;
-
-use arm_client_support::{Scripted, reply, test_pki};
 use platform::azure::{ArmClient, ArmError};
 use serde_json::json;
+use support::arm_server::{Scripted, reply, test_pki};
 
 const RG: &str = "/subscriptions/sub1/resourceGroups/rg";
 const NIC: &str =

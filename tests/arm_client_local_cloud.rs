@@ -7,7 +7,7 @@
     reason = "a test fails by panicking"
 )]
 
-use local_cloud::{self, FailRule, FaultConfig, LatencyModel, LocalCloudOptions};
+use local_cloud::{FailRule, FaultConfig};
 use platform::azure::{
     ArmClient, ArmClientOptions, ArmError, FinalStateVia, PollConfig, RetryConfig, api_versions,
     ids,
@@ -17,16 +17,9 @@ use std::time::Duration;
 
 const SUB: &str = "00000000-0000-0000-0000-000000000001";
 
+/// A local cloud with two items per list page, fast.
 async fn cloud(dir: &tempfile::TempDir, faults: FaultConfig) -> local_cloud::LocalCloudHandle {
-    local_cloud::install_crypto_provider();
-    let mut opts = LocalCloudOptions::new(dir.path());
-    opts.latency = LatencyModel {
-        retry_after_secs: Some(0),
-        ..LatencyModel::scaled(0.001)
-    };
-    opts.faults = faults;
-    opts.page_size = 2;
-    local_cloud::start(opts).await.unwrap()
+    support::local_cloud::start_in(dir.path(), 2, faults).await
 }
 
 fn client(c: &local_cloud::LocalCloudHandle) -> ArmClient {

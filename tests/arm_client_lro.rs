@@ -6,12 +6,10 @@
     reason = "a test fails by panicking"
 )]
 
-mod arm_client_support;
-
-use arm_client_support::{Scripted, reply};
 use platform::azure::{ArmError, FinalStateVia};
 use serde_json::json;
 use std::time::Duration;
+use support::arm_server::{Scripted, reply};
 
 const VNET: &str =
     "/subscriptions/sub1/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v";

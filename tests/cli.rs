@@ -6,9 +6,7 @@
     reason = "a test fails by panicking"
 )]
 
-mod support;
-
-use support::{run, write_local_config};
+use support::{Cluster, run};
 
 #[test]
 fn init_writes_a_commented_config_and_refuses_to_overwrite() {
@@ -68,15 +66,14 @@ fn init_rejects_a_bad_cluster_name_and_writes_nothing() {
 
 #[test]
 fn a_fresh_local_config_plans_every_phase() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(run(dir.path(), &["init", "--cloud", "local"]).code, 0);
-    let _cloud = support::LocalCloudGuard::new(dir.path());
-    let r = run(dir.path(), &["plan"]);
+    let c = Cluster::bare();
+    assert_eq!(c.run(&["init", "--cloud", "local"]).code, 0);
+    let r = c.run(&["plan"]);
     assert_eq!(r.code, 0, "{r:?}");
     for phase in ["infra", "inventory", "nodes", "gitops"] {
         assert!(r.stdout.contains(phase), "{r:?}");
     }
-    let json = run(dir.path(), &["plan", "--output", "json", "--from", "nodes"]);
+    let json = c.run(&["plan", "--output", "json", "--from", "nodes"]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let phases: Vec<&str> = v["phases"]
         .as_array()
@@ -87,7 +84,7 @@ fn a_fresh_local_config_plans_every_phase() {
     assert_eq!(phases, ["nodes", "gitops"]);
     // plan writes nothing of the project's own (no state, secrets, known_hosts or
     // inventories); it may start the cluster's local cloud, which stands for the cloud.
-    let written = files_under(dir.path());
+    let written = files_under(c.path());
     let own: Vec<&String> = written
         .iter()
         .filter(|f| *f != "platform.yaml" && !f.starts_with(".platform/local-cloud/"))
@@ -132,16 +129,17 @@ fn serve_pid(dir: &std::path::Path) -> u64 {
 /// may restart it; the others use the running one and say so.
 #[test]
 fn read_only_commands_never_restart_the_local_cloud() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "steady", "postgres: {enabled: false}\n");
-    assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
-    let pid = serve_pid(dir.path());
-    let config = std::fs::read_to_string(dir.path().join("platform.yaml")).unwrap();
+    let c = Cluster::local("steady")
+        .yaml("postgres: {enabled: false}\n")
+        .build();
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    let pid = serve_pid(c.path());
+    let config = std::fs::read_to_string(c.path().join("platform.yaml")).unwrap();
     let slower = config.replace("local_time_factor: 0.001", "local_time_factor: 0.002");
-    std::fs::write(dir.path().join("platform.yaml"), slower).unwrap();
+    std::fs::write(c.path().join("platform.yaml"), slower).unwrap();
     for cmd in [&["status"][..], &["plan"], &["inventory", "--refresh"]] {
-        let r = run(dir.path(), cmd);
-        assert_eq!(serve_pid(dir.path()), pid, "{cmd:?} restarted it: {r:?}");
+        let r = c.run(cmd);
+        assert_eq!(serve_pid(c.path()), pid, "{cmd:?} restarted it: {r:?}");
         assert!(
             r.stderr
                 .contains("the running local cloud has time factor 0.001"),
@@ -149,8 +147,8 @@ fn read_only_commands_never_restart_the_local_cloud() {
         );
     }
     // `up` holds the state lock: it may restart it with the new setting.
-    assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
-    assert_ne!(serve_pid(dir.path()), pid);
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    assert_ne!(serve_pid(c.path()), pid);
 }
 
 #[test]
@@ -197,17 +195,16 @@ fn missing_config_says_how_to_make_one() {
 
 #[test]
 fn up_records_every_phase_and_stops_at_nodes_without_real_hosts() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "demo", "");
-    let before = run(dir.path(), &["status"]);
+    let c = Cluster::local("demo").build();
+    let before = c.run(&["status"]);
     assert_eq!(before.code, 0);
     assert!(before.stdout.contains("pending"), "{before:?}");
 
-    let up = run(dir.path(), &["up", "--only", "gitops"]);
+    let up = c.run(&["up", "--only", "gitops"]);
     assert_eq!(up.code, 2, "gitops needs its upstream phases: {up:?}");
     assert!(up.stderr.contains("needs the outputs of infra"), "{up:?}");
 
-    let up = run(dir.path(), &["-o", "json", "up"]);
+    let up = c.run(&["-o", "json", "up"]);
     assert_eq!(up.code, 1, "{up:?}");
     let v: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(v["ok"], false);
@@ -234,7 +231,7 @@ fn up_records_every_phase_and_stops_at_nodes_without_real_hosts() {
     );
     let failed = 2;
 
-    let st = run(dir.path(), &["-o", "json", "status"]);
+    let st = c.run(&["-o", "json", "status"]);
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
     assert_eq!(v["phases"][failed]["status"], "failed");
     assert_eq!(v["phases"][failed]["attempts"], 1);
@@ -242,16 +239,16 @@ fn up_records_every_phase_and_stops_at_nodes_without_real_hosts() {
         assert_eq!(v["phases"][failed + 1]["status"], "pending");
     }
     // Live check: every recorded infra resource is fetched from the (local) cloud.
-    let text = run(dir.path(), &["status"]);
+    let text = c.run(&["status"]);
     assert!(
         text.stdout
             .contains("live: all 13 infra resources exist and are Succeeded"),
         "{text:?}"
     );
-    let offline = run(dir.path(), &["status", "--offline"]);
+    let offline = c.run(&["status", "--offline"]);
     assert!(!offline.stdout.contains("live:"), "{offline:?}");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(dir.path().join(".platform/state.json"))
+        &std::fs::metadata(c.state_dir().join("state.json"))
             .unwrap()
             .permissions(),
     );
@@ -260,11 +257,10 @@ fn up_records_every_phase_and_stops_at_nodes_without_real_hosts() {
 
 #[test]
 fn a_state_dir_of_another_cluster_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "alpha", "");
-    assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
-    let _cloud = write_local_config(dir.path(), "beta", "");
-    let r = run(dir.path(), &["status"]);
+    let mut c = Cluster::local("alpha").build();
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    c.reconfigure(|spec| spec.named("beta"));
+    let r = c.run(&["status"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr.contains("holds the state of cluster \"alpha\""),
@@ -274,12 +270,11 @@ fn a_state_dir_of_another_cluster_is_refused() {
 
 #[test]
 fn down_needs_confirmation_off_a_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "demo", "");
-    let r = run(dir.path(), &["down"]);
+    let c = Cluster::local("demo").build();
+    let r = c.run(&["down"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("pass --yes"), "{r:?}");
-    let r = run(dir.path(), &["down", "--yes"]);
+    let r = c.run(&["down", "--yes"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("nothing to delete"), "{r:?}");
 }
@@ -315,7 +310,7 @@ fn fifos_devices_and_huge_files_are_refused_at_once() {
     let bounded = |args: &[&str]| {
         let out = std::process::Command::new("timeout")
             .arg("20")
-            .arg(env!("CARGO_BIN_EXE_platform"))
+            .arg(support::platform_bin())
             .args(args)
             .current_dir(dir.path())
             .output()

@@ -9,14 +9,13 @@
     reason = "a test fails by panicking"
 )]
 
-mod support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use support::cloud::{Cluster, LocalCloud, serial, shared};
+use support::Cluster;
+use support::cloud::{LocalCloud, serial, shared};
 
 /// Kill points of `up` (each followed by a converging re-run and a `down`).
 const KILLS: u32 = 24;
@@ -24,7 +23,8 @@ const KILLS: u32 = 24;
 /// Starts `platform ARGS` for `c` and SIGKILLs it after `delay`; returns whether it was
 /// still running (a real kill) or had already finished.
 fn kill_after(c: &Cluster, args: &[&str], delay: Duration) -> bool {
-    let mut child = support::platform(c.path())
+    let mut child = c
+        .command()
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -44,7 +44,11 @@ fn kill_after(c: &Cluster, args: &[&str], delay: Duration) -> bool {
 }
 
 fn assert_converged(cloud: &LocalCloud, c: &Cluster, what: &str) {
-    assert_eq!(c.infra_status().as_deref(), Some("succeeded"), "{what}");
+    assert_eq!(
+        c.phase_status("infra").as_deref(),
+        Some("succeeded"),
+        "{what}"
+    );
     let plan = c.run(&["plan", "--only", "infra", "-o", "json"]);
     assert_eq!(plan.code, 0, "{what}: {plan:?}");
     let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
@@ -69,7 +73,7 @@ fn assert_gone(cloud: &LocalCloud, c: &Cluster, what: &str) {
 fn kill_9_at_random_points_then_rerun_converges_and_down_cleans_up() {
     let _g = serial();
     let cloud = shared();
-    let c = Cluster::new(cloud, "crashy", "[192.0.2.0/24]", "");
+    let c = Cluster::on(cloud, "crashy").build();
 
     // A full run from empty sets the range of kill points.
     let t0 = Instant::now();
@@ -127,8 +131,9 @@ fn kill_9_at_random_points_then_rerun_converges_and_down_cleans_up() {
 #[test]
 fn a_rerun_waits_for_the_postgres_create_of_a_killed_run() {
     let cloud = LocalCloud::start_scaled(0.01, serde_json::json!({}));
-    let c = Cluster::new(&cloud, "pgbusy", "[192.0.2.0/24]", "");
-    let mut up = support::platform(c.path())
+    let c = Cluster::on(&cloud, "pgbusy").build();
+    let mut up = c
+        .command()
         .args(["up", "--only", "infra"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -8,10 +8,9 @@
     reason = "a test fails by panicking"
 )]
 
-mod support;
-
 use serde_json::json;
-use support::cloud::{Cluster, LocalCloud, client_stats, serial, shared};
+use support::Cluster;
+use support::cloud::{LocalCloud, client_stats, serial, shared};
 
 #[test]
 fn throttled_and_failing_requests_are_retried_until_converged() {
@@ -22,7 +21,7 @@ fn throttled_and_failing_requests_are_retried_until_converged() {
         "retry_after_secs": 0,
         "seed": 7,
     }));
-    let c = Cluster::new(&cloud, "flaky", "[192.0.2.0/24]", "");
+    let c = Cluster::on(&cloud, "flaky").build();
     let up = c.run(&["-v", "up", "--only", "infra"]);
     assert_eq!(up.code, 0, "{up:?}");
     let (requests, puts, retries, throttled) =
@@ -55,7 +54,7 @@ fn throttled_and_failing_requests_are_retried_until_converged() {
 fn a_failed_postgres_operation_is_reported_recorded_and_recovered() {
     let _g = serial();
     let cloud = shared();
-    let c = Cluster::new(cloud, "pgfail", "[192.0.2.0/24]", "");
+    let c = Cluster::on(cloud, "pgfail").build();
     cloud.set_faults(json!({"fail_operations": [{
         "resource_type": "Microsoft.DBforPostgreSQL/flexibleServers",
         "code": "QuotaExceeded",
@@ -68,7 +67,7 @@ fn a_failed_postgres_operation_is_reported_recorded_and_recovered() {
     assert!(up.stderr.contains("pgfail-pg"), "names the server: {up:?}");
     // The database depends on the server: reported as skipped, not attempted.
     assert!(up.stderr.contains("postgres-database:app"), "{up:?}");
-    assert_eq!(c.infra_status().as_deref(), Some("failed"));
+    assert_eq!(c.phase_status("infra").as_deref(), Some("failed"));
     // Independent resources were still created.
     let made = cloud.resources_in(&c.rg());
     let state_of = |suffix: &str| {
@@ -87,7 +86,7 @@ fn a_failed_postgres_operation_is_reported_recorded_and_recovered() {
     cloud.reset_stats();
     let again = c.run(&["up", "--only", "infra"]);
     assert_eq!(again.code, 0, "{again:?}");
-    assert_eq!(c.infra_status().as_deref(), Some("succeeded"));
+    assert_eq!(c.phase_status("infra").as_deref(), Some("succeeded"));
     assert_eq!(
         cloud.stats()["puts_by_type"],
         json!({
@@ -106,12 +105,9 @@ fn a_failed_postgres_operation_is_reported_recorded_and_recovered() {
 fn down_shows_azures_hint_for_a_refused_delete() {
     let _g = serial();
     let cloud = shared();
-    let c = Cluster::new(
-        cloud,
-        "policy",
-        "[192.0.2.0/24]",
-        "postgres:\n  enabled: false\n",
-    );
+    let c = Cluster::on(cloud, "policy")
+        .yaml("postgres:\n  enabled: false\n")
+        .build();
     assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
     cloud.set_faults(json!({"fail_operations": [{
         "resource_type": "Microsoft.Network/virtualNetworks",

@@ -8,10 +8,9 @@
     reason = "a test fails by panicking"
 )]
 
-mod support;
-
 use serde_json::Value;
-use support::cloud::{Cluster, LocalCloud, client_stats, serial, shared};
+use support::Cluster;
+use support::cloud::{LocalCloud, client_stats, serial, shared};
 
 /// Parses a command's stdout as JSON, with the whole run in the panic message otherwise.
 fn json(r: &support::Run) -> Value {
@@ -59,7 +58,7 @@ fn visible(cloud: &LocalCloud, rg: &str) -> Vec<Value> {
 fn plan_writes_nothing_and_reports_creates() {
     let _g = serial();
     let cloud = shared();
-    let c = Cluster::new(cloud, "plan-only", "[192.0.2.0/24]", "");
+    let c = Cluster::on(cloud, "plan-only").build();
     cloud.reset_stats();
     let r = c.run(&["plan", "--only", "infra", "-o", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -89,7 +88,7 @@ fn create_noop_change_and_down() {
     let _g = serial();
     let cloud = shared();
     let admin = "[192.0.2.0/24]";
-    let c = Cluster::new(cloud, "life", admin, "");
+    let mut c = Cluster::on(cloud, "life").admin_cidrs(admin).build();
     let rg = c.rg();
 
     // Create from empty.
@@ -107,7 +106,7 @@ fn create_noop_change_and_down() {
         Some(total),
         "one PUT per resource"
     );
-    assert_eq!(c.infra_status().as_deref(), Some("succeeded"));
+    assert_eq!(c.phase_status("infra").as_deref(), Some("succeeded"));
     let made = visible(cloud, &rg);
     assert!(made.len() as u64 >= total, "{made:?}");
     for r in &made {
@@ -143,7 +142,7 @@ fn create_noop_change_and_down() {
     assert!(requests >= total, "the forced run re-read every resource");
 
     // nodes.agents.count 2 -> 3: only the agents scale set is PUT.
-    c.write_config(cloud, admin, "nodes:\n  agents:\n    count: 3\n");
+    c.reconfigure(|spec| spec.yaml("nodes:\n  agents:\n    count: 3\n"));
     cloud.reset_stats();
     let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
     assert_eq!(changed(&plan), ["agents:update"], "{plan}");
@@ -159,7 +158,7 @@ fn create_noop_change_and_down() {
 
     // network.admin_cidrs change: only the NSG rules change.
     let admin2 = "[192.0.2.0/24, 198.51.100.7/32]";
-    c.write_config(cloud, admin2, "nodes:\n  agents:\n    count: 3\n");
+    c.reconfigure(|spec| spec.admin_cidrs(admin2));
     let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
     assert_eq!(changed(&plan), ["nsg:update"], "{plan}");
     let nsg = plan["infra"]
@@ -193,7 +192,11 @@ fn create_noop_change_and_down() {
         "{:?}",
         cloud.resources_in(&rg)
     );
-    assert_eq!(c.infra_status(), None, "down forgets the phase records");
+    assert_eq!(
+        c.phase_status("infra"),
+        None,
+        "down forgets the phase records"
+    );
     cloud.reset_stats();
     let down2 = c.run(&["down", "--yes"]);
     assert_eq!(down2.code, 0, "{down2:?}");
@@ -207,12 +210,9 @@ fn create_noop_change_and_down() {
 fn down_finds_resources_of_a_lost_state() {
     let _g = serial();
     let cloud = shared();
-    let c = Cluster::new(
-        cloud,
-        "lost-state",
-        "[192.0.2.0/24]",
-        "postgres:\n  enabled: false\n",
-    );
+    let c = Cluster::on(cloud, "lost-state")
+        .yaml("postgres:\n  enabled: false\n")
+        .build();
     assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
     assert!(!cloud.resources_in(&c.rg()).is_empty());
     // The state directory is gone (a new laptop): down still finds the tagged resources.
@@ -228,7 +228,7 @@ fn down_finds_resources_of_a_lost_state() {
 fn a_resource_deleted_by_hand_is_seen_by_plan_and_repaired_by_up() {
     let _g = serial();
     let cloud = shared();
-    let c = Cluster::new(cloud, "by-hand", "[192.0.2.0/24]", "");
+    let c = Cluster::on(cloud, "by-hand").build();
     assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
     let state = c.state().unwrap();
     let resources = &state["phases"]["infra"]["outputs"]["resources"];

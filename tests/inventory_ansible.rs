@@ -3,8 +3,7 @@
 //! as `platform inventory --list`. Also the shipped static example.
 //!
 //! `ansible-inventory` is found in `$PLATFORM_ANSIBLE_BIN` (a directory; `scripts/test.sh`
-//! sets it to its virtualenv) or on PATH. Missing, the test fails when `CI` is set and is
-//! skipped with a message otherwise.
+//! sets it to its virtualenv) or on PATH, through `support::require`.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,15 +11,12 @@
     reason = "a test fails by panicking"
 )]
 
-#[path = "support/ansible.rs"]
-mod ansible;
-mod inventory_support;
-
-use inventory_support::{Cluster, groups_and_hosts, platform_cmd};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use support::inventory::{cloud, groups_and_hosts};
+use support::{Cluster, Need, require};
 
 /// `ansible-inventory -i SOURCE --list` with only `plugin` enabled, its state kept in `home`.
 fn ansible_list(bin: &Path, source: &Path, plugin: &str, home: &Path) -> Value {
@@ -51,15 +47,15 @@ fn ansible_list(bin: &Path, source: &Path, plugin: &str, home: &Path) -> Value {
 
 #[test]
 fn ansible_reads_our_files_and_our_script_like_we_do() {
-    let Some(bin) = ansible::require("ansible-inventory") else {
+    if !require(&[Need::Ansible("ansible-inventory")]) {
         return;
-    };
-    let c = Cluster::start(
-        "inv-ansible",
-        2,
-        "  servers: {count: 3}\n  agents: {count: 2}\n",
-        "",
-    );
+    }
+    let bin = support::ansible("ansible-inventory");
+    let cloud = cloud(2);
+    let c = Cluster::on(&cloud, "inv-ansible")
+        .without_postgres()
+        .yaml("nodes:\n  servers: {count: 3}\n  agents: {count: 2}\n")
+        .build();
     c.ok(&["up", "--only", "infra"]);
     // One stopped agent: left out everywhere alike.
     let stopped = {
@@ -69,7 +65,7 @@ fn ansible_reads_our_files_and_our_script_like_we_do() {
         );
         g["agents"][0].clone()
     };
-    c.stop_vm(&stopped);
+    cloud.power(&stopped, "stop");
     c.ok(&["up", "--only", "inventory", "--force-phase", "inventory"]);
 
     let ours: Value = serde_json::from_str(&c.ok(&["inventory", "--list"]).stdout).unwrap();
@@ -82,7 +78,7 @@ fn ansible_reads_our_files_and_our_script_like_we_do() {
         &script,
         format!(
             "#!/bin/sh\nexec '{}' -q -c '{}' inventory \"$@\"\n",
-            env!("CARGO_BIN_EXE_platform"),
+            support::platform_bin().display(),
             c.path().join("platform.yaml").display()
         ),
     )
@@ -119,29 +115,17 @@ fn ansible_reads_our_files_and_our_script_like_we_do() {
 
 #[test]
 fn ansible_reads_the_static_example() {
-    let Some(bin) = ansible::require("ansible-inventory") else {
+    if !require(&[Need::Ansible("ansible-inventory")]) {
         return;
-    };
-    let dir = tempfile::tempdir().unwrap();
+    }
+    let bin = support::ansible("ansible-inventory");
+    let c = Cluster::static_hosts("byo").inventory("byo.yml").build();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/example.yml");
-    std::fs::copy(&example, dir.path().join("byo.yml")).unwrap();
-    std::fs::write(
-        dir.path().join("platform.yaml"),
-        "cluster: byo\ncloud:\n  kind: static\n  inventory: byo.yml\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\n",
-    )
-    .unwrap();
-    let out = platform_cmd(dir.path())
-        .args(["inventory", "--list"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
-    std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-    let theirs = ansible_list(&bin, &dir.path().join("byo.yml"), "yaml", dir.path());
+    std::fs::copy(&example, c.path().join("byo.yml")).unwrap();
+    let out = c.ok(&["inventory", "--list"]);
+    let ours: Value = serde_json::from_str(&out.stdout).unwrap();
+    std::fs::create_dir_all(c.path().join("tmp")).unwrap();
+    let theirs = ansible_list(&bin, &c.path().join("byo.yml"), "yaml", c.path());
     let (og, ov) = groups_and_hosts(&ours);
     let (tg, tv) = groups_and_hosts(&theirs);
     assert_eq!(og, tg);

@@ -8,11 +8,10 @@
     reason = "a test fails by panicking"
 )]
 
-mod inventory_support;
-
-use inventory_support::{Cluster, groups_and_hosts};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use support::Cluster;
+use support::inventory::{cloud, groups_and_hosts};
 
 fn list(c: &Cluster, refresh: bool) -> Value {
     let mut args = vec!["inventory", "--list"];
@@ -27,12 +26,11 @@ fn list(c: &Cluster, refresh: bool) -> Value {
 #[test]
 fn three_servers_five_agents_groups_hostvars_stop_and_rerun() {
     // Page size 3: every list call needs several pages, so the join sees paged results.
-    let c = Cluster::start(
-        "inv-groups",
-        3,
-        "  servers: {count: 3}\n  agents: {count: 5}\n",
-        "",
-    );
+    let cloud = cloud(3);
+    let c = Cluster::on(&cloud, "inv-groups")
+        .without_postgres()
+        .yaml("nodes:\n  servers: {count: 3}\n  agents: {count: 5}\n")
+        .build();
     c.ok(&["up", "--only", "infra"]);
     c.ok(&["up", "--only", "inventory"]);
 
@@ -80,7 +78,7 @@ fn three_servers_five_agents_groups_hostvars_stop_and_rerun() {
     );
 
     // State: the hosts, stable (no timings), all in the groups.
-    let out = c.state_outputs();
+    let out = c.outputs("inventory");
     assert_eq!(out["hosts"].as_array().unwrap().len(), 8);
     assert_eq!(out["source"], "cloud");
     let text = out.to_string();
@@ -98,7 +96,7 @@ fn three_servers_five_agents_groups_hostvars_stop_and_rerun() {
         std::fs::read(c.inventory_file("hosts.json")).unwrap(),
         json1
     );
-    assert_eq!(c.state_outputs(), out);
+    assert_eq!(c.outputs("inventory"), out);
     let again = c.ok(&["up", "--only", "inventory"]);
     assert!(
         again.stdout.contains("skipped") || again.stderr.contains("unchanged"),
@@ -108,8 +106,8 @@ fn three_servers_five_agents_groups_hostvars_stop_and_rerun() {
     // Stop one agent and the init server: --refresh leaves them out with the reason.
     let agent = groups["agents"][2].clone();
     let server = groups["servers"][0].clone();
-    c.stop_vm(&agent);
-    c.stop_vm(&server);
+    cloud.power(&agent, "stop");
+    cloud.power(&server, "stop");
     assert_eq!(list(&c, false), file, "without --refresh the state is used");
     let fresh = list(&c, true);
     let (g2, hv2) = groups_and_hosts(&fresh);
@@ -136,7 +134,7 @@ fn three_servers_five_agents_groups_hostvars_stop_and_rerun() {
 
     // A re-run of the phase records the reason in state and in hosts.yml.
     c.ok(&["up", "--only", "inventory", "--force-phase", "inventory"]);
-    let out = c.state_outputs();
+    let out = c.outputs("inventory");
     let rec = out["hosts"]
         .as_array()
         .unwrap()
@@ -164,16 +162,17 @@ fn three_servers_five_agents_groups_hostvars_stop_and_rerun() {
 #[test]
 fn thousand_agents_cost_a_constant_number_of_pages() {
     const PAGE: u64 = 100;
-    let c = Cluster::start(
-        "inv-scale",
-        PAGE as usize,
-        "  servers: {count: 1}\n  agents: {count: 1000, public_ip: false}\n",
-        "  node_subnet: 10.0.4.0/22\n",
-    );
+    let cloud = cloud(PAGE as usize);
+    let c = Cluster::on(&cloud, "inv-scale")
+        .network("  node_subnet: 10.0.4.0/22\n")
+        .without_postgres()
+        .yaml("nodes:\n  servers: {count: 1}\n  agents: {count: 1000, public_ip: false}\n")
+        .build();
     c.ok(&["up", "--only", "infra"]);
-    c.reset_stats();
+    cloud.reset_stats();
     let r = c.ok(&["up", "--only", "inventory"]);
-    let stats = c.stats();
+    let stats = cloud.stats();
+    let total = stats["total"].as_u64().unwrap();
     let (groups, _) = groups_and_hosts(&list(&c, false));
     assert_eq!(groups["agents"].len(), 1000);
     assert_eq!(groups["servers"].len(), 1);
@@ -181,15 +180,17 @@ fn thousand_agents_cost_a_constant_number_of_pages() {
     // server's, the API's and the NAT gateway's: 3); each costs ceil(items / page) pages.
     let pages = |n: u64| n.div_ceil(PAGE);
     let bound = pages(1) + pages(1000) + pages(1001) + pages(3);
-    assert_eq!(stats.method("GET"), stats.total, "only reads: {stats:?}");
-    assert!(
-        stats.total <= bound,
-        "{} requests for 1,001 VMs, bound {bound}: {stats:?}",
-        stats.total
+    assert_eq!(
+        stats["by_method"]["GET"], stats["total"],
+        "only reads: {stats}"
     );
-    assert!(stats.total >= 4, "{stats:?}");
     assert!(
-        r.stderr.contains(&format!("{} list requests", stats.total)),
+        total <= bound,
+        "{total} requests for 1,001 VMs, bound {bound}: {stats}"
+    );
+    assert!(total >= 4, "{stats}");
+    assert!(
+        r.stderr.contains(&format!("{total} list requests")),
         "the phase reports its request count: {}",
         r.stderr
     );

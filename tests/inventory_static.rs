@@ -7,31 +7,21 @@
     reason = "a test fails by panicking"
 )]
 
-mod inventory_support;
-
-use inventory_support::{groups_and_hosts, platform_cmd};
 use serde_json::Value;
 use std::path::Path;
+use support::Cluster;
+use support::inventory::groups_and_hosts;
 
-fn setup(inventory: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("platform.yaml"),
-        "cluster: byo\ncloud:\n  kind: static\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\npostgres:\n  enabled: false\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("inventories")).unwrap();
-    std::fs::write(dir.path().join("inventories/byo.yml"), inventory).unwrap();
-    dir
+fn setup(inventory: &str) -> Cluster {
+    let c = Cluster::static_hosts("byo").without_postgres().build();
+    std::fs::create_dir_all(c.path().join("inventories")).unwrap();
+    std::fs::write(c.path().join("inventories/byo.yml"), inventory).unwrap();
+    c
 }
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = platform_cmd(dir).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = support::run(dir, args);
+    (r.code, r.stdout, r.stderr)
 }
 
 #[test]

@@ -6,11 +6,9 @@
     reason = "a test fails by panicking"
 )]
 
-mod local_cloud_support;
-
-use local_cloud_support::{Env, SUB, res_path, rg_path, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::local_cloud::{Env, SUB, res_path, rg_path, start};
 
 #[tokio::test]
 async fn tls_auth_and_api_version_are_enforced() {

@@ -6,12 +6,10 @@
     reason = "a test fails by panicking"
 )]
 
-mod local_cloud_support;
-
 use local_cloud::{Bucket, FailRule, FaultConfig, OpKind, RateLimits};
-use local_cloud_support::{Env, SUB, res_path, rg_path, start};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::local_cloud::{Env, SUB, local_get, res_path, rg_path, start};
 
 #[tokio::test]
 async fn throttling_and_server_errors_are_injected_deterministically() {
@@ -81,15 +79,7 @@ async fn throttling_and_server_errors_are_injected_deterministically() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(env.get(&rg_path("rg")).await.status(), StatusCode::OK);
-    let stats: Value = env
-        .http
-        .get(format!("{}_local/stats", env.cloud.endpoint))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = local_get(&env.http, env.cloud.endpoint.as_str(), "stats").await;
     assert!(stats["throttled"].as_u64().unwrap() >= 2);
     assert!(stats["server_errors"].as_u64().unwrap() >= 2);
     env.cloud.shutdown().await;

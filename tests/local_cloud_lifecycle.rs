@@ -7,12 +7,10 @@
     reason = "a test fails by panicking"
 )]
 
-mod local_cloud_support;
-
 use local_cloud::FaultConfig;
-use local_cloud_support::{Env, SUB, client, res_path, rg_path, start, start_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::local_cloud::{Env, SUB, client, res_path, rg_path, start, start_in};
 
 async fn create_postgres(env: &Env) -> String {
     let zone_name = "k3s.private.postgres.database.azure.com";

@@ -7,11 +7,9 @@
     reason = "a test fails by panicking"
 )]
 
-mod local_cloud_support;
-
-use local_cloud_support::{Env, SUB, res_path, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::local_cloud::{Env, SUB, res_path, start};
 
 fn lb_body(pip_id: &str, lb_id: &str) -> Value {
     json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {

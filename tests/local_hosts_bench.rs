@@ -10,12 +10,16 @@
 )]
 #![allow(clippy::print_stdout)]
 
-mod local_hosts_support;
-
 use std::time::{Duration, Instant};
 
-use local_cloud::{self, LatencyModel, LocalCloudOptions};
-use local_hosts_support::*;
+use local_cloud::LatencyModel;
+use support::local_cloud::{
+    client_key, eventually, instance_prefix, network, put_vmss, res_path, start_with_hosts, vms,
+    vmss,
+};
+use support::nodes::Ssh;
+use support::procs::netns_with;
+use support::{Need, require};
 
 /// A `/proc/PID/smaps_rollup` field in KiB (`Rss:` counts shared libraries fully, `Pss:`
 /// divides shared pages among the processes that map them).
@@ -31,24 +35,16 @@ fn mem_kb(pid: u64, field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, needs root"]
 async fn measure_host_realization() {
-    if !root_or_skip("measure_host_realization") {
+    if !require(&[Need::Hosts]) {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let mut opts = LocalCloudOptions::new(data.path());
-    opts.latency = LatencyModel {
+    let latency = LatencyModel {
         retry_after_secs: Some(0),
         request_ms: 0.0,
         ..LatencyModel::scaled(0.0001)
     };
-    opts.realize_hosts = true;
-    let cloud = local_cloud::start(opts).await.unwrap();
-    let http = cloud::client(&cloud.ca_pem);
-    let env = Env {
-        cloud,
-        http,
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let env = start_with_hosts(data.path(), latency).await;
     let (key, public) = client_key(env.dir.path());
     let ssh = Ssh {
         key,

@@ -9,31 +9,18 @@
     reason = "a test fails by panicking"
 )]
 
-mod local_hosts_support;
-
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use local_cloud::{self, LocalCloudOptions};
-use local_hosts_support::*;
 use serde_json::Value;
-
-async fn start(dir: &Path) -> Env {
-    let mut opts = LocalCloudOptions::new(dir);
-    opts.latency = cloud::fast();
-    opts.realize_hosts = true;
-    let cloud = local_cloud::start(opts)
-        .await
-        .expect("local cloud with hosts starts");
-    let http = cloud::client(&cloud.ca_pem);
-    Env {
-        cloud,
-        http,
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
+use support::local_cloud::{
+    client, client_key, eventually, fast, instance_prefix, mounts_under, network, put_vmss,
+    rg_path, start_with_hosts, vms, vms_at, vmss,
+};
+use support::nodes::Ssh;
+use support::procs::{alive, links_with, netns_with, procs_with};
+use support::{Need, require};
 
 fn by_name(vms: &[Value]) -> std::collections::BTreeMap<String, Value> {
     vms.iter()
@@ -52,7 +39,7 @@ impl Drop for Serve {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
-    if !root_or_skip("hosts_survive_restarts_and_crash_leftovers_are_cleaned") {
+    if !require(&[Need::Hosts]) {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -65,7 +52,7 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
     };
 
     // 1. In process: two hosts; each writes a file; clean shutdown keeps the disks.
-    let env = start(data.path()).await;
+    let env = start_with_hosts(data.path(), fast()).await;
     let prefix = instance_prefix(data.path());
     network(&env, "rg", "10.232").await;
     assert_eq!(
@@ -82,7 +69,7 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
     assert!(netns_with(&prefix).is_empty() && links_with(&prefix).is_empty());
 
     // 2. `platform local-cloud serve --hosts` on the same data dir brings them back.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_platform"))
+    let mut child = Command::new(support::platform_bin())
         .args([
             "local-cloud",
             "serve",
@@ -107,18 +94,10 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
         .map_while(Result::ok)
         .find_map(|l| l.strip_prefix("endpoint: ").map(str::to_string))
         .expect("serve prints its endpoint");
-    let http = cloud::client(&std::fs::read_to_string(data.path().join("ca.pem")).unwrap());
+    let http = client(&std::fs::read_to_string(data.path().join("ca.pem")).unwrap());
     let mut second = Default::default();
     for _ in 0..200 {
-        let body: Value = http
-            .get(format!("{endpoint}_local/vms"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let vms = body["value"].as_array().cloned().unwrap_or_default();
+        let vms = vms_at(&http, &endpoint).await;
         if vms.len() == 2 && vms.iter().all(|v| v["host"]["state"] == "running") {
             second = by_name(&vms);
             break;
@@ -156,7 +135,7 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
     assert_eq!(netns_with(&prefix).len(), 2);
 
     // 4. The next start removes the leftovers and realizes the hosts again.
-    let env = start(data.path()).await;
+    let env = start_with_hosts(data.path(), fast()).await;
     for pid in &stale {
         assert!(!alive(*pid), "leftover sshd {pid} killed");
     }

@@ -9,28 +9,16 @@
     reason = "a test fails by panicking"
 )]
 
-mod local_hosts_support;
-
 use std::path::Path;
 
-use local_cloud::{self, LocalCloudOptions};
-use local_hosts_support::*;
 use serde_json::Value;
-
-async fn start(dir: &Path) -> Env {
-    let mut opts = LocalCloudOptions::new(dir);
-    opts.latency = cloud::fast();
-    opts.realize_hosts = true;
-    let cloud = local_cloud::start(opts)
-        .await
-        .expect("local cloud with hosts starts");
-    let http = cloud::client(&cloud.ca_pem);
-    Env {
-        cloud,
-        http,
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
+use support::local_cloud::{
+    client_key, eventually, fast, instance_prefix, mounts_under, network, power, put_vmss,
+    res_path, start_with_hosts, vms, vmss,
+};
+use support::nodes::Ssh;
+use support::procs::{alive, links_with, netns_with, procs_with};
+use support::{Need, require};
 
 fn field(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_default().to_string()
@@ -38,11 +26,11 @@ fn field(v: &Value, k: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_set_vms_are_ssh_hosts_that_come_and_go_with_it() {
-    if !root_or_skip("scale_set_vms_are_ssh_hosts_that_come_and_go_with_it") {
+    if !require(&[Need::Hosts]) {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    let env = start(data.path()).await;
+    let env = start_with_hosts(data.path(), fast()).await;
     let prefix = instance_prefix(data.path());
     let (key, public) = client_key(env.dir.path());
     let ssh = Ssh {
@@ -143,7 +131,7 @@ async fn scale_set_vms_are_ssh_hosts_that_come_and_go_with_it() {
         put_vmss(&env, "rg", "pool", vmss(&env, "rg", 2, &public)).await,
         "Succeeded"
     );
-    let left = local_hosts_support::vms(&env).await;
+    let left = support::local_cloud::vms(&env).await;
     assert_eq!(left.len(), 2);
     let gone: Vec<&Value> = vms
         .iter()
@@ -157,10 +145,7 @@ async fn scale_set_vms_are_ssh_hosts_that_come_and_go_with_it() {
     })
     .await;
     // Teardown runs in steps (processes, netns, disk): wait for each rather than race it.
-    eventually(10, "its sshd is gone", || {
-        !local_hosts_support::alive(gone_pid as u32)
-    })
-    .await;
+    eventually(10, "its sshd is gone", || !alive(gone_pid as u32)).await;
     let gone_dir = data
         .path()
         .join("hosts")

@@ -6,23 +6,22 @@
 //! nothing to change on the host the other one prepared.
 //!
 //! `ansible-playbook` is found in `$PLATFORM_ANSIBLE_BIN` (a directory; `scripts/test.sh`
-//! sets it to its virtualenv) or on PATH. Missing, the test fails when `CI` is set and is
-//! skipped with a message otherwise. Root is needed for the hosts (same rule).
+//! sets it to its virtualenv) or on PATH; it and root (for the hosts) go through
+//! `support::require`.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test fails by panicking"
 )]
-#![allow(clippy::print_stderr)] // skip reasons and timings must reach the person running tests
-
-mod support;
+#![allow(clippy::print_stderr)] // timings, shown with --nocapture
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::nodes::{Cluster, NodeHost, count, recap, root_or_skip};
+use support::nodes::{NodeHost, count, recap};
+use support::{Cluster, Need, require};
 
 /// Runs `ansible-playbook` with its state (home, temp files, ControlPersist sockets) in a
 /// directory of its own; dropping it closes the master connections Ansible leaves behind.
@@ -88,7 +87,7 @@ fn end_state(c: &Cluster, h: &NodeHost) -> String {
          sudo -n cat $f; done"
     );
     // The local cloud names each VM in its /etc/hosts (address, computer name) at boot.
-    let vm = c.vm(&h.name);
+    let vm = c.cloud().vm(&h.name);
     let computer = vm["computerName"].as_str().unwrap();
     c.ssh_ok(h, &script)
         .replace(&h.name, "HOST")
@@ -102,7 +101,7 @@ fn platform_changes(c: &Cluster, book: &str, limit: Option<&str>) -> Vec<(String
     if let Some(l) = limit {
         args.extend(["--limit", l]);
     }
-    let r = c.platform(&args);
+    let r = c.run(&args);
     assert_eq!(r.code, 0, "{r:?}");
     let json: Value = serde_json::from_str(&r.stdout).unwrap();
     json["hosts"]
@@ -122,25 +121,22 @@ fn platform_changes(c: &Cluster, book: &str, limit: Option<&str>) -> Vec<(String
 
 #[test]
 fn ansible_playbook_and_platform_prepare_hosts_to_the_same_state() {
-    if !root_or_skip("ansible_playbook_and_platform_prepare_hosts_to_the_same_state") {
+    if !require(&[Need::Hosts, Need::Ansible("ansible-playbook")]) {
         return;
     }
-    let Some(bin) = support::ansible::require("ansible-playbook") else {
-        return;
-    };
     let ansible = Ansible {
-        bin,
+        bin: support::ansible("ansible-playbook"),
         home: tempfile::tempdir().unwrap(),
     };
-    let c = Cluster::new("e2eansible", 244, 1, 1);
+    let c = Cluster::with_hosts("e2eansible", 244, 1, 1).build();
     let book = format!("{}/playbooks/prepare.yml", env!("CARGO_MANIFEST_DIR"));
 
     // Fresh hosts: the cloud and the inventory, not the nodes phase.
-    let up = c.platform(&["up", "--only", "infra", "--only", "inventory"]);
+    let up = c.run(&["up", "--only", "infra", "--only", "inventory"]);
     assert_eq!(up.code, 0, "{up:?}");
     let hosts = c.hosts();
     assert_eq!(hosts.len(), 2);
-    let inventory = c.inventory_yaml();
+    let inventory = c.inventory_file("hosts.yml");
     let text = std::fs::read_to_string(&inventory).unwrap();
     let pin = format!(
         "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
@@ -148,7 +144,7 @@ fn ansible_playbook_and_platform_prepare_hosts_to_the_same_state() {
     );
     assert!(text.contains(&pin), "{text}");
     // First contact through platform records the host keys Ansible will be held to.
-    let r = c.platform(&["run", "--", "true"]);
+    let r = c.run(&["run", "--", "true"]);
     assert_eq!(r.code, 0, "{r:?}");
 
     let (server, agent) = (&hosts[1], &hosts[0]);
@@ -156,7 +152,7 @@ fn ansible_playbook_and_platform_prepare_hosts_to_the_same_state() {
 
     // Ansible prepares the agent, platform the server.
     let t = std::time::Instant::now();
-    let (ok, out) = ansible.playbook(c.dir(), &inventory, &book, &["--limit", &agent.name]);
+    let (ok, out) = ansible.playbook(c.path(), &inventory, &book, &["--limit", &agent.name]);
     eprintln!("ansible-playbook, 1 fresh host: {:?}", t.elapsed());
     assert!(ok, "{out}");
     let r = recap(&out, &agent.name);
@@ -173,7 +169,7 @@ fn ansible_playbook_and_platform_prepare_hosts_to_the_same_state() {
 
     // Neither tool finds anything to change after the other.
     let t = std::time::Instant::now();
-    let (ok, out) = ansible.playbook(c.dir(), &inventory, &book, &[]);
+    let (ok, out) = ansible.playbook(c.path(), &inventory, &book, &[]);
     eprintln!("ansible-playbook, 2 prepared hosts: {:?}", t.elapsed());
     assert!(ok, "{out}");
     for h in &hosts {

@@ -1,5 +1,6 @@
 //! Issue 5 end to end, through the real `platform` binary against a local cloud whose VMs are
-//! real SSH hosts (root needed; skipped with a reason elsewhere, a failure under CI):
+//! real SSH hosts (root needed; `support::require` skips with the reason elsewhere, fails
+//! under CI):
 //! - `platform up` creates the cluster and the nodes phase prepares every host with
 //!   `prepare.yml`, then stops at "not built yet" (k3s comes later); the hosts' files are
 //!   checked with the system `ssh` client pinned to the keys `platform` recorded; a second
@@ -16,15 +17,14 @@
     clippy::expect_used,
     reason = "a test fails by panicking"
 )]
-#![allow(clippy::print_stderr)] // timings and skip reasons must reach the person running tests
-
-mod support;
+#![allow(clippy::print_stderr)] // timings, shown with --nocapture
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use serde_json::Value;
-use support::nodes::{Cluster, comm, count, netns_pids, recap, root_or_skip};
+use support::nodes::{comm, count, netns_pids, recap};
+use support::{Cluster, Need, require};
 
 fn prepare_yml() -> String {
     format!("{}/playbooks/prepare.yml", env!("CARGO_MANIFEST_DIR"))
@@ -49,7 +49,7 @@ fn phase_result(up: &Value, phase: &str) -> String {
 fn up_until_not_built(c: &Cluster, args: &[&str], hosts: usize) -> u64 {
     let mut all = vec!["up", "-o", "json"];
     all.extend_from_slice(args);
-    let up = c.platform(&all);
+    let up = c.run(&all);
     assert_eq!(up.code, 1, "up must stop at the nodes phase: {up:?}");
     let json: Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(phase_result(&json, "nodes"), "failed", "{json}");
@@ -76,12 +76,12 @@ fn up_until_not_built(c: &Cluster, args: &[&str], hosts: usize) -> u64 {
 
 #[test]
 fn up_prepares_real_hosts_over_ssh_and_a_second_run_changes_nothing() {
-    if !root_or_skip("up_prepares_real_hosts_over_ssh_and_a_second_run_changes_nothing") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let c = Cluster::new("e2eprep", 241, 1, 2);
+    let c = Cluster::with_hosts("e2eprep", 241, 1, 2).build();
     let t = std::time::Instant::now();
-    let up = c.platform(&["up", "-o", "json"]);
+    let up = c.run(&["up", "-o", "json"]);
     assert_eq!(up.code, 1, "{up:?}");
     let json: Value = serde_json::from_str(&up.stdout).unwrap();
     assert_eq!(phase_result(&json, "infra"), "succeeded", "{json}");
@@ -110,7 +110,7 @@ fn up_prepares_real_hosts_over_ssh_and_a_second_run_changes_nothing() {
     for h in &hosts {
         // platform recorded (trust on first use) exactly the key the cloud says the host has,
         // and the system ssh client trusts nothing else.
-        let vm = c.vm(&h.name);
+        let vm = c.cloud().vm(&h.name);
         assert_eq!(
             c.pinned_fingerprint(&h.ip).as_deref(),
             vm["host"]["host_key_fingerprint"].as_str(),
@@ -148,7 +148,7 @@ fn up_prepares_real_hosts_over_ssh_and_a_second_run_changes_nothing() {
 
     // Second run through `platform play`: zero changes on every host.
     let t = std::time::Instant::now();
-    let play = c.platform(&["play", &prepare_yml(), "-o", "json"]);
+    let play = c.run(&["play", &prepare_yml(), "-o", "json"]);
     assert_eq!(play.code, 0, "{play:?}");
     let json: Value = serde_json::from_str(&play.stdout).unwrap();
     let recaps = json["hosts"].as_array().unwrap();
@@ -168,19 +168,19 @@ fn up_prepares_real_hosts_over_ssh_and_a_second_run_changes_nothing() {
 
 #[test]
 fn a_host_whose_sshd_is_killed_mid_run_is_unreachable_while_the_others_finish() {
-    if !root_or_skip("a_host_whose_sshd_is_killed_mid_run_is_unreachable_while_the_others_finish") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let c = Cluster::new("e2ekill", 242, 1, 2);
+    let c = Cluster::with_hosts("e2ekill", 242, 1, 2).build();
     assert!(up_until_not_built(&c, &[], 3) > 0);
     let hosts = c.hosts();
     let victim = hosts[0].name.clone();
-    let vm = c.vm(&victim);
+    let vm = c.cloud().vm(&victim);
     let netns = vm["host"]["netns"].as_str().unwrap().to_owned();
     let sshd_pid = vm["host"]["sshd_pid"].as_u64().unwrap() as u32;
     assert!(netns_pids(&netns).contains(&sshd_pid), "{vm}");
 
-    let book = c.dir().join("slow.yml");
+    let book = c.path().join("slow.yml");
     let steps: String = (1..=4)
         .map(|i| format!("    - name: step {i}\n      ansible.builtin.command: sleep 0.5\n"))
         .collect();
@@ -190,7 +190,8 @@ fn a_host_whose_sshd_is_killed_mid_run_is_unreachable_while_the_others_finish() 
     )
     .unwrap();
     let t = std::time::Instant::now();
-    let mut child = support::platform(c.dir())
+    let mut child = c
+        .command()
         .args(["play", book.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -264,10 +265,10 @@ fn a_host_whose_sshd_is_killed_mid_run_is_unreachable_while_the_others_finish() 
 
 #[test]
 fn a_host_whose_key_changes_is_refused_until_forgotten() {
-    if !root_or_skip("a_host_whose_key_changes_is_refused_until_forgotten") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let c = Cluster::new("e2ekey", 243, 1, 1);
+    let c = Cluster::with_hosts("e2ekey", 243, 1, 1).build();
     assert!(up_until_not_built(&c, &[], 2) > 0);
     let hosts = c.hosts();
     let (victim, other) = (&hosts[1], &hosts[0]);
@@ -278,17 +279,18 @@ fn a_host_whose_key_changes_is_refused_until_forgotten() {
 
     // The VM is rebuilt with a new host key: its key file goes, then a stop and a start.
     std::fs::remove_file(c.vm_dir(&victim.name).join("ssh_host_ed25519_key")).unwrap();
-    c.control("POST", &format!("vms/{}/stop", victim.name));
-    c.wait_host_state(&victim.name, "stopped");
-    c.control("POST", &format!("vms/{}/start", victim.name));
-    let vm = c.wait_host_state(&victim.name, "running");
+    let cloud = c.cloud();
+    cloud.power(&victim.name, "stop");
+    cloud.wait_host_state(&victim.name, "stopped");
+    cloud.power(&victim.name, "start");
+    let vm = cloud.wait_host_state(&victim.name, "running");
     let new = vm["host"]["host_key_fingerprint"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_ne!(new, old);
 
-    let r = c.platform(&["run", "--", "true"]);
+    let r = c.run(&["run", "--", "true"]);
     assert_ne!(r.code, 0, "{r:?}");
     let refusal = r
         .stderr
@@ -315,7 +317,7 @@ fn a_host_whose_key_changes_is_refused_until_forgotten() {
     );
 
     // An explicit --forget-host lets the rebuilt host through and records its new key.
-    let r = c.platform(&["run", "--forget-host", &victim.name, "--", "true"]);
+    let r = c.run(&["run", "--forget-host", &victim.name, "--", "true"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(c.pinned_fingerprint(&victim.ip), Some(new));
     assert_eq!(c.pinned_fingerprint(&other.ip), Some(other_fp));

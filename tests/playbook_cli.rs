@@ -7,12 +7,8 @@
     clippy::expect_used,
     reason = "a test fails by panicking"
 )]
-#![allow(clippy::print_stderr)] // a note when a test is skipped for a missing tool
-
-mod support;
-
 use std::path::{Path, PathBuf};
-use support::{Run, run};
+use support::{Need, Run, require, run};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/playbook/site.yml")
@@ -149,14 +145,14 @@ fn failures_and_rejected_playbooks_exit_non_zero() {
     );
 }
 
-/// The very same file through `ansible-playbook` (set `ANSIBLE_PLAYBOOK` to its path, or
-/// have it on PATH; CI installs ansible-core in a virtualenv). Skipped when it is absent.
+/// The very same file through `ansible-playbook` (in `PLATFORM_ANSIBLE_BIN`, which
+/// scripts/test.sh sets to its virtualenv, or on PATH).
 #[test]
 fn ansible_playbook_runs_the_same_file_to_the_same_end_state() {
-    let Some(ansible) = find_ansible() else {
-        eprintln!("skipped: ansible-playbook not found (set ANSIBLE_PLAYBOOK)");
+    if !require(&[Need::Ansible("ansible-playbook")]) {
         return;
-    };
+    }
+    let ansible = support::ansible("ansible-playbook");
     let ours = tempfile::tempdir().unwrap();
     let theirs = tempfile::tempdir().unwrap();
     assert_eq!(play(ours.path(), &[]).code, 0);
@@ -186,15 +182,4 @@ fn ansible_playbook_runs_the_same_file_to_the_same_end_state() {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
         assert_eq!(mode(&a), mode(&b), "{f} mode differs");
     }
-}
-
-fn find_ansible() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ANSIBLE_PLAYBOOK") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("ansible-playbook"))
-            .find(|p| p.is_file())
-    })
 }

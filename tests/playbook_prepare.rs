@@ -2,19 +2,27 @@
 //! namespace, copy-on-write overlay of `/`, the machine's kernel and UTS namespace): it
 //! succeeds, changes the hosts' files only, and a second run reports zero changes.
 //!
-//! Needs root, `ip` and `unshare`; skipped (with a note) otherwise.
+//! Needs root, `ip`, `unshare` and `chroot` ([`NS_HOSTS`], through `support::require`).
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test fails by panicking"
 )]
-#![allow(clippy::print_stderr)] // a note when a test is skipped for a missing tool
 
 use platform::playbook::{self, RunOptions, Status, Target};
 use platform::ssh::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use support::{Need, require};
+
+/// What a namespace host takes.
+const NS_HOSTS: [Need; 4] = [
+    Need::Root,
+    Need::Command("ip"),
+    Need::Command("unshare"),
+    Need::Command("chroot"),
+];
 
 /// A host whose every command runs in a persistent network namespace, chrooted into an
 /// overlay of `/` whose upper dir persists between commands (the mount itself lives only
@@ -100,22 +108,9 @@ impl Drop for RestoreHostname {
     }
 }
 
-fn can_run() -> bool {
-    let root =
-        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
-    let have = |c: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {c}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    root && have("ip") && have("unshare") && have("chroot")
-}
-
 #[tokio::test]
 async fn prepare_succeeds_on_namespace_hosts_and_is_idempotent() {
-    if !can_run() {
-        eprintln!("skipped: needs root, ip, unshare and chroot");
+    if !require(&NS_HOSTS) {
         return;
     }
     let machine_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
@@ -205,18 +200,14 @@ async fn prepare_succeeds_on_namespace_hosts_and_is_idempotent() {
 }
 
 /// `ansible-playbook -c local` run inside a namespace host on the very same prepare.yml gives
-/// the same files, and our engine then finds nothing to change there. Skipped without
-/// ansible-core (set `ANSIBLE_PLAYBOOK` to the `ansible-playbook` of a virtualenv).
+/// the same files, and our engine then finds nothing to change there (ansible-core from
+/// `PLATFORM_ANSIBLE_BIN` or PATH).
 #[tokio::test]
 async fn ansible_playbook_runs_prepare_to_the_same_end_state() {
-    let Some(ansible) = std::env::var_os("ANSIBLE_PLAYBOOK").map(PathBuf::from) else {
-        eprintln!("skipped: set ANSIBLE_PLAYBOOK to run ansible-playbook");
-        return;
-    };
-    if !can_run() {
-        eprintln!("skipped: needs root, ip, unshare and chroot");
+    if !(require(&NS_HOSTS) && require(&[Need::Ansible("ansible-playbook")])) {
         return;
     }
+    let ansible = support::ansible("ansible-playbook");
     let _restore = RestoreHostname(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap());
     let dir = tempfile::tempdir().unwrap();
     let book_path = dir.path().join("prepare.yml");

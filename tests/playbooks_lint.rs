@@ -1,6 +1,6 @@
 //! Every playbook we ship (`playbooks/*.yml`) passes `ansible-lint --profile production`,
 //! the Ansible community linter's strictest profile, run offline (no Galaxy, no schema
-//! refresh, no version check). Skipped when ansible-lint is not installed; a failure in CI.
+//! refresh, no version check).
 
 #![allow(
     clippy::unwrap_used,
@@ -8,10 +8,9 @@
     reason = "a test fails by panicking"
 )]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use support::{Need, require};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,9 +47,10 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn shipped_playbooks_pass_the_production_profile() {
-    let Some(bin) = support::ansible::require_extra("ansible-lint") else {
+    if !require(&[Need::Ansible("ansible-lint")]) {
         return;
-    };
+    }
+    let bin = support::ansible("ansible-lint");
     let home = tempfile::tempdir().unwrap();
     let books: Vec<_> = std::fs::read_dir(repo().join("playbooks"))
         .unwrap()

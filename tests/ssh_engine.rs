@@ -9,14 +9,13 @@
 )]
 #![allow(clippy::print_stderr)]
 
-mod support;
-
 use platform::ssh::fanout::{self, Done, Status};
 use platform::ssh::host::{ExecRequest, Host, HostError};
 use platform::ssh::{SshHost, SshOptions, Target, known_hosts};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::sshd::{ClientKey, Sshd, Sudoers, TEST_USER, require_root};
+use support::sshd::{ClientKey, Sshd, Sudoers, TEST_USER};
+use support::{Need, require};
 
 fn options(state: &Path, key: &ClientKey) -> SshOptions {
     let mut o = SshOptions::new(state.join("known_hosts"), state.join("ssh"), TEST_USER);
@@ -51,10 +50,10 @@ async fn run(h: &SshHost, command: &str) -> (i32, String) {
 
 #[tokio::test]
 async fn commands_share_one_master_and_first_contact_records_the_key() {
-    if !require_root("commands_share_one_master") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let sshd = Sshd::start(&key.public);
     let state = tempfile::tempdir().unwrap();
     let opts = options(state.path(), &key);
@@ -137,10 +136,10 @@ async fn commands_share_one_master_and_first_contact_records_the_key() {
 
 #[tokio::test]
 async fn become_uses_sudo_and_fails_fast_without_it() {
-    if !require_root("become_uses_sudo") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let sshd = Sshd::start(&key.public);
     let state = tempfile::tempdir().unwrap();
     let host = SshHost::connect(&target("n1", &sshd), &options(state.path(), &key))
@@ -188,10 +187,10 @@ p=$$; while [ \"$p\" -gt 1 ]; do tr '\\0' ' ' < /proc/$p/cmdline >&2; echo >&2; 
 
 #[tokio::test]
 async fn changed_host_key_is_refused_with_both_fingerprints_until_forgotten() {
-    if !require_root("changed_host_key") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let mut sshd = Sshd::start(&key.public);
     let state = tempfile::tempdir().unwrap();
     let opts = options(state.path(), &key);
@@ -228,10 +227,10 @@ async fn changed_host_key_is_refused_with_both_fingerprints_until_forgotten() {
 
 #[tokio::test]
 async fn per_command_timeout_kills_the_remote_command() {
-    if !require_root("per_command_timeout") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let sshd = Sshd::start(&key.public);
     let state = tempfile::tempdir().unwrap();
     let host = SshHost::connect(&target("n1", &sshd), &options(state.path(), &key))
@@ -267,10 +266,10 @@ async fn per_command_timeout_kills_the_remote_command() {
 
 #[tokio::test]
 async fn connecting_retries_while_the_host_boots_then_gives_up() {
-    if !require_root("connecting_retries") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let state = tempfile::tempdir().unwrap();
     let mut opts = options(state.path(), &key);
     opts.boot_wait = Duration::from_secs(15);
@@ -303,10 +302,10 @@ async fn connecting_retries_while_the_host_boots_then_gives_up() {
 
 #[tokio::test]
 async fn a_host_killed_mid_run_is_unreachable_while_the_others_finish() {
-    if !require_root("host_killed_mid_run") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let mut servers: Vec<Sshd> = (0..3).map(|_| Sshd::start(&key.public)).collect();
     let state = tempfile::tempdir().unwrap();
     let opts = options(state.path(), &key);
@@ -360,10 +359,10 @@ async fn a_host_killed_mid_run_is_unreachable_while_the_others_finish() {
 
 #[tokio::test]
 async fn jump_host_from_the_users_ssh_config() {
-    if !require_root("jump_host") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let jump = Sshd::start(&key.public);
     let node = Sshd::start(&key.public);
     let state = tempfile::tempdir().unwrap();
@@ -394,10 +393,10 @@ async fn jump_host_from_the_users_ssh_config() {
 
 #[tokio::test]
 async fn a_host_that_vanishes_silently_is_declared_unreachable_by_keepalives() {
-    if !require_root("vanishing_host") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let sshd = Sshd::start_in_netns(&key.public);
     assert_eq!(sshd.port, 22);
     let state = tempfile::tempdir().unwrap();

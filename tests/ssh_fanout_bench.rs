@@ -10,10 +10,9 @@
 )]
 #![allow(clippy::print_stderr)]
 
-mod support;
-
 use std::process::Command;
-use support::sshd::{ClientKey, Sshd, require_root};
+use support::sshd::{ClientKey, Sshd};
+use support::{Need, require};
 
 fn field<'a>(text: &'a str, name: &str) -> &'a str {
     text.lines()
@@ -25,19 +24,16 @@ fn field<'a>(text: &'a str, name: &str) -> &'a str {
 #[test]
 #[ignore = "benchmark: run explicitly with --ignored"]
 fn fan_out_one_command_to_10_and_30_hosts() {
-    if !require_root("fan_out_bench") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let bin =
-        std::env::var("PLATFORM_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_platform").into());
-    let key = ClientKey::new();
+    let bin = std::env::var_os("PLATFORM_BIN").map_or_else(support::platform_bin, Into::into);
+    let key = ClientKey::generate();
     for n in [10usize, 30] {
         let servers: Vec<Sshd> = (0..n).map(|_| Sshd::start(&key.public)).collect();
         let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
         let hosts: Vec<(&str, &Sshd)> = names.iter().map(String::as_str).zip(&servers).collect();
-        let dir = tempfile::tempdir().unwrap();
-        support::sshd::write_cluster(
-            dir.path(),
+        let c = support::sshd::cluster(
             "bench",
             &key,
             256,
@@ -46,7 +42,7 @@ fn fan_out_one_command_to_10_and_30_hosts() {
         );
         // The peer in the same run: one plain `ssh` per host, all at once (a fresh connection
         // per host is the practical floor for one command).
-        let kh = dir.path().join("baseline_known_hosts");
+        let kh = c.path().join("baseline_known_hosts");
         let started = std::time::Instant::now();
         let children: Vec<_> = servers
             .iter()
@@ -87,7 +83,7 @@ fn fan_out_one_command_to_10_and_30_hosts() {
                 .arg("-v")
                 .arg(&bin)
                 .args(["run", "--", "true"])
-                .current_dir(dir.path())
+                .current_dir(c.path())
                 .env("NO_COLOR", "1")
                 .output()
                 .unwrap();

@@ -5,17 +5,13 @@
     clippy::expect_used,
     reason = "a test fails by panicking"
 )]
-#![allow(clippy::print_stderr)]
+use support::sshd::{ClientKey, Sshd, TEST_USER};
+use support::{Cluster, Need, require};
 
-mod support;
-
-use std::path::Path;
-use support::sshd::{ClientKey, Sshd, TEST_USER, require_root};
-
-/// Writes config (the client key as `nodes.ssh_key`) and `inventories/sshrun/hosts.json`.
-fn setup(dir: &Path, key: &ClientKey, hosts: &[(&str, &Sshd)]) {
-    support::sshd::write_cluster(
-        dir,
+/// A cluster whose config names the client key as `nodes.ssh_key`, with
+/// `inventories/sshrun/hosts.json`.
+fn setup(key: &ClientKey, hosts: &[(&str, &Sshd)]) -> Cluster {
+    support::sshd::cluster(
         "sshrun",
         key,
         2,
@@ -25,20 +21,17 @@ fn setup(dir: &Path, key: &ClientKey, hosts: &[(&str, &Sshd)]) {
             "servers": {"hosts": ["s1"]},
             "agents": {"hosts": ["a1", "a2"]},
         }),
-    );
+    )
 }
 
 #[test]
 fn run_reaches_hosts_by_pattern_and_reports_each() {
-    if !require_root("run_reaches_hosts_by_pattern") {
+    if !require(&[Need::Hosts]) {
         return;
     }
-    let key = ClientKey::new();
+    let key = ClientKey::generate();
     let mut servers: Vec<Sshd> = (0..3).map(|_| Sshd::start(&key.public)).collect();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    setup(
-        d,
+    let c = setup(
         &key,
         &[
             ("s1", &servers[0]),
@@ -48,7 +41,7 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     );
 
     // All hosts; first contact is logged with the key's fingerprint.
-    let r = support::run(d, &["-v", "run", "--", "echo", "hi from $(id -un)"]);
+    let r = c.run(&["-v", "run", "--", "echo", "hi from $(id -un)"]);
     assert_eq!(r.code, 0, "{r:?}");
     for h in ["s1", "a1", "a2"] {
         assert!(
@@ -72,18 +65,15 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     assert!(r.stderr.contains(&fp(&servers[0])), "{}", r.stderr);
 
     // A pattern with exclusion; JSON output.
-    let r = support::run(
-        d,
-        &[
-            "-o",
-            "json",
-            "run",
-            "--limit",
-            "agents:!a2",
-            "--",
-            "echo $((6*7))",
-        ],
-    );
+    let r = c.run(&[
+        "-o",
+        "json",
+        "run",
+        "--limit",
+        "agents:!a2",
+        "--",
+        "echo $((6*7))",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let hosts = j["hosts"].as_array().unwrap();
@@ -92,16 +82,13 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     assert_eq!(hosts[0]["result"]["stdout"], "42\n");
 
     // A failing command: exit 1, the host's last lines shown.
-    let r = support::run(
-        d,
-        &[
-            "run",
-            "--limit",
-            "s1",
-            "--",
-            "echo step one; echo broke >&2; exit 2",
-        ],
-    );
+    let r = c.run(&[
+        "run",
+        "--limit",
+        "s1",
+        "--",
+        "echo step one; echo broke >&2; exit 2",
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout
@@ -112,7 +99,7 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
 
     // A host that is down is unreachable; the others still run.
     servers[2].kill();
-    let r = support::run(d, &["run", "--", "true"]);
+    let r = c.run(&["run", "--", "true"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout
@@ -132,24 +119,24 @@ fn run_reaches_hosts_by_pattern_and_reports_each() {
     let old = fp(&servers[0]);
     servers[0].restart_with_new_key();
     let new = fp(&servers[0]);
-    let r = support::run(d, &["run", "--limit", "s1", "--", "true"]);
+    let r = c.run(&["run", "--limit", "s1", "--", "true"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stdout.contains(&old) && r.stdout.contains(&new),
         "{}",
         r.stdout
     );
-    let r = support::run(d, &["run", "--forget-host", "s1"]);
+    let r = c.run(&["run", "--forget-host", "s1"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr.contains("forgot the host key of s1"),
         "{}",
         r.stderr
     );
-    let r = support::run(d, &["run", "--limit", "s1", "--", "true"]);
+    let r = c.run(&["run", "--limit", "s1", "--", "true"]);
     assert_eq!(r.code, 0, "{r:?}");
 
     // Patterns that select nothing are usage errors.
-    let r = support::run(d, &["run", "--limit", "nothing", "--", "true"]);
+    let r = c.run(&["run", "--limit", "nothing", "--", "true"]);
     assert_eq!(r.code, 2, "{r:?}");
 }

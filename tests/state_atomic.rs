@@ -19,6 +19,14 @@ use std::time::Duration;
 
 const CHURN_ENV: &str = "PLATFORM_TEST_CHURN_DIR";
 
+/// libtest's name of [`churn_child`]: its module path without the crate's name.
+fn churn_child_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_crate, module)) => format!("{module}::churn_child"),
+        None => "churn_child".to_owned(),
+    }
+}
+
 #[test]
 #[ignore = "the writer process of kill_9_during_state_writes_never_leaves_a_torn_file"]
 fn churn_child() {
@@ -58,7 +66,8 @@ fn kill_9_during_state_writes_never_leaves_a_torn_file() {
     let mut generations = Vec::new();
     for round in 0..25u64 {
         let mut child = Command::new(&exe)
-            .args(["churn_child", "--exact", "--ignored", "--test-threads=1"])
+            .arg(churn_child_name())
+            .args(["--exact", "--ignored", "--test-threads=1"])
             .env(CHURN_ENV, dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

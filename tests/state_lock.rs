@@ -7,19 +7,16 @@
     reason = "a test fails by panicking"
 )]
 
-mod support;
-
 use platform::state::StateLock;
-use support::{run, write_local_config};
+use support::Cluster;
 
 #[test]
 fn a_second_process_is_refused_while_the_lock_is_held() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "demo", "");
+    let c = Cluster::local("demo").build();
     // This test process holds the lock (a real flock on the file) like a running `up` would.
-    let held = StateLock::acquire(&dir.path().join(".platform"), "platform up").unwrap();
+    let held = StateLock::acquire(&c.state_dir(), "platform up").unwrap();
     for cmd in [&["up"][..], &["down", "--yes"][..]] {
-        let r = run(dir.path(), cmd);
+        let r = c.run(cmd);
         assert_eq!(r.code, 3, "{cmd:?}: {r:?}");
         let me = std::process::id().to_string();
         assert!(
@@ -29,9 +26,9 @@ fn a_second_process_is_refused_while_the_lock_is_held() {
         );
     }
     // Read-only commands do not need the lock.
-    assert_eq!(run(dir.path(), &["status"]).code, 0);
+    assert_eq!(c.run(&["status"]).code, 0);
     drop(held);
-    assert_eq!(run(dir.path(), &["up", "--only", "infra"]).code, 0);
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
 }
 
 /// Eight `platform up` processes started together while another process (`flock(1)`, not
@@ -41,9 +38,10 @@ fn a_second_process_is_refused_while_the_lock_is_held() {
 /// runs happen to overlap.
 #[test]
 fn platform_processes_contend_for_real() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "demo", "postgres: {enabled: false}\n");
-    let sd = dir.path().join(".platform");
+    let c = Cluster::local("demo")
+        .yaml("postgres: {enabled: false}\n")
+        .build();
+    let sd = c.state_dir();
     std::fs::create_dir_all(&sd).unwrap();
     std::fs::set_permissions(&sd, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     // flock(1) holds the lock until its stdin closes; it says so on stdout first.
@@ -64,7 +62,7 @@ fn platform_processes_contend_for_real() {
     let ups = |n: usize| -> Vec<i32> {
         let children: Vec<_> = (0..n)
             .map(|_| {
-                support::platform(dir.path())
+                c.command()
                     .args(["up", "--only", "infra", "--force-phase", "infra"])
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
@@ -97,9 +95,8 @@ fn platform_processes_contend_for_real() {
 
 #[test]
 fn a_stale_lock_of_a_dead_process_is_taken_over_with_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cloud = write_local_config(dir.path(), "demo", "");
-    let sd = dir.path().join(".platform");
+    let c = Cluster::local("demo").build();
+    let sd = c.state_dir();
     std::fs::create_dir_all(&sd).unwrap();
     // A process that has exited: its pid is free (until reused, which a test cannot rule
     // out; the pid of a just-reaped child is not reused within the test's time).
@@ -111,7 +108,7 @@ fn a_stale_lock_of_a_dead_process_is_taken_over_with_a_warning() {
         format!(r#"{{"pid":{dead},"command":"platform up","started_at":"2026-01-01T00:00:00Z"}}"#),
     )
     .unwrap();
-    let r = run(dir.path(), &["up", "--only", "infra"]);
+    let r = c.run(&["up", "--only", "infra"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr

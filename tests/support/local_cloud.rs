@@ -1,20 +1,25 @@
-//! Shared helpers for the local cloud integration tests: start a server in a temp dir and
-//! talk to it over real HTTPS trusting only its CA.
-#![allow(dead_code)] // each test file uses a different subset
+//! A local cloud served inside the test process (`local_cloud::start`), driven over raw ARM
+//! HTTPS trusting only its CA: the local cloud's own tests, and the ones whose scale-set VMs
+//! become real SSH hosts (root needed), with a client key, a network on an address space of
+//! the test's own, the control API and the leftovers checks.
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use local_cloud::{self, FaultConfig, LatencyModel, LocalCloudHandle, LocalCloudOptions};
 use platform::azure::api_versions;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
+/// The subscription every request of these tests names.
 pub const SUB: &str = "00000000-0000-0000-0000-00000000c10d";
 
+/// A local cloud served in this process and an HTTPS client trusting only its CA.
 pub struct Env {
     pub cloud: LocalCloudHandle,
     pub http: reqwest::Client,
+    /// The cloud's data directory ([`start`]) or a scratch directory ([`start_with_hosts`],
+    /// whose data directory the test owns).
     pub dir: tempfile::TempDir,
 }
 
@@ -26,6 +31,7 @@ pub fn fast() -> LatencyModel {
     }
 }
 
+/// A cloud on `dir` with `page_size` items per list page, fast latencies and `faults`.
 pub async fn start_in(dir: &Path, page_size: usize, faults: FaultConfig) -> LocalCloudHandle {
     let mut opts = LocalCloudOptions::new(dir);
     opts.latency = fast();
@@ -34,11 +40,22 @@ pub async fn start_in(dir: &Path, page_size: usize, faults: FaultConfig) -> Loca
     local_cloud::start(opts).await.expect("local cloud starts")
 }
 
+/// A cloud on a temporary data directory with `page_size` items per list page, fast.
 pub async fn start(page_size: usize) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let cloud = start_in(dir.path(), page_size, FaultConfig::default()).await;
-    let http = client(&cloud.ca_pem);
-    Env { cloud, http, dir }
+    Env::new(cloud, dir)
+}
+
+/// A cloud on `data_dir` whose scale-set VMs are real SSH hosts (root needed).
+pub async fn start_with_hosts(data_dir: &Path, latency: LatencyModel) -> Env {
+    let mut opts = LocalCloudOptions::new(data_dir);
+    opts.latency = latency;
+    opts.realize_hosts = true;
+    let cloud = local_cloud::start(opts)
+        .await
+        .expect("local cloud with hosts starts");
+    Env::new(cloud, tempfile::tempdir().unwrap())
 }
 
 /// A client that trusts only the local cloud's CA (no system roots, full verification).
@@ -50,10 +67,12 @@ pub fn client(ca_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// The ARM path of resource group `rg`.
 pub fn rg_path(rg: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/{rg}")
 }
 
+/// The ARM path of resource `rtype`/`name` in group `rg`.
 pub fn res_path(rg: &str, rtype: &str, name: &str) -> String {
     format!("{}/providers/{rtype}/{name}", rg_path(rg))
 }
@@ -77,6 +96,13 @@ fn version_for(path: &str) -> &'static str {
 }
 
 impl Env {
+    /// Talks to `cloud`, keeping `dir` (its data, or the test's scratch) while it lives.
+    pub fn new(cloud: LocalCloudHandle, dir: tempfile::TempDir) -> Env {
+        let http = client(&cloud.ca_pem);
+        Env { cloud, http, dir }
+    }
+
+    /// The absolute URL of ARM `path`, with the api-version the product pins for its type.
     pub fn url(&self, path: &str) -> String {
         let sep = if path.contains('?') { '&' } else { '?' };
         format!(
@@ -87,6 +113,7 @@ impl Env {
         )
     }
 
+    /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: Value) -> Response {
         self.http
             .put(self.url(path))
@@ -97,28 +124,32 @@ impl Env {
             .unwrap()
     }
 
-    pub async fn get(&self, path: &str) -> Response {
+    /// `METHOD path` with a bearer token (any token is accepted) and no body.
+    async fn send(&self, method: reqwest::Method, path: &str) -> Response {
         self.http
-            .get(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth("t")
             .send()
             .await
             .unwrap()
     }
 
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(reqwest::Method::GET, path).await
+    }
+
+    /// `GET` of an absolute URL the cloud gave (operation status, `nextLink`).
     pub async fn get_abs(&self, url: &str) -> Response {
         self.http.get(url).bearer_auth("t").send().await.unwrap()
     }
 
+    /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Response {
-        self.http
-            .delete(self.url(path))
-            .bearer_auth("t")
-            .send()
-            .await
-            .unwrap()
+        self.send(reqwest::Method::DELETE, path).await
     }
 
+    /// `GET path`, which must answer 200, as JSON.
     pub async fn json(&self, path: &str) -> Value {
         let r = self.get(path).await;
         assert_eq!(r.status(), StatusCode::OK, "GET {path}");
@@ -175,6 +206,7 @@ impl Env {
         panic!("operation never finished");
     }
 
+    /// Creates resource group `rg` (tagged as platform's).
     pub async fn create_group(&self, rg: &str) {
         let r = self
             .put(
@@ -215,12 +247,14 @@ impl Env {
         assert_eq!(body["status"], "Succeeded");
     }
 
+    /// The id of subnet `subnet` of the VNet [`Env::create_network`] makes.
     pub fn subnet_id(&self, rg: &str, subnet: &str) -> String {
         format!(
             "/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/{subnet}"
         )
     }
 
+    /// A Flexible scale set body of `capacity` VMs in the `nodes` subnet.
     pub fn vmss_body(&self, rg: &str, capacity: u64) -> Value {
         json!({"location": "eastus", "sku": {"name": "Standard_D2s_v5", "tier": "Standard", "capacity": capacity},
             "properties": {"orchestrationMode": "Flexible", "platformFaultDomainCount": 1, "singlePlacementGroup": false,
@@ -237,6 +271,7 @@ impl Env {
                                     "properties": {"idleTimeoutInMinutes": 4}}}}]}}]}}}})
     }
 
+    /// The status and the ARM error code of an error answer.
     pub async fn error_code(resp: Response) -> (StatusCode, String) {
         let status = resp.status();
         let body: Value = resp.json().await.unwrap();
@@ -247,5 +282,118 @@ impl Env {
                 .unwrap_or_default()
                 .to_string(),
         )
+    }
+}
+
+/// A fresh ed25519 client key in `dir`: (private key path, public key line).
+pub fn client_key(dir: &Path) -> (PathBuf, String) {
+    let key =
+        ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
+            .unwrap();
+    let path = dir.join("id_ed25519");
+    key.write_openssh_file(&path, ssh_key::LineEnding::LF)
+        .unwrap();
+    (path, key.public_key().to_openssh().unwrap())
+}
+
+/// Resource group + VNet `vnet` (`prefix`.0.0/16) with subnet `nodes` (`prefix`.1.0/24).
+pub async fn network(env: &Env, rg: &str, prefix: &str) {
+    env.create_group(rg).await;
+    let r = env
+        .put(
+            &res_path(rg, "Microsoft.Network/virtualNetworks", "vnet"),
+            json!({"location": "eastus", "properties": {
+                "addressSpace": {"addressPrefixes": [format!("{prefix}.0.0/16")]},
+                "subnets": [{"name": "nodes", "properties": {"addressPrefix": format!("{prefix}.1.0/24")}}]}}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(env.wait(&r).await.0, "Succeeded");
+}
+
+/// A Flexible scale set body of `capacity` VMs admitting `public_key` for `azureuser`.
+pub fn vmss(env: &Env, rg: &str, capacity: u64, public_key: &str) -> Value {
+    let mut body = env.vmss_body(rg, capacity);
+    body["properties"]["virtualMachineProfile"]["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"]
+        [0]["keyData"] = public_key.into();
+    body
+}
+
+/// PUTs the scale set and waits for its operation: `Succeeded`, or the final status with
+/// the operation's body.
+pub async fn put_vmss(env: &Env, rg: &str, name: &str, body: Value) -> String {
+    let r = env
+        .put(
+            &res_path(rg, "Microsoft.Compute/virtualMachineScaleSets", name),
+            body,
+        )
+        .await;
+    assert!(r.status().is_success(), "VMSS PUT: {}", r.status());
+    let (status, body) = env.wait(&r).await;
+    if status == "Succeeded" {
+        status
+    } else {
+        format!("scale set {name}: {status}: {body}")
+    }
+}
+
+/// `GET /_local/{path}` of the cloud at `endpoint` (the control API), as JSON.
+pub async fn local_get(http: &reqwest::Client, endpoint: &str, path: &str) -> Value {
+    http.get(format!("{endpoint}_local/{path}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `GET /_local/vms` of the cloud at `endpoint`: every VM with its host.
+pub async fn vms_at(http: &reqwest::Client, endpoint: &str) -> Vec<Value> {
+    let body = local_get(http, endpoint, "vms").await;
+    body["value"].as_array().cloned().unwrap_or_default()
+}
+
+/// `GET /_local/vms`: every VM with its host.
+pub async fn vms(env: &Env) -> Vec<Value> {
+    vms_at(&env.http, env.cloud.endpoint.as_str()).await
+}
+
+/// POSTs a control-API power action for VM `name`.
+pub async fn power(env: &Env, name: &str, action: &str) {
+    let url = format!("{}_local/vms/{name}/{action}", env.cloud.endpoint);
+    let r = env.http.post(url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{action} {name}");
+}
+
+/// Mount points of this namespace below `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&d))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The interface prefix of the hosts of the cloud in `data_dir`.
+pub fn instance_prefix(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("hosts/.instance"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Polls `cond` every 50 ms for up to `secs` seconds.
+pub async fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

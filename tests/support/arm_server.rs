@@ -1,9 +1,7 @@
-//! A scripted ARM server over real HTTPS (own rcgen CA) for the ARM client tests.
+//! A scripted ARM server over real HTTPS (own rcgen CA) for the ARM client's protocol tests.
 //!
 //! Each `(method, path)` gets a queue of replies; the last one repeats. Every request is
 //! logged so tests can check what the client sent and in which order.
-
-#![allow(dead_code)] // Each test crate uses a different part of this support module.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
