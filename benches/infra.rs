@@ -97,10 +97,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` (scripts/test.sh) runs this
-    // binary without it, and the benchmark must not run there.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("benches/infra.rs: run with scripts/bench-infra.sh (cargo bench); skipped");
+    if !support::bench_requested("scripts/bench-infra.sh (cargo bench --bench infra)") {
         return;
     }
     let tf: f64 = env_or("BENCH_TIME_FACTOR", 0.01);

@@ -45,9 +45,9 @@ fi
 PLATFORM_ANSIBLE_BIN="$(pwd)/$venv/bin"
 export PLATFORM_ANSIBLE_BIN
 
-# tests/local_hosts_*.rs realize local-cloud VMs as namespaced SSH hosts: they need root
-# (they skip with a reason elsewhere, and fail when CI is set). Their measurements:
-#   cargo test --release --test local_hosts_bench -- --ignored --nocapture
+# The host tests (local-cloud VMs as namespaced SSH hosts, test sshds) need root:
+# elsewhere they print "SKIPPED <test>: <why>", and fail when CI is set. Benchmarks are not
+# tests: benches/*.rs return at once here; docs/benchmarks.md says how to run them.
 # Every crate of the workspace (the product, and local-cloud with its `hosts` feature,
 # which the product enables)...
 cargo test --locked --workspace --all-targets

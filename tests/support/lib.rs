@@ -108,6 +108,19 @@ pub fn strip_timestamps(s: &str) -> String {
         .join("\n")
 }
 
+/// Whether `cargo bench` runs this benchmark (a `harness = false` target): it passes
+/// `--bench`, while `cargo test --all-targets` runs the target without it, and a benchmark
+/// must not run there. Otherwise says on stdout that it skipped and how to run it (`how`).
+pub fn bench_requested(how: &str) -> bool {
+    if std::env::args().any(|a| a == "--bench") {
+        return true;
+    }
+    let name = require::exe_name();
+    let line = format!("{name}: a benchmark, not a test; run it with {how}; skipped\n");
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes());
+    false
+}
+
 /// Runs `fut` to completion from synchronous test code, on one runtime shared by every
 /// helper (an HTTP client's connections belong to the runtime that opened them). Not for
 /// async tests, which already run on a runtime of their own.

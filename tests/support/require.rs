@@ -152,21 +152,18 @@ fn is_root() -> bool {
 fn test_name() -> String {
     match std::thread::current().name() {
         Some(n) if n != "main" => n.to_owned(),
-        _ => std::env::args()
-            .next()
-            .map(|a| {
-                let stem = Path::new(&a)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or(a);
-                // Cargo's `name-<hash>`.
-                match stem.rsplit_once('-') {
-                    Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => {
-                        name.to_owned()
-                    }
-                    _ => stem,
-                }
-            })
-            .unwrap_or_else(|| "main".to_owned()),
+        _ => exe_name(),
+    }
+}
+
+/// This executable's name without the `-<hash>` Cargo gives it.
+pub(crate) fn exe_name() -> String {
+    let arg0 = std::env::args().next().unwrap_or_default();
+    let stem = Path::new(&arg0)
+        .file_name()
+        .map_or(arg0.clone(), |f| f.to_string_lossy().into_owned());
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+        _ => stem,
     }
 }

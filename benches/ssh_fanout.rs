@@ -1,14 +1,14 @@
-//! Benchmark (ignored by default): `platform run -- true` fanned out to 10 and 30 real sshds,
-//! wall time and peak RSS of `platform` (from `/usr/bin/time -v`). Run with
-//! `cargo test --release --test ssh_fanout_bench -- --ignored --nocapture`; set
-//! `PLATFORM_BIN` to measure another build of the binary.
+//! Benchmark (root; not run by `cargo test`): `platform run -- true` fanned out to 10 and 30
+//! real sshds, wall time and peak RSS of `platform` (from `/usr/bin/time -v`), next to plain
+//! `ssh` per host in the same run. Run `cargo bench --bench ssh_fanout`; set `PLATFORM_BIN`
+//! to measure another build of the binary.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "a test fails by panicking"
+    reason = "a benchmark fails by panicking"
 )]
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stdout)] // a benchmark's report is its output
 
 use std::process::Command;
 use support::sshd::{ClientKey, Sshd};
@@ -21,10 +21,10 @@ fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .unwrap_or("?")
 }
 
-#[test]
-#[ignore = "benchmark: run explicitly with --ignored"]
-fn fan_out_one_command_to_10_and_30_hosts() {
-    if !require(&[Need::Hosts]) {
+fn main() {
+    if !support::bench_requested("`cargo bench --bench ssh_fanout` (as root)")
+        || !require(&[Need::Hosts])
+    {
         return;
     }
     let bin = std::env::var_os("PLATFORM_BIN").map_or_else(support::platform_bin, Into::into);
@@ -76,7 +76,7 @@ fn fan_out_one_command_to_10_and_30_hosts() {
             assert!(c.wait().unwrap().success());
         }
         let baseline = started.elapsed();
-        eprintln!("{n} hosts: plain ssh per host, in parallel: wall {baseline:.2?}");
+        println!("{n} hosts: plain ssh per host, in parallel: wall {baseline:.2?}");
         for round in ["first contact", "known hosts"] {
             let started = std::time::Instant::now();
             let out = Command::new("/usr/bin/time")
@@ -92,7 +92,7 @@ fn fan_out_one_command_to_10_and_30_hosts() {
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(stdout.contains(&format!("{n} hosts: {n} ok")), "{stdout}");
             let wall = started.elapsed();
-            eprintln!(
+            println!(
                 "{n} hosts, platform run ({round}): wall {wall:.2?} ({:.2}x plain ssh), platform max RSS {} KiB",
                 wall.as_secs_f64() / baseline.as_secs_f64(),
                 field(&stderr, "Maximum resident set size (kbytes)")

@@ -1,14 +1,14 @@
-//! Measurements of realized hosts (root; ignored by default, run with
-//! `cargo test --release --test local_hosts_bench -- --ignored --nocapture`): time from the
-//! scale set PUT to `Succeeded` (every sshd answering) for 10 and 30 hosts, sshd's RSS per
-//! host, and the latency of one command over a ControlMaster-multiplexed connection.
+//! Measurements of realized hosts (root; not run by `cargo test`, run
+//! `cargo bench --bench local_hosts`): time from the scale set PUT to `Succeeded` (every sshd
+//! answering) for 10 and 30 hosts, sshd's RSS per host, and the latency of one command over
+//! a ControlMaster-multiplexed connection.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "a test fails by panicking"
+    reason = "a benchmark fails by panicking"
 )]
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout)] // a benchmark's report is its output
 
 use std::time::{Duration, Instant};
 
@@ -32,12 +32,21 @@ fn mem_kb(pid: u64, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement, needs root"]
-async fn measure_host_realization() {
-    if !require(&[Need::Hosts]) {
+fn main() {
+    if !support::bench_requested("`cargo bench --bench local_hosts` (as root)")
+        || !require(&[Need::Hosts])
+    {
         return;
     }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(measure_host_realization());
+}
+
+async fn measure_host_realization() {
     let data = tempfile::tempdir().unwrap();
     let latency = LatencyModel {
         retry_after_secs: Some(0),
