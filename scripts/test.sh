@@ -17,9 +17,9 @@ if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/n
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# Real Ansible for the compatibility tests (tests/inventory_ansible.rs, tests/nodes_ansible.rs,
-# tests/playbooks_lint.rs): ansible-core in a virtualenv of its own, found by the tests
-# through PLATFORM_ANSIBLE_BIN.
+# Real Ansible for the compatibility tests (every test gated by Need::Ansible in tests/:
+# ansible-inventory, ansible-playbook, ansible-lint): ansible-core in a virtualenv of its own,
+# found by the tests through PLATFORM_ANSIBLE_BIN (support::require).
 venv=.venv-ansible
 if [ ! -x "$venv/bin/ansible-inventory" ]; then
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
@@ -34,7 +34,7 @@ if [ ! -x "$venv/bin/ansible-inventory" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q ansible-core
 fi
-# ansible-lint in the same virtualenv, for tests/playbooks_lint.rs (every shipped playbook
+# ansible-lint in the same virtualenv, for tests/cli/playbooks_lint.rs (every shipped playbook
 # passes its production profile, checked offline). ansible-core is pinned to the installed
 # version so that adding the linter never changes the Ansible the other tests run.
 if [ ! -x "$venv/bin/ansible-lint" ]; then

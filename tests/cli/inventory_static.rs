@@ -1,12 +1,6 @@
 //! Bring-your-own hosts (`cloud.kind: static`): the shipped example works end to end
 //! (infra skipped, inventory written), and bad files get errors naming host and field.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use serde_json::Value;
 use std::path::Path;
 use support::Cluster;
@@ -26,7 +20,7 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn example_inventory_runs_without_infra() {
-    let example = include_str!("../inventories/example.yml");
+    let example = include_str!("../../inventories/example.yml");
     let dir = setup(example);
     let (code, stdout, stderr) = run(
         dir.path(),

@@ -1,11 +1,5 @@
 //! The CLI as a user meets it: init, config errors, plan, status, exit codes.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use support::{Cluster, run};
 
 #[test]

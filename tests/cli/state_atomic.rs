@@ -5,12 +5,6 @@
 //! run the ignored `churn_child`, which rewrites a large state file in a loop until it is
 //! killed. Ignored, it is not counted as a test of its own.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use platform::clock::now;
 use platform::phase::Phase;
 use platform::state::{PhaseRecord, PhaseStatus, State, StateLock};

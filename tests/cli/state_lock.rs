@@ -1,12 +1,6 @@
 //! The state lock across real processes: a second command exits 3 naming the holder; a lock
 //! left by a dead process is taken over with a warning.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use platform::state::StateLock;
 use support::Cluster;
 

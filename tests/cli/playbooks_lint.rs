@@ -2,12 +2,6 @@
 //! the Ansible community linter's strictest profile, run offline (no Galaxy, no schema
 //! refresh, no version check).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use support::{Need, require};

@@ -2,11 +2,6 @@
 //! changes, `--check --diff`, failures and exit codes, JSON output, and (when ansible-core is
 //! installed) the same playbook through `ansible-playbook` with the same end state.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
 use std::path::{Path, PathBuf};
 use support::{Need, Run, require, run};
 
