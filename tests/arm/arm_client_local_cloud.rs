@@ -1,12 +1,6 @@
 //! The ARM client against the project's local cloud: the same code path as for Azure, over
 //! HTTPS with the local CA, with the cloud's own LROs, paging, throttling and failures.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use local_cloud::{FailRule, FaultConfig};
 use platform::azure::{
     ArmClient, ArmClientOptions, ArmError, FinalStateVia, PollConfig, RetryConfig, api_versions,

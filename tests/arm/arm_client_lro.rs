@@ -1,11 +1,5 @@
 //! ARM client long-running operations against a scripted HTTPS server.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use platform::azure::{ArmError, FinalStateVia};
 use serde_json::json;
 use std::time::Duration;

@@ -1,11 +1,5 @@
 //! The local cloud over real HTTPS: TLS trust, auth, api-version, scale set LRO, VM listing.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::local_cloud::{Env, SUB, res_path, rg_path, start};

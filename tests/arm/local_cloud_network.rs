@@ -1,12 +1,6 @@
 //! Network resources in the local cloud: subnet child resources, load balancer references,
 //! in-use protection.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::local_cloud::{Env, SUB, res_path, start};

@@ -1,11 +1,5 @@
 //! Fault injection in the local cloud: 429 and 500 answers, token buckets, failed operations.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use local_cloud::{Bucket, FailRule, FaultConfig, OpKind, RateLimits};
 use reqwest::StatusCode;
 use serde_json::json;

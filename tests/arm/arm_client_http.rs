@@ -1,11 +1,5 @@
 //! ARM client requests, retries, paging, errors and TLS trust against a scripted HTTPS server.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use platform::azure::{ArmClient, ArmError};
 use serde_json::json;
 use support::arm_server::{Scripted, reply, test_pki};

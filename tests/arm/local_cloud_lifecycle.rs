@@ -1,12 +1,6 @@
 //! Local cloud lifecycles: Postgres visibility, group delete cascade, persistence across a
 //! restart, in-use protection, VM power control.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use local_cloud::FaultConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
