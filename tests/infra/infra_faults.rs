@@ -2,12 +2,6 @@
 //! a Postgres operation that fails ends the run with exit 1 and an error naming the resource
 //! and the ARM code, is recorded as failed, and converges once the fault is gone.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use serde_json::json;
 use support::Cluster;
 use support::cloud::{LocalCloud, client_stats, serial, shared};

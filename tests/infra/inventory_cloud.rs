@@ -2,12 +2,6 @@
 //! agents, stopped VMs left out with their reason, byte-identical files on a re-run, and a
 //! constant number of list pages at 1,000 agents.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use support::Cluster;

@@ -2,12 +2,6 @@
 //! `platform local-cloud serve` process: create from empty, a no-op re-run that sends no PUT,
 //! a config change that updates only what changed, and a `down` that leaves nothing tagged.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use serde_json::Value;
 use support::Cluster;
 use support::cloud::{LocalCloud, client_stats, serial, shared};

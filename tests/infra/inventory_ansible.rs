@@ -5,12 +5,6 @@
 //! `ansible-inventory` is found in `$PLATFORM_ANSIBLE_BIN` (a directory; `scripts/test.sh`
 //! sets it to its virtualenv) or on PATH, through `support::require`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
