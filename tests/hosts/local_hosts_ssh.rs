@@ -3,12 +3,6 @@
 //! isolated from the machine and each other, stopped and started through the control API,
 //! removed by scale-in and delete without leaving namespaces, mounts or processes.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use std::path::Path;
 
 use serde_json::Value;

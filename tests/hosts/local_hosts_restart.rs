@@ -3,12 +3,6 @@
 //! after that process is killed (a crash leaving sshd processes and namespaces behind), the
 //! next start on the same data dir removes the leftovers before realizing the hosts anew.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

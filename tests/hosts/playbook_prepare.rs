@@ -4,12 +4,6 @@
 //!
 //! Needs root, `ip`, `unshare` and `chroot` ([`NS_HOSTS`], through `support::require`).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
-
 use platform::playbook::{self, RunOptions, Status, Target};
 use platform::ssh::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
 use std::path::{Path, PathBuf};

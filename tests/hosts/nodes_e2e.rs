@@ -12,11 +12,6 @@
 //! Each test has its own cluster and address space and stops its local cloud at the end,
 //! checking that no namespace or process of its hosts remains.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
 #![allow(clippy::print_stderr)] // timings, shown with --nocapture
 
 use std::io::{BufRead, BufReader};

@@ -2,11 +2,6 @@
 //! become, host keys (first contact, change, forget), timeouts, boot retries, fan-out with a
 //! host dying mid-run.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
 #![allow(clippy::print_stderr)]
 
 use platform::ssh::fanout::{self, Done, Status};

@@ -9,11 +9,6 @@
 //! sets it to its virtualenv) or on PATH; it and root (for the hosts) go through
 //! `support::require`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
 #![allow(clippy::print_stderr)] // timings, shown with --nocapture
 
 use std::path::{Path, PathBuf};

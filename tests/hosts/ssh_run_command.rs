@@ -1,10 +1,5 @@
 //! `platform run` end to end: the real binary, an Ansible dynamic inventory, real sshds.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails by panicking"
-)]
 use support::sshd::{ClientKey, Sshd, TEST_USER};
 use support::{Cluster, Need, require};
 
