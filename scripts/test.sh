@@ -45,6 +45,18 @@ fi
 PLATFORM_ANSIBLE_BIN="$(pwd)/$venv/bin"
 export PLATFORM_ANSIBLE_BIN
 
+# Python's official Kubernetes client, a peer that checks the k3s stand-in's API
+# (kube-standin/tests/python_client.rs, which also creates this virtualenv when missing).
+kvenv=.venv-kube-python
+if ! "$kvenv/bin/python" -c 'import kubernetes' 2>/dev/null; then
+  echo "installing the kubernetes Python client into $kvenv"
+  rm -rf "$kvenv"
+  python3 -m venv "$kvenv"
+  "$kvenv/bin/pip" install -q kubernetes
+fi
+KUBE_STANDIN_PYTHON="$(pwd)/$kvenv/bin/python"
+export KUBE_STANDIN_PYTHON
+
 # The host tests (local-cloud VMs as namespaced SSH hosts, test sshds) need root:
 # elsewhere they print "SKIPPED <test>: <why>", and fail when CI is set. Benchmarks are not
 # tests: benches/*.rs return at once here; docs/benchmarks.md says how to run them.

@@ -85,7 +85,7 @@ impl Error {
                 Some("`platform plan` shows which phases this build can run".into())
             }
             // Azure's own advice for its error codes, whichever command met them.
-            Error::Arm(e) => e.hint().map(str::to_owned),
+            Error::Arm(e) => e.hint(),
             _ => None,
         }
     }

@@ -80,6 +80,42 @@ async fn retries_stop_at_the_limit_with_the_last_error() {
     assert_eq!(client.stats().get, 6);
 }
 
+/// A region (or sovereign cloud) that has not registered an api-version yet answers
+/// `NoRegisteredProviderFound`; the hint names the region from the config and the version
+/// that was refused, and does not send the user to `az provider register`.
+#[tokio::test]
+async fn unregistered_api_version_hint_names_region_and_version() {
+    let srv = Scripted::start().await;
+    let vmss = "/subscriptions/sub1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/demo-servers";
+    let body = json!({"error": {"code": "NoRegisteredProviderFound", "message":
+        "No registered resource provider found for location 'usgovvirginia' and API version '2025-04-01' for type 'virtualMachineScaleSets'."}});
+    srv.on("PUT", vmss, vec![reply(400).json(body)]);
+    let mut opts = srv.options();
+    opts.region = Some("usgovvirginia".into());
+    let client = ArmClient::new(opts).unwrap();
+    let err = client
+        .put(
+            vmss,
+            platform::azure::api_versions::COMPUTE,
+            &json!({}),
+            platform::azure::FinalStateVia::Location,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NoRegisteredProviderFound"));
+    let hint = err.hint().unwrap();
+    assert!(hint.contains("region usgovvirginia"), "{hint}");
+    assert!(
+        hint.contains(&format!(
+            "api-version {}",
+            platform::azure::api_versions::COMPUTE
+        )),
+        "{hint}"
+    );
+    assert!(!hint.contains("provider register"), "{hint}");
+    assert_eq!(srv.calls(), [format!("PUT {vmss}")], "not retried");
+}
+
 #[tokio::test]
 async fn client_errors_are_not_retried_and_keep_details() {
     let srv = Scripted::start().await;
@@ -222,10 +258,11 @@ async fn auto_credential_failure_lists_every_source() {
         panic!("{err:?}")
     };
     for source in [
-        "service principal skipped",
-        "workload identity skipped",
+        "service principal: skipped",
+        "workload identity: skipped",
         "managed identity",
-        "developer tools",
+        "Azure CLI (az login)",
+        "Azure Developer CLI (azd auth login)",
     ] {
         assert!(msg.contains(source), "{source} missing from: {msg}");
     }

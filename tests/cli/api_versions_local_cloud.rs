@@ -5,12 +5,13 @@
 use platform::azure::api_versions;
 use platform::azure::resources::lro::LRO_TABLE;
 
-/// Types the product reads but does not create (inventory lists, teardown's group list,
-/// subnets addressed as children). Not `Microsoft.Compute/disks`, which `down` may delete:
-/// `for_type` still gives it Compute's version, which ARM refuses for disks (decision 0005).
+/// Types the product reads or deletes but does not create (inventory lists, teardown's group
+/// list, subnets addressed as children, the NICs, VMs and OS disks of scale-set instances):
+/// with the created ones, every row of the product's table.
 const READ_TYPES: &[&str] = &[
     "Microsoft.Resources/resources",
     "Microsoft.Compute/virtualMachines",
+    "Microsoft.Compute/disks",
     "Microsoft.Network/networkInterfaces",
     "Microsoft.Network/publicIPAddresses",
     "Microsoft.Network/virtualNetworks/subnets",
@@ -23,6 +24,13 @@ fn every_pinned_version_is_served_for_its_types() {
         .map(|r| r.resource_type)
         .chain(READ_TYPES.iter().copied())
         .collect();
+    for row in api_versions::TABLE {
+        assert!(
+            types.contains(&row.resource_type),
+            "{} is not checked",
+            row.resource_type
+        );
+    }
     assert!(types.len() >= 14, "the product's types: {types:?}");
     let mut wrong = Vec::new();
     for t in types {

@@ -1,6 +1,7 @@
 //! Issue 3 under faults: random 429/500 answers are retried until `up --only infra` converges;
 //! a Postgres operation that fails ends the run with exit 1 and an error naming the resource
-//! and the ARM code, is recorded as failed, and converges once the fault is gone.
+//! and the ARM code, is recorded as failed, and converges once the fault is gone. Without a
+//! usable Azure credential, `plan` and `up` stop at one error before writing anything.
 
 use serde_json::json;
 use support::Cluster;
@@ -123,4 +124,66 @@ fn down_shows_azures_hint_for_a_refused_delete() {
     );
     assert_eq!(c.run(&["down", "--yes"]).code, 0);
     assert!(cloud.resources_in(&c.rg()).is_empty());
+}
+
+/// `platform ARGS` with none of the variables a credential source reads, and `PATH` an empty
+/// directory (no `az`, no `azd`).
+fn run_without_credentials(c: &Cluster, args: &[&str]) -> support::Run {
+    let empty_path = c.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let mut cmd = c.command();
+    for var in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "IDENTITY_ENDPOINT",
+        "MSI_ENDPOINT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("PATH", &empty_path).env("HOME", c.path());
+    support::finish(cmd.args(args).output().unwrap())
+}
+
+/// A first try on a laptop: no credential. `plan` and `up` each end with exit 1 and one
+/// error listing every credential source tried (one line each) plus a `hint:`; no row per
+/// resource, no state file, no lock, no secrets.
+#[test]
+fn without_a_credential_plan_and_up_fail_once_and_write_nothing() {
+    for (credential, expected) in [
+        (
+            "service-principal",
+            "  service principal: cannot be used: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET not set",
+        ),
+        ("azure-cli", "  Azure CLI (az login): failed: "),
+    ] {
+        // An Azure config whose credential cannot work on this machine (no Azure needed:
+        // the token request fails before any ARM request is made).
+        let c = Cluster::azure("nocred", credential).build();
+        for cmd in ["plan", "up"] {
+            let r = run_without_credentials(&c, &[cmd]);
+            assert_eq!(r.code, 1, "{credential} {cmd}: {r:?}");
+            assert_eq!(r.stdout, "", "{credential} {cmd}: no table: {r:?}");
+            let starting = |p: &str| -> Vec<String> {
+                r.stderr
+                    .lines()
+                    .filter(|l| l.starts_with(p))
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let errors = starting("error:");
+            assert_eq!(errors.len(), 1, "{credential} {cmd}: one error: {r:?}");
+            assert!(errors[0].contains("Azure credentials"), "{r:?}");
+            assert_eq!(starting(expected).len(), 1, "{credential} {cmd}: {r:?}");
+            let hints = starting("hint:");
+            assert_eq!(hints.len(), 1, "{r:?}");
+            assert!(hints[0].contains("az login") && hints[0].contains("AZURE_CLIENT_SECRET"));
+            assert!(r.stderr.lines().count() <= 8, "short: {r:?}");
+            let left: Vec<_> = std::fs::read_dir(c.state_dir())
+                .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{credential} {cmd} wrote {left:?}");
+        }
+    }
 }

@@ -268,3 +268,129 @@ fn a_resource_deleted_by_hand_is_seen_by_plan_and_repaired_by_up() {
     assert_eq!(stats["by_method"]["GET"].as_u64(), Some(total), "{stats}");
     assert_eq!(c.run(&["down", "--yes"]).code, 0);
 }
+
+/// Waits until a resource PUT through `cloud.arm` has finished (`Succeeded`).
+fn wait_succeeded(cloud: &LocalCloud, id_and_version: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (code, body) = cloud.arm("GET", id_and_version);
+        if code == 200 && body["properties"]["provisioningState"] == "Succeeded" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id_and_version} never succeeded: {code} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A managed disk left by a scale-set VM (OS disks outlive their VM with `deleteOption:
+/// Detach`) is deleted with the disk resource provider's own api-version, not Compute's; a
+/// tagged resource of a type platform never creates is reported as left in place, gets no
+/// request at all, and `down` still exits 0.
+#[test]
+fn down_deletes_disks_with_their_version_and_leaves_unknown_types_in_place() {
+    let _g = serial();
+    let cloud = shared();
+    let c = Cluster::on(cloud, "orphans")
+        .yaml("postgres:\n  enabled: false\n")
+        .build();
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    let rg = format!(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/{}",
+        c.rg()
+    );
+    let tags = serde_json::json!({"managed-by": "platform", "platform-cluster": "orphans"});
+    // DiskRP 2025-01-02, read in the spec: not Compute's version.
+    let disk = format!("{rg}/providers/Microsoft.Compute/disks/orphans-agents_0_OsDisk_1");
+    let disk_v = format!("{disk}?api-version=2025-01-02");
+    let body = serde_json::json!({"location": "westeurope", "tags": tags,
+        "sku": {"name": "StandardSSD_LRS"},
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 30}});
+    let (code, answer) = cloud.arm_json("PUT", &disk_v, &body);
+    assert!([200, 201, 202].contains(&code), "{code} {answer}");
+    wait_succeeded(cloud, &disk_v);
+    let snap = format!("{rg}/providers/Microsoft.Compute/snapshots/orphans-before-upgrade");
+    let snap_v = format!("{snap}?api-version=2025-01-02");
+    let body = serde_json::json!({"location": "westeurope", "tags": tags,
+        "properties": {"creationData": {"createOption": "Import",
+            "sourceUri": "https://example.blob.core.windows.net/vhds/node.vhd"}}});
+    let (code, answer) = cloud.arm_json("PUT", &snap_v, &body);
+    assert!([200, 201, 202].contains(&code), "{code} {answer}");
+    wait_succeeded(cloud, &snap_v);
+
+    cloud.reset_stats();
+    let down = c.run(&["down", "--yes", "-o", "json"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    let done = json(&down);
+    let deleted: Vec<&str> = done["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        deleted.iter().any(|d| d.eq_ignore_ascii_case(&disk)),
+        "{done}"
+    );
+    let left = done["left_in_place"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{done}");
+    assert!(left[0]["id"].as_str().unwrap().eq_ignore_ascii_case(&snap));
+    assert_eq!(left[0]["type"], "Microsoft.Compute/snapshots");
+    assert!(
+        left[0]["reason"].as_str().unwrap().contains("in place"),
+        "{done}"
+    );
+    assert_eq!(done["resource_group_deleted"], false, "{done}");
+    assert!(down.stderr.contains("left in place"), "{down:?}");
+
+    // What the cloud received: every disk DELETE with the disk version, every scale-set
+    // DELETE with Compute's, and no request at all about the snapshot.
+    let versions = &cloud.stats()["api_versions"];
+    assert_eq!(
+        versions["DELETE Microsoft.Compute/disks"],
+        serde_json::json!({"2025-01-02": 1}),
+        "{versions}"
+    );
+    assert_eq!(
+        versions["DELETE Microsoft.Compute/virtualMachineScaleSets"],
+        serde_json::json!({platform::azure::api_versions::COMPUTE: 2}),
+        "{versions}"
+    );
+    let about_snapshots: Vec<&String> = versions
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.ends_with("Microsoft.Compute/snapshots"))
+        .collect();
+    assert!(about_snapshots.is_empty(), "{versions}");
+    let remaining = visible(cloud, &c.rg());
+    assert_eq!(
+        remaining.len(),
+        2,
+        "the group and the snapshot: {remaining:?}"
+    );
+
+    // The text form says the same; once the snapshot is gone, down removes the group.
+    let again = c.run(&["down", "--yes"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stderr
+            .contains("orphans-before-upgrade (Microsoft.Compute/snapshots)"),
+        "{again:?}"
+    );
+    let (code, _) = cloud.arm("DELETE", &snap_v);
+    assert!(
+        [200, 202, 204].contains(&code),
+        "snapshot DELETE answered {code}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while cloud.arm("GET", &snap_v).0 != 404 {
+        assert!(std::time::Instant::now() < deadline, "snapshot never went");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(c.run(&["down", "--yes"]).code, 0);
+    assert!(cloud.resources_in(&c.rg()).is_empty());
+}

@@ -234,6 +234,20 @@ impl CloudApi {
     /// One ARM request, as a colleague with the portal or `az` would make it (any bearer
     /// token): `(status, body)`.
     pub fn arm(&self, method: &str, path_and_query: &str) -> (u16, Value) {
+        self.arm_request(method, path_and_query, None)
+    }
+
+    /// Like [`CloudApi::arm`], with a JSON request body (a PUT).
+    pub fn arm_json(&self, method: &str, path_and_query: &str, body: &Value) -> (u16, Value) {
+        self.arm_request(method, path_and_query, Some(body))
+    }
+
+    fn arm_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let url = format!(
             "{}{}",
             self.endpoint,
@@ -241,13 +255,11 @@ impl CloudApi {
         );
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         block_on(async {
-            let resp = self
-                .http
-                .request(method, &url)
-                .bearer_auth("a-colleague")
-                .send()
-                .await
-                .expect("ARM request");
+            let mut req = self.http.request(method, &url).bearer_auth("a-colleague");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.expect("ARM request");
             let status = resp.status().as_u16();
             let text = resp.text().await.unwrap();
             (status, serde_json::from_str(&text).unwrap_or(Value::Null))

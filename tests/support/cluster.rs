@@ -4,10 +4,11 @@
 //! started in the background by `platform` itself), dropping the cluster stops that cloud,
 //! and with it every host it realized, before the directory goes.
 //!
-//! Four starting points: [`Cluster::local`] (its own cloud, VMs as records),
+//! Starting points: [`Cluster::local`] (its own cloud, VMs as records),
 //! [`Cluster::with_hosts`] (its own cloud, VMs as real SSH hosts, see `nodes`),
-//! [`Cluster::on`] (a [`LocalCloud`] the test started) and [`Cluster::static_hosts`]
-//! (bring-your-own hosts); [`Cluster::bare`] is a directory for `platform init`.
+//! [`Cluster::on`] (a [`LocalCloud`] the test started), [`Cluster::static_hosts`]
+//! (bring-your-own hosts) and [`Cluster::azure`]; [`Cluster::bare`] is a directory for
+//! `platform init`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +43,9 @@ enum CloudSpec {
     },
     /// Bring-your-own hosts (`inventories/<cluster>.yml`, or `inventory`).
     Static { inventory: Option<String> },
+    /// Azure with credential source `credential`, in a subscription that needs no Azure to
+    /// be refused (the token request fails first).
+    Azure { credential: String },
 }
 
 impl Spec {
@@ -124,6 +128,9 @@ impl Spec {
                 endpoint.trim_end_matches('/'),
                 ca.display()
             )),
+            CloudSpec::Azure { credential } => cloud.push_str(&format!(
+                "  kind: azure\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  location: westeurope\n  credential: {credential}\n"
+            )),
             CloudSpec::Static { inventory } => {
                 cloud.push_str("  kind: static\n");
                 if let Some(i) = inventory {
@@ -202,6 +209,17 @@ impl Cluster {
     /// A cluster of bring-your-own hosts (`cloud.kind: static`).
     pub fn static_hosts(name: &str) -> Spec {
         Spec::new(name, CloudSpec::Static { inventory: None })
+    }
+
+    /// A cluster on Azure whose credential source is `credential` (`service-principal`,
+    /// `azure-cli`, ...): for what happens before any Azure request.
+    pub fn azure(name: &str, credential: &str) -> Spec {
+        Spec::new(
+            name,
+            CloudSpec::Azure {
+                credential: credential.to_owned(),
+            },
+        )
     }
 
     /// A directory without `platform.yaml`, for `platform init`; the local cloud a later

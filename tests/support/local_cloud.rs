@@ -77,21 +77,24 @@ pub fn res_path(rg: &str, rtype: &str, name: &str) -> String {
     format!("{}/providers/{rtype}/{name}", rg_path(rg))
 }
 
+/// The pinned api-version of the type a path is about: a resource, a collection (no name
+/// after the type) or an action; child types the product never addresses use their
+/// top-level type's version, as their provider does.
 fn version_for(path: &str) -> &'static str {
-    platform::azure::ids::type_of(path)
-        .and_then(|t| api_versions::for_type(&t))
-        .or_else(|| {
-            let lower = path.to_ascii_lowercase();
-            [
-                "microsoft.network/privatednszones",
-                "microsoft.network/",
-                "microsoft.compute/",
-                "microsoft.dbforpostgresql/",
-            ]
-            .iter()
-            .find(|p| lower.contains(*p))
-            .and_then(|p| api_versions::for_type(p))
-        })
+    let path = path.split('?').next().unwrap_or(path);
+    // With a dummy name appended, a collection path reads as a resource of its type.
+    let mut candidates: Vec<String> = [format!("{path}/x"), path.to_owned()]
+        .iter()
+        .filter_map(|p| platform::azure::ids::type_of(p))
+        .collect();
+    let tops: Vec<String> = candidates
+        .iter()
+        .map(|t| t.splitn(3, '/').take(2).collect::<Vec<_>>().join("/"))
+        .collect();
+    candidates.extend(tops);
+    candidates
+        .iter()
+        .find_map(|t| api_versions::for_type(t))
         .unwrap_or(api_versions::RESOURCES)
 }
 
