@@ -338,3 +338,47 @@ impl Drop for LocalCloudGuard {
         let _ = platform::cloud::daemon::stop(&self.0.join(".platform/local-cloud"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_write_the_config_their_tests_expect() {
+        let local = Cluster::local("demo").yaml("postgres: {enabled: false}\n");
+        assert_eq!(
+            local.text(),
+            "cluster: demo\ncloud:\n  kind: local\n  local_time_factor: 0.001\n  local_hosts: false\nnetwork:\n  admin_cidrs: [192.0.2.0/24]\ngitops:\n  controller: none\npostgres: {enabled: false}\n"
+        );
+        let hosts = Cluster::with_hosts("e2e", 241, 1, 2).text();
+        for line in [
+            "  local_hosts: true\n",
+            "  address_space: 10.241.0.0/16\n",
+            "  node_subnet: 10.241.1.0/24\n",
+            "  admin_cidrs: [127.0.0.0/8]\n",
+            "postgres:\n  enabled: false\n",
+            "nodes:\n  servers: {count: 1}\n  agents: {count: 2}\n",
+        ] {
+            assert!(hosts.contains(line), "{line:?} not in:\n{hosts}");
+        }
+        let served = Spec::new(
+            "inv",
+            CloudSpec::Served {
+                endpoint: "https://127.0.0.1:4443/".into(),
+                ca: PathBuf::from("/tmp/ca.pem"),
+                time_factor: 0.002,
+            },
+        )
+        .network("  node_subnet: 10.0.4.0/22\n")
+        .without_postgres();
+        assert_eq!(
+            served.text(),
+            "cluster: inv\ncloud:\n  kind: local\n  arm_endpoint: https://127.0.0.1:4443\n  local_ca: /tmp/ca.pem\n  local_time_factor: 0.002\nnetwork:\n  node_subnet: 10.0.4.0/22\n  admin_cidrs: [192.0.2.0/24]\npostgres:\n  enabled: false\ngitops:\n  controller: none\n"
+        );
+        let byo = Cluster::static_hosts("byo").inventory("byo.yml").text();
+        assert!(
+            byo.contains("cloud:\n  kind: static\n  inventory: byo.yml\n"),
+            "{byo}"
+        );
+    }
+}

@@ -135,3 +135,15 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     })
     .block_on(fut)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_stripped_from_log_lines_only() {
+        let err = "2026-11-29T04:00:00Z ok infra\nerror: x 2026-11-29T04:00:00Z\nplain";
+        assert_eq!(
+            super::strip_timestamps(err),
+            "ok infra\nerror: x 2026-11-29T04:00:00Z\nplain"
+        );
+    }
+}

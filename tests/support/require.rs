@@ -71,18 +71,40 @@ impl Need {
 /// The test's name is libtest's name for it (the thread it runs on).
 pub fn require(needs: &[Need]) -> bool {
     let missing: Vec<String> = needs.iter().flat_map(|n| n.missing()).collect();
-    if missing.is_empty() {
-        return true;
+    match verdict(&test_name(), &missing, std::env::var_os("CI").is_some()) {
+        Verdict::Run => true,
+        Verdict::Skip(line) => {
+            // Straight to fd 2: libtest's capture covers only the print macros.
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            false
+        }
+        Verdict::Fail(why) => panic!("{why}"),
     }
-    let test = test_name();
+}
+
+/// What [`require`] does about a test.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Run,
+    /// Skip it, printing this line.
+    Skip(String),
+    /// Fail it (CI), with this message.
+    Fail(String),
+}
+
+/// The verdict on `test` given what is `missing` and whether `CI` is set.
+fn verdict(test: &str, missing: &[String], ci: bool) -> Verdict {
+    if missing.is_empty() {
+        return Verdict::Run;
+    }
     let why = missing.join("; ");
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: {why} (CI is set, and CI runs every test: a test that cannot run fails there)"
-    );
-    // Straight to fd 2: libtest's capture covers only the print macros.
-    let _ = std::io::stderr().write_all(format!("SKIPPED {test}: {why}\n").as_bytes());
-    false
+    if ci {
+        Verdict::Fail(format!(
+            "{test}: {why} (CI is set, and CI runs every test: a test that cannot run fails there)"
+        ))
+    } else {
+        Verdict::Skip(format!("SKIPPED {test}: {why}\n"))
+    }
 }
 
 /// The path of Ansible tool `tool`, which [`require`] found (`Need::Ansible(tool)`).
@@ -165,5 +187,45 @@ pub(crate) fn exe_name() -> String {
     match stem.rsplit_once('-') {
         Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
         _ => stem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_with_everything_runs_and_one_without_skips_or_fails_in_ci() {
+        assert_eq!(verdict("g::m::t", &[], false), Verdict::Run);
+        assert_eq!(verdict("g::m::t", &[], true), Verdict::Run);
+        let missing = ["needs root".to_owned(), "`ip` not found".to_owned()];
+        assert_eq!(
+            verdict("g::m::t", &missing, false),
+            Verdict::Skip("SKIPPED g::m::t: needs root; `ip` not found\n".to_owned())
+        );
+        let Verdict::Fail(why) = verdict("g::m::t", &missing, true) else {
+            panic!("CI must fail the test");
+        };
+        assert!(
+            why.starts_with("g::m::t: needs root; `ip` not found (CI is set"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_missing_command_says_which_package_has_it() {
+        let missing = Need::Command("sshd-of-no-package").missing();
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].starts_with("`sshd-of-no-package` not found (Debian package"));
+        assert_eq!(package_of("sshd"), "openssh-server");
+        assert!(Need::Command("sh").missing().is_empty());
+    }
+
+    #[test]
+    fn a_test_is_named_after_its_libtest_thread() {
+        assert_eq!(
+            test_name(),
+            "require::tests::a_test_is_named_after_its_libtest_thread"
+        );
     }
 }
