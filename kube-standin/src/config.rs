@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
@@ -82,6 +83,38 @@ pub struct ServerConfig {
     pub version: VersionInfo,
     /// `host:port` shown in `/api`'s `serverAddressByClientCIDRs` and the `kubernetes` Endpoints.
     pub advertise_address: Option<String>,
+    /// Paths served on the same port before the API and its authentication (k3s's
+    /// supervisor: `/cacerts`, `/ping`, `/v1-k3s/...`), or `None`.
+    pub front: Option<Arc<dyn Front>>,
+}
+
+/// A request as a [`Front`] sees it: before authentication, with the verified client
+/// certificate's identity when one was presented.
+#[derive(Debug, Clone)]
+pub struct FrontRequest {
+    pub method: http::Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: http::HeaderMap,
+    pub cert_user: Option<UserInfo>,
+    pub remote: SocketAddr,
+    pub body: bytes::Bytes,
+}
+
+/// A front's answer.
+#[derive(Debug, Clone)]
+pub struct FrontResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// Serves some paths of the API server's port itself, before the API does.
+#[async_trait::async_trait]
+pub trait Front: Send + Sync + std::fmt::Debug + 'static {
+    /// Answers `req` when it is one of the front's paths (or the API is not to be reached
+    /// yet), else `None` and the API handles it.
+    async fn handle(&self, req: &FrontRequest) -> Option<FrontResponse>;
 }
 
 impl ServerConfig {
@@ -101,6 +134,7 @@ impl ServerConfig {
             bookmark_interval: Duration::from_secs(60),
             version: VersionInfo::default(),
             advertise_address: None,
+            front: None,
         }
     }
 }

@@ -22,5 +22,5 @@ mod ssa;
 pub mod store;
 mod table;
 
-pub use config::{ServerConfig, UserInfo, VersionInfo};
+pub use config::{Front, FrontRequest, FrontResponse, ServerConfig, UserInfo, VersionInfo};
 pub use server::{RunningServer, StartError, start};

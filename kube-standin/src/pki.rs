@@ -113,6 +113,33 @@ impl CertificateAuthority {
         self.sign(params, ExtendedKeyUsagePurpose::ClientAuth)
     }
 
+    /// Signs the public key of a certificate signing request (DER) as a client certificate
+    /// for `user` in `group`, whatever subject the request asked for (as k3s's supervisor
+    /// signs a kubelet's request for the node it authenticated).
+    pub fn sign_client_csr(
+        &self,
+        csr_der: &[u8],
+        user: &str,
+        group: Option<&str>,
+    ) -> Result<String, PkiError> {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_der(&csr_der.to_vec().into())?;
+        let mut dn = DistinguishedName::new();
+        if let Some(g) = group {
+            dn.push(DnType::OrganizationName, g);
+        }
+        dn.push(DnType::CommonName, user);
+        csr.params.distinguished_name = dn;
+        csr.params.subject_alt_names.clear();
+        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        csr.params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        csr.params.use_authority_key_identifier_extension = true;
+        validity(&mut csr.params, 365);
+        Ok(csr.signed_by(&self.issuer)?.pem())
+    }
+
     /// Signs a one-year leaf certificate for `usage`.
     fn sign(
         &self,
@@ -192,4 +219,17 @@ impl DevPki {
     pub fn admin_kubeconfig(&self, server_url: &str) -> String {
         kubeconfig(server_url, self.server_ca.cert_pem(), &self.admin)
     }
+}
+
+/// A key pair and a certificate signing request for it (DER), for a client that asks a CA
+/// for a certificate: the key never leaves the client.
+pub fn key_and_csr(common_name: &str) -> Result<(String, Vec<u8>), PkiError> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    let csr = params.serialize_request(&key)?;
+    Ok((key.serialize_pem(), csr.der().to_vec()))
 }

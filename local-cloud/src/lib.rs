@@ -21,14 +21,19 @@
 //!   (per-type validation and side effects), `api_versions`, `ids`, `faults`, `stats`.
 //! - `hosts/`: scale-set VMs as real Linux hosts reachable over SSH, when `realize_hosts`
 //!   is set (cargo feature `hosts`; root at run time).
-//! - The k3s stand-in (the Kubernetes API the hosts' `k3s` serves) comes next, as a `k3s/`
-//!   beside `arm/` sharing `tls` and the hosts.
+//! - `k3s/`: the k3s stand-in the hosts run as `/usr/local/bin/k3s` (cargo feature `k3s`):
+//!   flags and config file, CAs and tokens, the supervisor, joins, nodes and leases,
+//!   packaged components, `READY=1`, over `kube-standin`'s API.
 
 mod arm;
 mod config;
 mod control;
 mod error;
 mod hosts;
+#[cfg(feature = "k3s")]
+pub mod k3s;
+#[cfg(feature = "k3s")]
+pub mod mirror;
 mod persist;
 mod tls;
 

@@ -414,6 +414,99 @@ impl TokenCredential for ChainCredential {
     }
 }
 
+/// One source of a credential choice as `platform doctor` shows it, from local facts only:
+/// no token is requested and no value of a variable is kept.
+#[derive(Debug, Clone)]
+pub struct SourcePreview {
+    /// The source's name, as the chain's messages use it.
+    pub name: &'static str,
+    /// Configured explicitly (its variables, or `cloud.credential`): its failure would end
+    /// the chain instead of moving on.
+    pub configured: bool,
+    /// Where it would come from (which variables are set, which tool is on `PATH`), or why
+    /// the chain would skip it.
+    pub available: Result<String, String>,
+}
+
+/// The sources `kind` would try, in the chain's order, without requesting a token. The
+/// managed-identity check of `auto` is the chain's own bounded IMDS probe (300 ms).
+pub async fn preview(kind: CredentialKind) -> Vec<SourcePreview> {
+    preview_with(kind, &process_env(), IMDS_ADDR.parse().ok()).await
+}
+
+async fn preview_with(
+    kind: CredentialKind,
+    env: &EnvLookup,
+    imds: Option<SocketAddr>,
+) -> Vec<SourcePreview> {
+    // (name, configured, constructible or why not), as the chain itself would see them.
+    let sources: Vec<(&'static str, bool, Result<(), String>)> =
+        ChainCredential::new(kind, env.clone(), imds)
+            .sources()
+            .await
+            .into_iter()
+            .map(|s| (s.name, s.decisive, s.cred.map(|_| ())))
+            .collect();
+    sources
+        .into_iter()
+        .map(|(name, configured, built)| SourcePreview {
+            name,
+            configured,
+            available: built
+                .map_err(|why| {
+                    let prefix = format!("{name}: ");
+                    why.strip_prefix(&prefix).unwrap_or(&why).to_owned()
+                })
+                .and_then(|()| origin(name, env)),
+        })
+        .collect()
+}
+
+/// Where an available source comes from, or (for the developer tools, whose constructor
+/// always succeeds) why it cannot work here.
+fn origin(name: &str, env: &EnvLookup) -> Result<String, String> {
+    let set = |vars: &[&str]| {
+        let present: Vec<&str> = vars.iter().copied().filter(|v| env(v).is_some()).collect();
+        format!("{} set (values not shown)", present.join(", "))
+    };
+    if name.starts_with("service principal") {
+        Ok(set(&[
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET",
+        ]))
+    } else if name.starts_with("workload identity") {
+        Ok(set(&[
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+        ]))
+    } else if name.starts_with("managed identity") {
+        Ok(match managed_identity_env(env) {
+            Some(var) => format!("{var} set"),
+            None => format!("the instance metadata service at {IMDS_ADDR}"),
+        })
+    } else {
+        // The developer tools: the Azure CLI, and (in the chain only) the Developer CLI.
+        let wanted: &[&str] = if name.starts_with("Azure CLI") {
+            &["az"]
+        } else {
+            &["az", "azd"]
+        };
+        let found: Vec<String> = wanted
+            .iter()
+            .filter_map(|t| {
+                crate::fsutil::find_on_path(t).map(|p| format!("{t} at {}", p.display()))
+            })
+            .collect();
+        if found.is_empty() {
+            Err(format!("{} not on PATH", wanted.join(" or ")))
+        } else {
+            Ok(found.join(", "))
+        }
+    }
+}
+
 /// The token the local cloud accepts (it requires a bearer token but checks no signature).
 pub const LOCAL_TOKEN: &str = "local-cloud-token";
 

@@ -167,3 +167,33 @@ async fn local_credential_gives_the_fixed_token() {
     assert_eq!(t.token.secret(), LOCAL_TOKEN);
     assert!(t.expires_on > time::OffsetDateTime::now_utc());
 }
+
+#[tokio::test]
+async fn preview_names_the_source_and_never_a_value() {
+    let sp = env(&[
+        ("AZURE_TENANT_ID", "tenant-value"),
+        ("AZURE_CLIENT_ID", "client-value"),
+        ("AZURE_CLIENT_SECRET", "secret-value"),
+    ]);
+    let p = preview_with(CredentialKind::Auto, &sp, None).await;
+    assert_eq!(p[0].name, "service principal");
+    assert!(p[0].configured);
+    assert_eq!(
+        p[0].available.as_deref(),
+        Ok("AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET set (values not shown)")
+    );
+    // A configured service principal means no managed identity probe.
+    assert!(p[2].available.as_ref().unwrap_err().contains("not probed"));
+    let all = format!("{p:?}");
+    assert!(!all.contains("-value"), "{all}");
+
+    let explicit = preview_with(CredentialKind::ServicePrincipal, &env(&[]), None).await;
+    assert_eq!(explicit.len(), 1);
+    assert_eq!(
+        explicit[0].available.as_ref().unwrap_err(),
+        "AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET not set"
+    );
+    let mi = env(&[("IDENTITY_ENDPOINT", "http://127.0.0.1:1/x")]);
+    let p = preview_with(CredentialKind::Auto, &mi, None).await;
+    assert_eq!(p[2].available.as_deref(), Ok("IDENTITY_ENDPOINT set"));
+}

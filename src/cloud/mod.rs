@@ -24,7 +24,8 @@ pub fn local_data_dir(config: &Config) -> std::path::PathBuf {
     config.paths().local_cloud_dir()
 }
 
-fn credential(c: CredentialChoice) -> CredentialKind {
+/// The ARM client's credential kind for a `cloud.credential` choice.
+pub fn credential(c: CredentialChoice) -> CredentialKind {
     match c {
         CredentialChoice::Auto => CredentialKind::Auto,
         CredentialChoice::ServicePrincipal => CredentialKind::ServicePrincipal,
@@ -153,7 +154,10 @@ pub fn local_hosts(config: &Config) -> Result<bool, Error> {
         Some(false) => Ok(false),
         Some(true) => local_cloud::hosts_preflight()
             .map(|()| true)
-            .map_err(|e| Error::Usage(format!("cloud.local_hosts: {e}"))),
+            .map_err(|e| Error::Unmet {
+                message: format!("cloud.local_hosts: {e}"),
+                explicit: true,
+            }),
         None => Ok(local_cloud::hosts_preflight().is_ok()),
     }
 }

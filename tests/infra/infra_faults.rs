@@ -160,7 +160,7 @@ fn without_a_credential_plan_and_up_fail_once_and_write_nothing() {
     ] {
         // An Azure config whose credential cannot work on this machine (no Azure needed:
         // the token request fails before any ARM request is made).
-        let c = Cluster::azure("nocred", credential).build();
+        let c = Cluster::azure("nocred").credential(credential).build();
         for cmd in ["plan", "up"] {
             let r = run_without_credentials(&c, &[cmd]);
             assert_eq!(r.code, 1, "{credential} {cmd}: {r:?}");

@@ -43,9 +43,8 @@ enum CloudSpec {
     },
     /// Bring-your-own hosts (`inventories/<cluster>.yml`, or `inventory`).
     Static { inventory: Option<String> },
-    /// Azure with credential source `credential`, in a subscription that needs no Azure to
-    /// be refused (the token request fails first).
-    Azure { credential: String },
+    /// Azure, with credential source `credential` (the chain's default when `None`).
+    Azure { credential: Option<String> },
 }
 
 impl Spec {
@@ -90,6 +89,27 @@ impl Spec {
         self
     }
 
+    /// `cloud.local_hosts: true` for a cluster with a local cloud of its own (no address
+    /// space of its own: see [`Cluster::with_hosts`] for clusters that really start hosts).
+    pub fn realize_hosts(mut self) -> Spec {
+        if let CloudSpec::Own { hosts, .. } = &mut self.cloud {
+            *hosts = true;
+        } else {
+            panic!("cloud.local_hosts is for clusters with a local cloud of their own");
+        }
+        self
+    }
+
+    /// `cloud.credential` of an Azure cluster (`service-principal`, `azure-cli`, ...).
+    pub fn credential(mut self, source: &str) -> Spec {
+        if let CloudSpec::Azure { credential } = &mut self.cloud {
+            *credential = Some(source.to_owned());
+        } else {
+            panic!("cloud.credential is for Azure clusters");
+        }
+        self
+    }
+
     /// `cloud.inventory` of a static cluster.
     pub fn inventory(mut self, file: &str) -> Spec {
         if let CloudSpec::Static { inventory } = &mut self.cloud {
@@ -128,9 +148,14 @@ impl Spec {
                 endpoint.trim_end_matches('/'),
                 ca.display()
             )),
-            CloudSpec::Azure { credential } => cloud.push_str(&format!(
-                "  kind: azure\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  location: westeurope\n  credential: {credential}\n"
-            )),
+            CloudSpec::Azure { credential } => {
+                cloud.push_str(
+                    "  kind: azure\n  subscription_id: 00000000-0000-0000-0000-000000000001\n  location: westeurope\n",
+                );
+                if let Some(c) = credential {
+                    cloud.push_str(&format!("  credential: {c}\n"));
+                }
+            }
             CloudSpec::Static { inventory } => {
                 cloud.push_str("  kind: static\n");
                 if let Some(i) = inventory {
@@ -211,15 +236,10 @@ impl Cluster {
         Spec::new(name, CloudSpec::Static { inventory: None })
     }
 
-    /// A cluster on Azure whose credential source is `credential` (`service-principal`,
-    /// `azure-cli`, ...): for what happens before any Azure request.
-    pub fn azure(name: &str, credential: &str) -> Spec {
-        Spec::new(
-            name,
-            CloudSpec::Azure {
-                credential: credential.to_owned(),
-            },
-        )
+    /// A cluster on Azure (a subscription nobody has): for what happens before any Azure
+    /// request.
+    pub fn azure(name: &str) -> Spec {
+        Spec::new(name, CloudSpec::Azure { credential: None })
     }
 
     /// A directory without `platform.yaml`, for `platform init`; the local cloud a later

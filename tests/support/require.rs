@@ -161,6 +161,7 @@ fn package_of(name: &str) -> &'static str {
         "sudo" => "sudo",
         "unshare" | "flock" => "util-linux",
         "chroot" => "coreutils",
+        "man" => "man-db",
         _ => "unknown: install it",
     }
 }

@@ -116,6 +116,16 @@ pub fn json_typed(code: u16, v: &Value, warnings: &[String], content_type: &str)
     r
 }
 
+/// Any body with its status code and content type (a [`crate::Front`]'s answer).
+pub fn raw(code: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
 /// An error as a `Status` body with its code.
 pub fn error(e: &ApiError) -> Response<Body> {
     let mut r = json(e.code, &e.status(), &[]);

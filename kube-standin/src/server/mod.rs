@@ -146,9 +146,9 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
+                let Ok((tcp, remote)) = accepted else { continue };
                 let _ = tcp.set_nodelay(true);
-                conns.spawn(serve_connection(tcp, acceptor.clone(), state.clone()));
+                conns.spawn(serve_connection(tcp, remote, acceptor.clone(), state.clone()));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             _ = shutdown.changed() => {
@@ -159,7 +159,12 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, state: State) {
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    remote: SocketAddr,
+    acceptor: TlsAcceptor,
+    state: State,
+) {
     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
         Ok(Ok(t)) => t,
         _ => return,
@@ -173,7 +178,7 @@ async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, sta
     let svc = service_fn(move |req| {
         let state = state.clone();
         let cert_user = cert_user.clone();
-        async move { Ok::<_, Infallible>(handle(state, cert_user, req).await) }
+        async move { Ok::<_, Infallible>(handle(state, cert_user, remote, req).await) }
     });
     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(tls), svc)
@@ -183,15 +188,9 @@ async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, sta
 async fn handle(
     state: State,
     cert_user: Option<UserInfo>,
+    remote: SocketAddr,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Body> {
-    let authz = req
-        .headers()
-        .get(::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let Some(user) = auth::authenticate(cert_user.as_ref(), authz, &state.config.tokens) else {
-        return http::error(&ApiError::unauthorized());
-    };
     let (parts, body) = req.into_parts();
     let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -201,6 +200,27 @@ async fn handle(
             e.reason = "RequestEntityTooLarge";
             return http::error(&e);
         }
+    };
+    if let Some(front) = &state.config.front {
+        let freq = crate::config::FrontRequest {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers.clone(),
+            cert_user: cert_user.clone(),
+            remote,
+            body: body.clone(),
+        };
+        if let Some(r) = front.handle(&freq).await {
+            return http::raw(r.status, &r.content_type, r.body);
+        }
+    }
+    let authz = parts
+        .headers
+        .get(::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(user) = auth::authenticate(cert_user.as_ref(), authz, &state.config.tokens) else {
+        return http::error(&ApiError::unauthorized());
     };
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();

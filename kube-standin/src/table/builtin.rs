@@ -24,10 +24,12 @@ fn selector(obj: &Value) -> Value {
 fn node_status(n: &Value) -> String {
     let conds = n.pointer("/status/conditions").and_then(Value::as_array);
     let ready = conds.into_iter().flatten().find(|c| c["type"] == "Ready");
-    let mut st = match ready.and_then(|c| c["status"].as_str()) {
-        Some("True") => "Ready".to_string(),
-        Some("False") => "NotReady".to_string(),
-        _ => "Unknown".to_string(),
+    // As kube-apiserver's printNode: `NotReady` for any Ready status but True (False or
+    // Unknown), `Unknown` only when the node has no Ready condition at all.
+    let mut st = match ready.map(|c| c["status"].as_str()) {
+        Some(Some("True")) => "Ready".to_string(),
+        Some(_) => "NotReady".to_string(),
+        None => "Unknown".to_string(),
     };
     if n.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         st.push_str(",SchedulingDisabled");
