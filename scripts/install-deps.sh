@@ -49,7 +49,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 [ "$hosts_only" = 1 ] && exit 0
 
-# man, for the test that renders `platform man` with `man -l` (tests/newcomer.rs).
+# man, for the test that renders `platform man` with `man -l` (tests/cli/newcomer_cli.rs).
 if ! command -v man >/dev/null 2>&1 && is_root && command -v apt-get >/dev/null; then
   apt_install man-db
 fi
@@ -59,9 +59,9 @@ if ! command -v etcd >/dev/null 2>&1 && is_root && command -v apt-get >/dev/null
   apt_install etcd-server
 fi
 
-# Real Ansible for the compatibility tests (tests/inventory_ansible.rs, tests/nodes_ansible.rs,
-# tests/playbooks_lint.rs): ansible-core in a virtualenv of its own, found by the tests
-# through PLATFORM_ANSIBLE_BIN (scripts/test.sh sets it to .venv-ansible/bin).
+# Real Ansible for the compatibility tests (those gated by Need::Ansible in tests/):
+# ansible-core in a virtualenv of its own, found by the tests through PLATFORM_ANSIBLE_BIN
+# (scripts/test.sh sets it to .venv-ansible/bin).
 venv=.venv-ansible
 if [ ! -x "$venv/bin/ansible-inventory" ]; then
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
@@ -72,7 +72,7 @@ if [ ! -x "$venv/bin/ansible-inventory" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q ansible-core
 fi
-# ansible-lint in the same virtualenv, for tests/playbooks_lint.rs (every shipped playbook
+# ansible-lint in the same virtualenv, for tests/cli/playbooks_lint.rs (every shipped playbook
 # passes its production profile, checked offline). ansible-core is pinned to the installed
 # version so that adding the linter never changes the Ansible the other tests run.
 if [ ! -x "$venv/bin/ansible-lint" ]; then

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What the tests need (the Debian packages of the local cloud's hosts, ansible-core and
-# ansible-lint in .venv-ansible): the same installer as scripts/demo.sh.
+# ansible-lint in .venv-ansible): the same installer as scripts/demo.sh. Every test gated by
+# Need::Ansible in tests/ finds those tools through PLATFORM_ANSIBLE_BIN (support::require).
 ./scripts/install-deps.sh
 venv=.venv-ansible
 PLATFORM_ANSIBLE_BIN="$(pwd)/$venv/bin"
@@ -23,9 +24,9 @@ fi
 KUBE_STANDIN_PYTHON="$(pwd)/$kvenv/bin/python"
 export KUBE_STANDIN_PYTHON
 
-# tests/local_hosts_*.rs realize local-cloud VMs as namespaced SSH hosts: they need root
-# (they skip with a reason elsewhere, and fail when CI is set). Their measurements:
-#   cargo test --release --test local_hosts_bench -- --ignored --nocapture
+# The host tests (local-cloud VMs as namespaced SSH hosts, test sshds) need root:
+# elsewhere they print "SKIPPED <test>: <why>", and fail when CI is set. Benchmarks are not
+# tests: benches/*.rs return at once here; docs/benchmarks.md says how to run them.
 # Every crate of the workspace (the product, and local-cloud with its `hosts` feature,
 # which the product enables)...
 cargo test --locked --workspace --all-targets
