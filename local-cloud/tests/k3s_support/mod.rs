@@ -64,6 +64,11 @@ pub struct K3s {
 impl K3s {
     /// Starts `k3s <args...>` with a notify socket and its log in `dir`.
     pub fn start(dir: &Path, name: &str, args: &[&str]) -> K3s {
+        K3s::start_with_env(dir, name, args, &[])
+    }
+
+    /// [`K3s::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> K3s {
         let sock = dir.join(format!("{name}.notify"));
         let _ = std::fs::remove_file(&sock);
         let notify = UnixDatagram::bind(&sock).expect("notify socket");
@@ -77,6 +82,7 @@ impl K3s {
             .env("LOCAL_CLOUD_TIME_FACTOR", "0.01")
             .env_remove("K3S_TOKEN")
             .env_remove("K3S_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -157,6 +163,21 @@ impl K3s {
         panic!("still running after {PATIENCE:?}:\n{}", self.logs());
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, as `systemctl stop` sends it; waits for the exit and returns its code.
+    pub fn terminate(&mut self) -> i32 {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {}", self.child.id());
+        self.wait_exit()
+    }
+
     /// SIGKILL, as a crash or a pulled plug.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -196,4 +217,52 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("{what}: not within {PATIENCE:?}");
+}
+
+/// The etcd binary the stand-in will run (`etcd` on PATH, else `/usr/bin/etcd`), or `None`
+/// after saying why the test is skipped (a failure under `CI`).
+pub fn etcd_or_skip(test: &str) -> Option<PathBuf> {
+    let found = local_cloud::k3s::etcd::process::binary();
+    if found.is_none() {
+        skip(test, "no etcd binary (Debian package etcd-server)");
+    }
+    found
+}
+
+/// Processes whose command line mentions `marker` (e.g. a data directory), as
+/// `pid: cmdline` lines.
+pub fn processes_mentioning(marker: &Path) -> Vec<String> {
+    let marker = marker.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(&marker) {
+            found.push(format!("{pid}: {text}"));
+        }
+    }
+    found
+}
+
+/// Waits until no process mentions `marker` any more (a killed parent's child is killed
+/// by the kernel, which takes a moment).
+pub fn wait_no_process_mentions(marker: &Path) {
+    let t0 = Instant::now();
+    loop {
+        let left = processes_mentioning(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "processes still running after {PATIENCE:?}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

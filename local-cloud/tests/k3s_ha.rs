@@ -1,0 +1,576 @@
+//! HA k3s stand-in servers on a real etcd quorum (Debian's etcd, one member per server, all
+//! on loopback addresses 127.0.0.x with their own ports): servers that join with the token
+//! share every object, the joins k3s refuses fail with its errors, one server of three may
+//! stop (the first one and the etcd leader included) while the others keep serving, two
+//! stopped stop the writes until one is back, and no etcd member outlives its server.
+//! Every wait is on an observable condition, bounded only to stop a hung test.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
+mod k3s_support;
+
+use std::path::{Path, PathBuf};
+
+use k3s_support::{
+    K3s, etcd_or_skip, eventually, free_port, kubectl, kubectl_run, wait_no_process_mentions,
+};
+use serde_json::Value;
+
+/// One server of a test cluster: how it is started, so it can be started again.
+struct Server {
+    name: String,
+    ip: String,
+    port: u16,
+    etcd_ports: String,
+    client_port: u16,
+    data: PathBuf,
+    kubeconfig: PathBuf,
+    extra: Vec<String>,
+    proc: Option<K3s>,
+}
+
+impl Server {
+    /// A server `n` (node `server-n` at 127.0.0.<10+n>) in `dir`; `extra` are more flags
+    /// (`--cluster-init`, or `--server URL --token T`).
+    fn new(dir: &Path, n: u8, extra: &[String]) -> Server {
+        let (client_port, peer_port) = (free_port(), free_port());
+        Server {
+            name: format!("server-{n}"),
+            ip: format!("127.0.0.{}", 10 + n),
+            port: free_port(),
+            etcd_ports: format!("{client_port},{peer_port}"),
+            client_port,
+            data: dir.join(format!("server-{n}")),
+            kubeconfig: dir.join(format!("server-{n}.yaml")),
+            extra: extra.to_vec(),
+            proc: None,
+        }
+    }
+
+    /// Starts the process (same flags and data every time) without waiting.
+    fn spawn(&mut self, dir: &Path) -> &mut K3s {
+        let port = self.port.to_string();
+        let mut args: Vec<&str> = vec![
+            "server",
+            "--data-dir",
+            self.data.to_str().unwrap(),
+            "--https-listen-port",
+            &port,
+            "--node-ip",
+            &self.ip,
+            "--node-name",
+            &self.name,
+            "--write-kubeconfig",
+            self.kubeconfig.to_str().unwrap(),
+            "--disable",
+            "traefik,metrics-server",
+        ];
+        args.extend(self.extra.iter().map(String::as_str));
+        let env = [("LOCAL_CLOUD_K3S_ETCD_PORTS", self.etcd_ports.as_str())];
+        self.proc = Some(K3s::start_with_env(dir, &self.name, &args, &env));
+        self.proc.as_mut().unwrap()
+    }
+
+    /// Starts it and waits for `READY=1`.
+    fn start(&mut self, dir: &Path) {
+        self.spawn(dir).wait_ready();
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}:{}", self.ip, self.port)
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.data.join("server/token"))
+            .unwrap_or_else(|e| panic!("{e}: {}", self.proc.as_ref().unwrap().logs()))
+            .trim()
+            .to_owned()
+    }
+
+    /// Flags that join this server.
+    fn join_flags(&self) -> Vec<String> {
+        vec![
+            "--server".into(),
+            self.url(),
+            "--token".into(),
+            self.token(),
+        ]
+    }
+
+    /// Stops it (SIGKILL, or SIGTERM when `gently`) and waits until its etcd member is gone.
+    fn stop(&mut self, gently: bool) {
+        let mut p = self.proc.take().expect("running");
+        if gently {
+            assert_eq!(p.terminate(), 0, "{}", p.logs());
+        } else {
+            p.kill();
+        }
+        wait_no_process_mentions(&self.data.join("server/db/etcd"));
+    }
+
+    /// An answer of its etcd member's gateway (`path` such as `/v3/maintenance/status`).
+    fn etcd(&self, path: &str) -> Option<Value> {
+        let url = format!("http://127.0.0.1:{}{path}", self.client_port);
+        let (status, body) = http(&url, Some("{}"), None, None)?;
+        (status == 200).then(|| serde_json::from_str(&body).ok())?
+    }
+
+    /// A supervisor request to this server as `user:password`, trusting its CA.
+    fn supervisor(&self, path: &str, user: &str, password: &str) -> (u16, String) {
+        let ca = std::fs::read(self.data.join("server/tls/server-ca.crt")).unwrap();
+        http(
+            &format!("{}{path}", self.url()),
+            None,
+            Some((user, password)),
+            Some(&ca),
+        )
+        .expect("the supervisor answers")
+    }
+
+    fn kubectl(&self, bin: &Path, args: &[&str]) -> (i32, String, String) {
+        kubectl_run(bin, &self.kubeconfig, args)
+    }
+
+    /// `kubectl create -f` of a ConfigMap named `name` (from a file: kubectl 1.32+ sends
+    /// protobuf for `create configmap`, which the API stand-in does not read).
+    fn create_configmap(&self, bin: &Path, name: &str) -> (i32, String, String) {
+        let file = self.data.with_file_name(format!("{name}.yaml"));
+        std::fs::write(
+            &file,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"),
+        )
+        .unwrap();
+        self.kubectl(bin, &["create", "-f", file.to_str().unwrap()])
+    }
+}
+
+/// One HTTP request from a synchronous test: a GET, or a POST of `body`; `(status, body)`,
+/// or `None` when nothing answered within 5 s.
+fn http(
+    url: &str,
+    body: Option<&str>,
+    basic: Option<(&str, &str)>,
+    ca: Option<&[u8]>,
+) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5));
+        if let Some(ca) = ca {
+            client = client.tls_certs_only([reqwest::Certificate::from_pem(ca).unwrap()]);
+        }
+        let client = client.build().unwrap();
+        let mut req = match body {
+            Some(b) => client.post(url).body(b.to_owned()),
+            None => client.get(url),
+        };
+        if let Some((u, p)) = basic {
+            req = req.basic_auth(u, Some(p));
+        }
+        let r = req.send().await.ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    })
+}
+
+/// The member id of a status and the leader it names ("0" or absent: none).
+fn ids(status: &Value) -> (String, Option<String>) {
+    let id = status["header"]["member_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let leader = status["leader"]
+        .as_str()
+        .filter(|l| *l != "0")
+        .map(str::to_owned);
+    (id, leader)
+}
+
+/// Waits until the running servers' members all name the same leader, which is one of
+/// them; returns that server's index.
+fn wait_for_leader(servers: &[Server]) -> usize {
+    eventually("the running members agree on a leader", || {
+        let mut seen = Vec::new();
+        for (i, s) in servers.iter().enumerate().filter(|(_, s)| s.proc.is_some()) {
+            seen.push((i, ids(&s.etcd("/v3/maintenance/status")?)));
+        }
+        let leader = seen.first()?.1.1.clone()?;
+        if seen
+            .iter()
+            .any(|(_, (_, l))| l.as_deref() != Some(leader.as_str()))
+        {
+            return None;
+        }
+        seen.iter()
+            .find(|(_, (id, _))| *id == leader)
+            .map(|(i, _)| *i)
+    })
+}
+
+/// A first server and two joining it, all ready.
+fn three_servers(dir: &Path) -> Vec<Server> {
+    let mut first = Server::new(dir, 1, &["--cluster-init".to_owned()]);
+    first.start(dir);
+    let join = first.join_flags();
+    let mut servers = vec![first];
+    for n in [2, 3] {
+        let mut s = Server::new(dir, n, &join);
+        s.start(dir);
+        servers.push(s);
+    }
+    servers
+}
+
+/// `(name, roles)` of every Node as `kubectl get nodes` shows them.
+fn nodes(kubectl: &Path, s: &Server) -> Vec<(String, String)> {
+    let (code, out, err) = s.kubectl(kubectl, &["get", "nodes", "--no-headers"]);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_owned(), f[2].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn three_servers_share_one_etcd_and_an_agent_joins_through_the_second() {
+    let test = "three_servers_share_one_etcd";
+    let (Some(_), Some(kubectl)) = (etcd_or_skip(test), kubectl()) else {
+        return k3s_support::skip(test, "needs etcd and kubectl");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers = three_servers(dir.path());
+    // The CAs and passwords came through the bootstrap: the same token everywhere.
+    assert_eq!(servers[1].token(), servers[0].token());
+    assert_eq!(servers[2].token(), servers[0].token());
+    let listed = nodes(&kubectl, &servers[2]);
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["server-1", "server-2", "server-3"]);
+    for (_, roles) in &listed {
+        // v1.31 still labels servers `master` too.
+        assert_eq!(roles, "control-plane,etcd,master");
+    }
+    for s in &servers {
+        let member = std::fs::read_to_string(s.data.join("server/db/etcd/name")).unwrap();
+        assert!(member.starts_with(&format!("{}-", s.name)) && member.len() == s.name.len() + 9);
+        let (code, out, err) = servers[0].kubectl(
+            &kubectl,
+            &[
+                "get",
+                "node",
+                &s.name,
+                "-o",
+                "jsonpath={.metadata.annotations.etcd\\.k3s\\.cattle\\.io/node-name} {.metadata.annotations.etcd\\.k3s\\.cattle\\.io/node-address}",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, format!("{member} {}", s.ip));
+    }
+    // The supervisor hands the cluster's bootstrap data to the `server` user only, and lists
+    // the etcd members (`/db/info`).
+    let token = servers[0].token();
+    let password = token.rsplit(':').next().unwrap();
+    let (code, body) = servers[0].supervisor("/v1-k3s/server-bootstrap", "server", password);
+    assert_eq!(code, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    for key in [
+        "ServerCA",
+        "ClientCAKey",
+        "ETCDServerCA",
+        "ETCDPeerCAKey",
+        "ServiceKey",
+        "PasswdFile",
+        "IPSECKey",
+    ] {
+        assert!(
+            doc[key]["Content"].is_string() && doc[key]["Timestamp"].is_string(),
+            "{key}: {body}"
+        );
+    }
+    let (code, body) = servers[0].supervisor("/v1-k3s/server-bootstrap", "server", "wrong");
+    assert_eq!(
+        (
+            code,
+            serde_json::from_str::<Value>(&body).unwrap()["message"].clone()
+        ),
+        (401, "not authorized".into())
+    );
+    let (code, body) = servers[0].supervisor("/v1-k3s/server-bootstrap", "node", password);
+    assert_eq!(
+        (
+            code,
+            serde_json::from_str::<Value>(&body).unwrap()["message"].clone()
+        ),
+        (403, "forbidden".into())
+    );
+    let (code, body) = servers[2].supervisor("/db/info", "server", password);
+    assert_eq!(code, 200, "{body}");
+    let info: Value = serde_json::from_str(&body).unwrap();
+    let mut members: Vec<String> = info["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert!(m["ID"].is_u64() && m.get("isLearner").is_none(), "{m}");
+            m["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    members.sort();
+    let mut names: Vec<String> = servers
+        .iter()
+        .map(|s| std::fs::read_to_string(s.data.join("server/db/etcd/name")).unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(members, names);
+    // An agent that joins through the second server is seen from the first, with a pod CIDR
+    // no other node has.
+    let lb = free_port().to_string();
+    let agent_data = dir.path().join("agent-1");
+    let mut agent = K3s::start(
+        dir.path(),
+        "agent-1",
+        &[
+            "agent",
+            "--data-dir",
+            agent_data.to_str().unwrap(),
+            "--server",
+            &servers[1].url(),
+            "--token",
+            &servers[1].token(),
+            "--node-name",
+            "agent-1",
+            "--node-ip",
+            "127.0.0.20",
+            "--lb-server-port",
+            &lb,
+        ],
+    );
+    agent.wait_ready();
+    let (code, out, err) = servers[0].kubectl(
+        &kubectl,
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR} {end}",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let cidrs: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(cidrs.len(), 4, "{out}");
+    assert!(
+        cidrs.iter().any(|c| c.starts_with("agent-1=10.42.")),
+        "{out}"
+    );
+    let mut unique: Vec<&str> = cidrs
+        .iter()
+        .filter_map(|c| c.split_once('='))
+        .map(|(_, c)| c)
+        .collect();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "one pod CIDR per node: {out}");
+    // The agent's balancer learned every server from the cluster.
+    let lb_state =
+        std::fs::read_to_string(agent_data.join("agent/etc/k3s-agent-load-balancer.json")).unwrap();
+    for s in &servers {
+        assert!(
+            lb_state.contains(&format!("{}:{}", s.ip, s.port)),
+            "{lb_state}"
+        );
+    }
+    // Removing a server: stop it, delete its Node; its etcd member goes with it.
+    servers[2].stop(false);
+    let (code, _, err) = servers[0].kubectl(&kubectl, &["delete", "node", "server-3"]);
+    assert_eq!(code, 0, "{err}");
+    servers[0]
+        .proc
+        .as_mut()
+        .unwrap()
+        .wait_log("Removing etcd member from cluster due to node delete");
+    eventually("two etcd members left", || {
+        let v = servers[0].etcd("/v3/cluster/member/list")?;
+        (v["members"].as_array()?.len() == 2).then_some(())
+    });
+    let names: Vec<String> = nodes(&kubectl, &servers[0])
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["agent-1", "server-1", "server-2"]);
+    drop(agent);
+    for s in &mut servers {
+        if s.proc.is_some() {
+            s.stop(true);
+        }
+    }
+}
+
+/// Starts a server that must fail: its exit code and log.
+fn refused(dir: &Path, n: u8, extra: &[String]) -> (i32, String) {
+    let mut s = Server::new(dir, n, extra);
+    let code = s.spawn(dir).wait_exit();
+    let p = s.proc.as_ref().unwrap();
+    assert!(!p.notified(), "a refused server sent READY=1");
+    (code, p.logs())
+}
+
+#[test]
+fn joins_k3s_refuses_fail_with_its_errors() {
+    if etcd_or_skip("joins_k3s_refuses_fail_with_its_errors").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut first = Server::new(d, 1, &["--cluster-init".to_owned()]);
+    first.start(d);
+    let join = first.join_flags();
+    // Critical values that differ: one warning per field, then k3s's fatal line.
+    let mut flags = join.clone();
+    flags.extend(
+        [
+            "--cluster-cidr",
+            "10.99.0.0/16",
+            "--flannel-backend",
+            "host-gw",
+        ]
+        .map(String::from),
+    );
+    let (code, log) = refused(d, 2, &flags);
+    assert_eq!(code, 1, "{log}");
+    for field in [
+        "ClusterIPRanges.slice[0].IP",
+        "ClusterIPRange.IP",
+        "flannel-backend",
+    ] {
+        assert!(
+            log.contains(&format!(
+                "level=warning msg=\"critical configuration mismatched: {field}\""
+            )),
+            "{field}: {log}"
+        );
+    }
+    assert!(log.contains("level=fatal msg=\"Error: preparing server: failed to bootstrap cluster data: failed to validate server configuration: critical configuration value mismatch between servers\""), "{log}");
+    // The right CA with a wrong password.
+    let token = first.token();
+    let wrong = format!("{}:{}", token.rsplit_once(':').unwrap().0, "f".repeat(32));
+    let flags = vec!["--server".into(), first.url(), "--token".into(), wrong];
+    let (code, log) = refused(d, 3, &flags);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("msg=\"Skipping cluster configuration validation: not authorized\""),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "msg=\"Error: preparing server: failed to bootstrap cluster data: not authorized\""
+        ),
+        "{log}"
+    );
+    // A token pinning another CA.
+    let other_ca = format!("K10{}{}", "0".repeat(64), &token[67..]);
+    let flags = vec!["--server".into(), first.url(), "--token".into(), other_ca];
+    let (code, log) = refused(d, 4, &flags);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("Error: preparing server: failed to bootstrap cluster data: failed to check if bootstrap data has been initialized: failed to validate token: token CA hash does not match the Cluster CA certificate hash: 0000"), "{log}");
+    // A first server without embedded etcd cannot be joined.
+    let mut plain = Server::new(d, 5, &[]);
+    plain.start(d);
+    let (code, log) = refused(d, 6, &plain.join_flags());
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains(
+            "msg=\"Error: preparing server: failed to bootstrap cluster data: etcd disabled\""
+        ),
+        "{log}"
+    );
+    plain
+        .proc
+        .as_mut()
+        .unwrap()
+        .wait_log("but embedded etcd is not enabled.");
+    plain.proc.as_mut().unwrap().kill();
+    // None of the refused servers started a member; the first one's goes with it.
+    first.stop(false);
+    wait_no_process_mentions(d);
+}
+
+#[test]
+fn quorum_holds_with_one_server_down_and_needs_two() {
+    let test = "quorum_holds_with_one_server_down";
+    let (Some(_), Some(kubectl)) = (etcd_or_skip(test), kubectl()) else {
+        return k3s_support::skip(test, "needs etcd and kubectl");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut servers = three_servers(d);
+    let mut written: Vec<String> = Vec::new();
+    let (mut stopped, mut stopped_leader) = (Vec::new(), false);
+    // Stop each server in turn: the first one, then the etcd leader unless it was stopped
+    // already, then the last one; alternately killed and stopped gently.
+    for round in 0..3 {
+        let leader = wait_for_leader(&servers);
+        let victim = match round {
+            0 => 0,
+            _ if !stopped.contains(&leader) => leader,
+            _ => (0..3).find(|i| !stopped.contains(i)).unwrap(),
+        };
+        stopped.push(victim);
+        stopped_leader |= victim == leader;
+        servers[victim].stop(round % 2 == 1);
+        wait_for_leader(&servers);
+        let survivors: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
+        let name = format!("cm-{round}-by-stop-{victim}");
+        let (code, _, err) = servers[survivors[0]].create_configmap(&kubectl, &name);
+        assert_eq!(code, 0, "{err}");
+        written.push(name);
+        let (code, out, err) =
+            servers[survivors[1]].kubectl(&kubectl, &["get", "configmaps", "-o", "name"]);
+        assert_eq!(code, 0, "{err}");
+        for w in &written {
+            assert!(out.contains(&format!("configmap/{w}")), "{w} not in {out}");
+        }
+        servers[victim].start(d);
+        let (code, out, err) =
+            servers[victim].kubectl(&kubectl, &["get", "configmaps", "-o", "name"]);
+        assert_eq!(code, 0, "{err}");
+        for w in &written {
+            assert!(
+                out.contains(&format!("configmap/{w}")),
+                "restarted server lacks {w}: {out}"
+            );
+        }
+    }
+    assert!(stopped_leader, "no round stopped the etcd leader");
+    // Two of three stopped: the survivor's member loses its leader and writes fail.
+    servers[1].stop(false);
+    servers[2].stop(false);
+    eventually("the last member has no leader", || {
+        let st = servers[0].etcd("/v3/maintenance/status")?;
+        ids(&st).1.is_none().then_some(())
+    });
+    let (code, _, err) = servers[0].create_configmap(&kubectl, "lost");
+    assert_ne!(code, 0, "a write without quorum succeeded");
+    assert!(
+        err.contains("context deadline exceeded") || err.contains("Timeout"),
+        "{err}"
+    );
+    // One back: a quorum again, and writes with it.
+    servers[1].start(d);
+    eventually("writes work again", || {
+        let (code, _, _) = servers[0].create_configmap(&kubectl, "back");
+        (code == 0).then_some(())
+    });
+    for s in &mut servers {
+        if s.proc.is_some() {
+            s.stop(false);
+        }
+    }
+    wait_no_process_mentions(d);
+}
