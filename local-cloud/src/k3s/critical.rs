@@ -22,6 +22,55 @@ enum Val {
     Bool(bool),
 }
 
+/// Where a field's value comes from.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    DnsList,
+    Dns,
+    ClusterList,
+    Cluster,
+    ServiceList,
+    Service,
+    Domain,
+    Backend,
+    Egress,
+    Provider,
+    ServiceLb,
+    /// The boolean flag named by the `cli` tag.
+    Flag,
+}
+
+/// The struct's fields in order: Go name, `cli` tag, source.
+const FIELDS: &[(&str, &str, Src)] = &[
+    ("ClusterDNSs", "cluster-dns", Src::DnsList),
+    ("ClusterIPRanges", "cluster-cidr", Src::ClusterList),
+    ("ClusterDNS", "cluster-dns", Src::Dns),
+    ("ClusterDomain", "cluster-domain", Src::Domain),
+    ("ClusterIPRange", "cluster-cidr", Src::Cluster),
+    ("DisableCCM", "disable-cloud-controller", Src::Flag),
+    (
+        "DisableHelmController",
+        "disable-helm-controller",
+        Src::Flag,
+    ),
+    ("DisableNPC", "disable-network-policy", Src::Flag),
+    ("DisableServiceLB", "disable-service-lb", Src::ServiceLb),
+    ("EncryptSecrets", "secrets-encryption", Src::Flag),
+    (
+        "EncryptProvider",
+        "secrets-encryption-provider",
+        Src::Provider,
+    ),
+    ("EmbeddedRegistry", "embedded-registry", Src::Flag),
+    ("FlannelBackend", "flannel-backend", Src::Backend),
+    ("FlannelIPv6Masq", "flannel-ipv6-masq", Src::Flag),
+    ("FlannelExternalIP", "flannel-external-ip", Src::Flag),
+    ("EgressSelectorMode", "egress-selector-mode", Src::Egress),
+    ("ServiceIPRange", "service-cidr", Src::Service),
+    ("ServiceIPRanges", "service-cidr", Src::ServiceList),
+    ("SupervisorMetrics", "supervisor-metrics", Src::Flag),
+];
+
 /// A field of the struct: Go name, `cli` tag, value.
 #[derive(Debug, Clone)]
 struct Field {
@@ -86,89 +135,26 @@ fn net_diffs(path: &str, local: &Ipv4Net, remote: &Value, out: &mut Vec<String>)
 impl CriticalArgs {
     /// The critical values of a server started with `i`.
     pub fn new(i: &Inputs<'_>) -> Self {
-        let f = |go, cli, val| Field { go, cli, val };
-        let b = |name: &str| Val::Bool((i.flag)(name));
-        let fields = vec![
-            f("ClusterDNSs", "cluster-dns", Val::Ips(vec![i.cluster_dns])),
-            f(
-                "ClusterIPRanges",
-                "cluster-cidr",
-                Val::Nets(vec![i.cluster_cidr]),
-            ),
-            f("ClusterDNS", "cluster-dns", Val::Ip(i.cluster_dns)),
-            f(
-                "ClusterDomain",
-                "cluster-domain",
-                Val::Str(i.cluster_domain.into()),
-            ),
-            f("ClusterIPRange", "cluster-cidr", Val::Net(i.cluster_cidr)),
-            f(
-                "DisableCCM",
-                "disable-cloud-controller",
-                b("disable-cloud-controller"),
-            ),
-            f(
-                "DisableHelmController",
-                "disable-helm-controller",
-                b("disable-helm-controller"),
-            ),
-            f(
-                "DisableNPC",
-                "disable-network-policy",
-                b("disable-network-policy"),
-            ),
-            f(
-                "DisableServiceLB",
-                "disable-service-lb",
-                Val::Bool(i.disable_service_lb),
-            ),
-            f(
-                "EncryptSecrets",
-                "secrets-encryption",
-                b("secrets-encryption"),
-            ),
-            f(
-                "EncryptProvider",
-                "secrets-encryption-provider",
-                Val::Str(i.encrypt_provider.into()),
-            ),
-            f(
-                "EmbeddedRegistry",
-                "embedded-registry",
-                b("embedded-registry"),
-            ),
-            f(
-                "FlannelBackend",
-                "flannel-backend",
-                Val::Str(i.flannel_backend.into()),
-            ),
-            f(
-                "FlannelIPv6Masq",
-                "flannel-ipv6-masq",
-                b("flannel-ipv6-masq"),
-            ),
-            f(
-                "FlannelExternalIP",
-                "flannel-external-ip",
-                b("flannel-external-ip"),
-            ),
-            f(
-                "EgressSelectorMode",
-                "egress-selector-mode",
-                Val::Str(i.egress_selector_mode.into()),
-            ),
-            f("ServiceIPRange", "service-cidr", Val::Net(i.service_cidr)),
-            f(
-                "ServiceIPRanges",
-                "service-cidr",
-                Val::Nets(vec![i.service_cidr]),
-            ),
-            f(
-                "SupervisorMetrics",
-                "supervisor-metrics",
-                b("supervisor-metrics"),
-            ),
-        ];
+        let fields = FIELDS
+            .iter()
+            .map(|&(go, cli, src)| {
+                let val = match src {
+                    Src::DnsList => Val::Ips(vec![i.cluster_dns]),
+                    Src::Dns => Val::Ip(i.cluster_dns),
+                    Src::ClusterList => Val::Nets(vec![i.cluster_cidr]),
+                    Src::Cluster => Val::Net(i.cluster_cidr),
+                    Src::ServiceList => Val::Nets(vec![i.service_cidr]),
+                    Src::Service => Val::Net(i.service_cidr),
+                    Src::Domain => Val::Str(i.cluster_domain.into()),
+                    Src::Backend => Val::Str(i.flannel_backend.into()),
+                    Src::Egress => Val::Str(i.egress_selector_mode.into()),
+                    Src::Provider => Val::Str(i.encrypt_provider.into()),
+                    Src::ServiceLb => Val::Bool(i.disable_service_lb),
+                    Src::Flag => Val::Bool((i.flag)(cli)),
+                };
+                Field { go, cli, val }
+            })
+            .collect();
         Self { fields }
     }
 

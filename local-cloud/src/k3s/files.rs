@@ -66,22 +66,22 @@ pub fn token_files(s: &Settings, cacerts: &[u8], pw: &Passwd) -> Result<(), Stri
         .first()
         .map(ToString::to_string)
         .unwrap_or_else(|| "127.0.0.1".into());
-    log::info(format!(
-        "Server node token is available at {}",
-        dir.join("token").display()
-    ));
-    log::info(format!(
-        "To join server node to cluster: k3s server -s https://{ip}:{} -t ${{SERVER_NODE_TOKEN}}",
-        s.https_port
-    ));
-    log::info(format!(
-        "Agent node token is available at {}",
-        dir.join("agent-token").display()
-    ));
-    log::info(format!(
-        "To join agent node to cluster: k3s agent -s https://{ip}:{} -t ${{AGENT_NODE_TOKEN}}",
-        s.https_port
-    ));
+    for (role, file, var) in [
+        ("server", "token", "SERVER_NODE_TOKEN"),
+        ("agent", "agent-token", "AGENT_NODE_TOKEN"),
+    ] {
+        let path = dir.join(file);
+        log::info(format!(
+            "{}{} node token is available at {}",
+            role[..1].to_ascii_uppercase(),
+            &role[1..],
+            path.display()
+        ));
+        log::info(format!(
+            "To join {role} node to cluster: k3s {role} -s https://{ip}:{} -t ${{{var}}}",
+            s.https_port
+        ));
+    }
     Ok(())
 }
 

@@ -229,39 +229,47 @@ pub fn etcd_or_skip(test: &str) -> Option<PathBuf> {
     found
 }
 
-/// Processes whose command line mentions `marker` (e.g. a data directory), as
-/// `pid: cmdline` lines.
-pub fn processes_mentioning(marker: &Path) -> Vec<String> {
-    let marker = marker.to_string_lossy().into_owned();
+/// The etcd processes whose `--data-dir` is under `dir`, as `pid: argv` lines.
+pub fn etcd_members_under(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = e.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(&marker) {
-            found.push(format!("{pid}: {text}"));
+        let argv: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_etcd = argv
+            .first()
+            .is_some_and(|a| Path::new(a).file_name() == Some("etcd".as_ref()));
+        let data_dir = argv
+            .iter()
+            .position(|a| a == "--data-dir")
+            .and_then(|i| argv.get(i + 1));
+        if is_etcd && data_dir.is_some_and(|d| Path::new(d).starts_with(dir)) {
+            found.push(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                argv.join(" ")
+            ));
         }
     }
     found
 }
 
-/// Waits until no process mentions `marker` any more (a killed parent's child is killed
-/// by the kernel, which takes a moment).
-pub fn wait_no_process_mentions(marker: &Path) {
+/// Waits until no etcd member runs on a data dir under `dir` (a killed server's member is
+/// killed by the kernel, which takes a moment); fails after [`PATIENCE`].
+pub fn wait_no_etcd_under(dir: &Path) {
     let t0 = Instant::now();
     loop {
-        let left = processes_mentioning(marker);
+        let left = etcd_members_under(dir);
         if left.is_empty() {
             return;
         }
         assert!(
             t0.elapsed() < PATIENCE,
-            "processes still running after {PATIENCE:?}: {left:?}"
+            "etcd still running after {PATIENCE:?}: {left:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

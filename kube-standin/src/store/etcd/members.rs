@@ -73,27 +73,19 @@ impl EtcdStore {
     /// Promotes learner `id` to a voting member. etcd refuses while the learner lags
     /// (`etcdserver: can only promote a learner member which is in sync with leader`).
     pub async fn member_promote(&self, id: u64) -> Result<Vec<Member>, StoreError> {
-        let r: MembersResponse = self
-            .t
-            .call(
-                "/v3/cluster/member/promote",
-                &json!({"ID": id.to_string()}),
-                Kind::Write,
-            )
-            .await
-            .map_err(unavailable)?;
-        Ok(r.members)
+        self.change("/v3/cluster/member/promote", id).await
     }
 
     /// Removes member `id` (etcd: `etcdserver: member not found` when it is not one).
     pub async fn member_remove(&self, id: u64) -> Result<Vec<Member>, StoreError> {
+        self.change("/v3/cluster/member/remove", id).await
+    }
+
+    /// A membership change of one member; the membership after it.
+    async fn change(&self, path: &str, id: u64) -> Result<Vec<Member>, StoreError> {
         let r: MembersResponse = self
             .t
-            .call(
-                "/v3/cluster/member/remove",
-                &json!({"ID": id.to_string()}),
-                Kind::Write,
-            )
+            .call(path, &json!({"ID": id.to_string()}), Kind::Write)
             .await
             .map_err(unavailable)?;
         Ok(r.members)
