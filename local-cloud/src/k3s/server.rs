@@ -13,12 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube_standin::store::Store;
-use kube_standin::store::etcd::EtcdStore;
 use kube_standin::store::memory::MemoryStore;
 use kube_standin::{ServerConfig, VersionInfo};
 use serde_json::json;
 
-use super::bootstrap::Join;
 use super::controllers::{Controllers, ETCD_ADDRESS, ETCD_FINALIZER, ETCD_NAME};
 use super::etcd::ManagedEtcd;
 use super::etcd::process::MemberProcess;
@@ -93,66 +91,6 @@ pub async fn run(s: Settings, version: &Version) -> i32 {
     code
 }
 
-/// Wraps a bootstrap failure as k3s reports it.
-fn bootstrap_error(e: String) -> String {
-    format!("preparing server: failed to bootstrap cluster data: {e}")
-}
-
-/// k3s's `cluster.Bootstrap` for embedded etcd: a joining server validates the token,
-/// compares its critical configuration and fetches the cluster's CAs and passwords.
-async fn bootstrap_etcd(
-    s: &Settings,
-    etcd: &ManagedEtcd,
-    token: Option<&Token>,
-) -> Result<Option<Join>, String> {
-    if etcd.initialized() {
-        log::info("Managed etcd cluster bootstrap already complete and initialized");
-        return Ok(None);
-    }
-    let Some(url) = &s.server_url else {
-        log::info("Managed etcd cluster initializing");
-        return Ok(None);
-    };
-    let token =
-        token.ok_or_else(|| bootstrap_error("K3S_TOKEN is required to join a cluster".into()))?;
-    let join = Join::connect(url, token).await.map_err(|e| {
-        bootstrap_error(format!(
-            "failed to check if bootstrap data has been initialized: {e}"
-        ))
-    })?;
-    log::info("Managed etcd cluster not yet initialized");
-    let agent_token = s.agent_token.as_deref().and_then(|t| Token::parse(t).ok());
-    join.compare_config(&s.critical, agent_token.as_ref())
-        .await
-        .map_err(bootstrap_error)?;
-    join.server_bootstrap(&s.server_dir())
-        .await
-        .map_err(bootstrap_error)?;
-    Ok(Some(join))
-}
-
-/// Starts the member (new cluster, joining, or on its data) and waits until it is a voter
-/// that sees a leader; the member and the store the API uses.
-async fn start_etcd(
-    etcd: &ManagedEtcd,
-    join: Option<&Join>,
-) -> Result<(MemberProcess, EtcdStore), String> {
-    let member = if etcd.initialized() {
-        log::info("Starting etcd for existing cluster member");
-        etcd.spawn(None)?
-    } else if let Some(j) = join {
-        super::etcd::join::join(etcd, j).await?
-    } else {
-        log::info("Starting etcd for new cluster, cluster-reset=false");
-        let cluster = format!("{}={}", etcd.name, etcd.peer_url());
-        etcd.spawn(Some((&cluster, "new")))?
-    };
-    etcd.wait_ready(&member).await?;
-    tokio::spawn(etcd.clone().manage_learners());
-    let store = etcd.api_store().await?;
-    Ok((member, store))
-}
-
 /// The serving certificate's names: k3s's fixed ones, the node's, and every `tls-san`.
 fn serving_names(s: &Settings) -> (Vec<String>, Vec<IpAddr>) {
     let mut dns = vec![
@@ -208,7 +146,7 @@ async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
         None
     };
     let join = match &etcd {
-        Some(e) => bootstrap_etcd(s, e, token.as_ref()).await?,
+        Some(e) => super::etcd::start::bootstrap(s, e, token.as_ref()).await?,
         None => None,
     };
     let (dns, ips) = serving_names(s);
@@ -227,7 +165,7 @@ async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
     ipsec_psk(s)?;
     let (member, etcd_store) = match &etcd {
         Some(e) => {
-            let (m, store) = start_etcd(e, join.as_ref()).await?;
+            let (m, store) = super::etcd::start::start(e, join.as_ref()).await?;
             (Some(m), Some(store))
         }
         None => (None, None),

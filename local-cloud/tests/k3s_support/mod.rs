@@ -4,6 +4,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a part of the support")]
 
+pub mod cluster;
+
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
