@@ -2,10 +2,13 @@
 //!
 //! A booted host is one long-lived process tree: `unshare --mount --uts --ipc` runs a shell
 //! that mounts the overlay root (`lowerdir=/`, the host's own upper/work dirs), binds
-//! `/dev` and `/proc`, puts a tmpfs on `/run` and over the local cloud's data dir (so a
-//! host sees neither the CA key nor other hosts' disks), sets the hostname, then execs
-//! `ip netns exec NETNS chroot MERGED sshd -D`. Every mount lives only in that private
-//! mount namespace, so killing the namespace's processes leaves no mount behind.
+//! `/dev` (with its own `/dev/shm`, `/dev/pts` and `/dev/mqueue`) and `/proc`, puts a tmpfs
+//! on `/run`, `/tmp` and over the local cloud's data dir (so a host sees neither the CA
+//! key, nor other hosts' disks, nor the machine's or other hosts' temporary files; the data
+//! dir's path reads as an empty directory even when it lies under `/tmp`), sets
+//! the hostname, then execs `ip netns exec NETNS chroot MERGED sshd -D`. Every mount lives
+//! only in that private mount namespace, so killing the namespace's processes leaves no
+//! mount behind.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -60,9 +63,15 @@ pub async fn boot(plan: &BootPlan<'_>, spec: &HostSpec) -> Result<Booted, HostEr
          M={m}\n\
          mount -t overlay overlay -o lowerdir=/,upperdir={u},workdir={w} \"$M\"\n\
          mount --rbind /dev \"$M/dev\"\n\
+         mount -t tmpfs -o mode=1777,nosuid,nodev,size=256m tmpfs \"$M/dev/shm\"\n\
+         mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts \"$M/dev/pts\"\n\
+         if [ -d \"$M/dev/mqueue\" ]; then mount -t mqueue mqueue \"$M/dev/mqueue\"; fi\n\
          mount --bind /proc \"$M/proc\"\n\
-         mount -t tmpfs -o mode=0755,size=64m tmpfs \"$M/run\"\n\
-         mkdir -p \"$M/run/sshd\"\n\
+         mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m tmpfs \"$M/run\"\n\
+         mkdir -p \"$M/run/sshd\" \"$M/run/lock\"\n\
+         chmod 1777 \"$M/run/lock\"\n\
+         mount -t tmpfs -o mode=1777,nosuid,nodev,size=512m tmpfs \"$M/tmp\"\n\
+         mkdir -p \"$M\"{hide}\n\
          mount -t tmpfs -o mode=0700,size=1m tmpfs \"$M\"{hide}\n\
          hostname {h}\n\
          exec ip netns exec {ns} sh -c 'mount -t sysfs sysfs \"$0/sys\"; exec chroot \"$0\" {SSHD} -D -e -f /etc/ssh/{cfg}' \"$M\"\n",

@@ -10,7 +10,8 @@
 //!
 //! Layout: `spec` (VM records to host specs), and with the feature `realizer` (follows the
 //! store, one actor per VM), `actor` (one task per host), `sys` (commands, preflight),
-//! `net` (bridge, netns, veth), `rootfs` (host key, provisioning into the upper dir), `host`
+//! `net` (bridge, netns, veth), `rootfs` (host key, provisioning into the upper dir), `image`
+//! (what makes the root look like a fresh VM's: hosts, resolv.conf, machine-id), `host`
 //! (boot and halt of one host), `cleanup` (leftovers of a crashed run); without it
 //! `absent` (the same API, refusing).
 
@@ -22,6 +23,8 @@ mod actor;
 mod cleanup;
 #[cfg(feature = "hosts")]
 mod host;
+#[cfg(feature = "hosts")]
+mod image;
 #[cfg(feature = "hosts")]
 mod net;
 #[cfg(feature = "hosts")]
