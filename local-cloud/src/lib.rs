@@ -21,6 +21,8 @@
 //!   (per-type validation and side effects), `api_versions`, `ids`, `faults`, `stats`.
 //! - `hosts/`: scale-set VMs as real Linux hosts reachable over SSH, when `realize_hosts`
 //!   is set (cargo feature `hosts`; root at run time).
+//! - `guest/`: what runs inside those hosts: their init (PID 1 of each host), started from
+//!   the executable that embeds this crate through [`multicall`].
 //! - The k3s stand-in (the Kubernetes API the hosts' `k3s` serves) comes next, as a `k3s/`
 //!   beside `arm/` sharing `tls` and the hosts.
 
@@ -28,6 +30,8 @@ mod arm;
 mod config;
 mod control;
 mod error;
+#[cfg(feature = "hosts")]
+mod guest;
 mod hosts;
 mod persist;
 mod tls;
@@ -171,6 +175,16 @@ impl LocalCloudHandle {
     }
 }
 
+/// Runs the program a realized host started this executable as (its init), if it was, and
+/// returns its exit code; `None` for any other start. An executable given as
+/// [`LocalCloudOptions::host_exe`] calls this first thing in `main` and exits with the code.
+pub fn multicall() -> Option<i32> {
+    #[cfg(feature = "hosts")]
+    return guest::multicall();
+    #[cfg(not(feature = "hosts"))]
+    None
+}
+
 /// Starts the local cloud: loads `data_dir/cloud.json`, prepares TLS, listens on `bind`.
 pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalCloudError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| LocalCloudError::io(&opts.data_dir, e))?;
@@ -181,7 +195,8 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
             .into_iter()
             .map(|s| s.name.to_ascii_lowercase())
             .collect();
-        let r = Arc::new(hosts::Realizer::new(&opts.data_dir, &live).await?);
+        let r =
+            Arc::new(hosts::Realizer::new(&opts.data_dir, &live, opts.host_exe.as_deref()).await?);
         store.gate = Some(r.clone());
         Some(r)
     } else {

@@ -83,6 +83,11 @@ pub fn prepare(dir: &Path, spec: &HostSpec, config_name: &str) -> Result<PathBuf
         vm = spec.name,
     );
     write(&upper.join("etc/ssh").join(config_name), &config, 0o644)?;
+    // The mount point of the init executable's read-only bind mount.
+    let init = upper.join(crate::guest::INIT_PATH.trim_start_matches('/'));
+    if !init.is_file() {
+        write(&init, "", 0o755)?;
+    }
     if !dir.join(PROVISIONED).exists() {
         provision(&upper, spec)?;
         write(&dir.join(PROVISIONED), "", 0o644)?;

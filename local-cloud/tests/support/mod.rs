@@ -66,6 +66,7 @@ impl Cloud {
             ..LatencyModel::scaled(0.001)
         };
         opts.realize_hosts = true;
+        opts.host_exe = Some(env!("CARGO_BIN_EXE_local-cloud-host").into());
         let handle = local_cloud::start(opts)
             .await
             .expect("local cloud with hosts starts");
