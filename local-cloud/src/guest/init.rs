@@ -1,13 +1,13 @@
 //! A host's init: PID 1 of the host's PID namespace. It reaps every orphan of the host
-//! (processes started over SSH outlive their session under it) and keeps the host's sshd
-//! running. Killing it from the machine ends every process of the host at once: the
-//! kernel kills a PID namespace with its init.
+//! (processes started over SSH outlive their session under it) and is the host's service
+//! manager: at boot it starts the host's sshd (`ssh.service`) and every enabled unit, and
+//! serves `systemctl`. Killing it from the machine ends every process of the host at
+//! once: the kernel kills a PID namespace with its init.
 
-use std::os::unix::process::CommandExt as _;
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use super::reaper::{Exit, Reaper};
+use super::journal::Journal;
+use super::manager::{Manager, serve};
+use super::reaper::Reaper;
+use super::service::Ctx;
 use super::{SSHD, log};
 
 /// What the realizer tells the init on its command line.
@@ -62,6 +62,44 @@ pub fn main(args: &[String]) -> i32 {
     rt.block_on(run(args))
 }
 
+/// Debian's `ssh.service`, with the sshd configuration the local cloud made for this host.
+fn ssh_unit(config: &str) -> String {
+    format!(
+        "# Written at boot by the local cloud's host init: Debian's ssh.service with this\n\
+         # host's sshd configuration.\n\
+         [Unit]\n\
+         Description=OpenBSD Secure Shell server\n\
+         Documentation=man:sshd(8) man:sshd_config(5)\n\
+         \n\
+         [Service]\n\
+         ExecStartPre={SSHD} -t -f {config}\n\
+         ExecStart={SSHD} -D -e -f {config}\n\
+         ExecReload={SSHD} -t -f {config}\n\
+         ExecReload=/bin/kill -HUP $MAINPID\n\
+         KillMode=process\n\
+         Restart=on-failure\n\
+         RestartPreventExitStatus=255\n\
+         Type=notify\n\
+         RuntimeDirectory=sshd\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n\
+         Alias=sshd.service\n"
+    )
+}
+
+/// `/run` as the manager needs it: `/run/systemd/system` (where runtime units live, and
+/// the mark by which programs tell that systemd runs the host), this boot's id, the unit
+/// of the host's sshd.
+fn prepare_run(config: &str) -> std::io::Result<String> {
+    std::fs::create_dir_all("/run/systemd/system")?;
+    std::fs::create_dir_all("/run/local-cloud")?;
+    let boot = uuid::Uuid::new_v4().simple().to_string();
+    std::fs::write(super::BOOT_ID, format!("{boot}\n"))?;
+    std::fs::write("/run/systemd/system/ssh.service", ssh_unit(config))?;
+    Ok(boot)
+}
+
 async fn run(args: Args) -> i32 {
     let reaper = match Reaper::start() {
         Ok(r) => r,
@@ -70,26 +108,26 @@ async fn run(args: Args) -> i32 {
             return 1;
         }
     };
-    log("host init started");
-    let config = format!("/etc/ssh/{}", args.sshd_config);
-    loop {
-        let mut cmd = Command::new(SSHD);
-        cmd.args(["-D", "-e", "-f", &config])
-            .stdin(Stdio::null())
-            .process_group(0);
-        match reaper.spawn(&mut cmd) {
-            Ok(child) => {
-                let exit = child.exit.await.unwrap_or(Exit::Code(255));
-                log(&format!(
-                    "sshd {} ended: {exit:?}; starting it again",
-                    child.pid
-                ));
-            }
-            Err(e) => log(&format!("cannot start {SSHD}: {e}")),
+    let boot = match prepare_run(&format!("/etc/ssh/{}", args.sshd_config)) {
+        Ok(b) => b,
+        Err(e) => {
+            log(&format!("host init: cannot prepare /run: {e}"));
+            return 1;
         }
-        // As systemd's Restart=on-failure with its default RestartSec of 100 ms.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    log("host init started");
+    let mgr = Manager::new(Ctx {
+        reaper,
+        journal: Journal::new(boot),
+    });
+    let server = mgr.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve(server).await {
+            log(&format!("host init: systemctl socket failed: {e}"));
+        }
+    });
+    mgr.boot();
+    std::future::pending().await
 }
 
 #[cfg(test)]

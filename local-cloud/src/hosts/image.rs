@@ -1,12 +1,19 @@
 //! What makes a host's root look like a fresh Azure VM rather than a copy of the machine:
 //! its own `/etc/hosts`, `/etc/resolv.conf` and `/etc/machine-id`, written once at
-//! provisioning into the overlay's upper dir (the VM may change them later, as on Azure).
+//! provisioning into the overlay's upper dir (the VM may change them later, as on Azure);
+//! and at every boot, the host's `systemctl`/`journalctl` (symlinks to its init) and no
+//! service enabled but sshd: the machine's own enabled units (a PostgreSQL, a timer) are
+//! not the host's.
 
 use std::path::Path;
 
 use super::HostError;
 use super::HostSpec;
-use super::rootfs::write;
+use super::rootfs::{hide_lower_entries, write};
+use crate::guest::{INIT_PATH, TOOLS};
+
+/// Where the machine's units are enabled (`*.wants`, `*.requires` directories).
+const ETC_UNITS: &str = "/etc/systemd/system";
 
 /// `/etc/hosts` as an Ubuntu cloud image has it, plus the line that makes the host's own
 /// name resolve to its address (on Azure, Azure's DNS answers for the VM's name).
@@ -48,6 +55,50 @@ pub fn provision(upper: &Path, spec: &HostSpec) -> Result<(), HostError> {
     write(&etc.join("resolv.conf"), RESOLV_CONF, 0o644)?;
     write(&etc.join("machine-id"), &machine_id(), 0o444)?;
     Ok(())
+}
+
+/// Per boot, into `upper`: the host's `systemctl` and `journalctl`, and whiteouts for the
+/// machine's enabled units the host has not enabled itself (an entry the host made or
+/// removed is in the upper dir already and stays as it is). `ssh.service` is enabled, as
+/// on an Azure image.
+pub fn per_boot(upper: &Path) -> Result<(), HostError> {
+    for tool in TOOLS {
+        let link = upper.join(tool.trim_start_matches('/'));
+        if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(INIT_PATH)) {
+            continue;
+        }
+        replace_with_link(&link, Path::new(INIT_PATH))?;
+    }
+    let ssh = upper.join("etc/systemd/system/multi-user.target.wants/ssh.service");
+    if std::fs::symlink_metadata(&ssh).is_err() {
+        replace_with_link(&ssh, Path::new("/lib/systemd/system/ssh.service"))?;
+    }
+    for e in std::fs::read_dir(ETC_UNITS).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wants") || name.ends_with(".requires") {
+            let dir = upper.join("etc/systemd/system").join(&name);
+            std::fs::create_dir_all(&dir).map_err(|source| HostError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            hide_lower_entries(&dir, &e.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn replace_with_link(link: &Path, target: &Path) -> Result<(), HostError> {
+    let io = |source| HostError::Io {
+        path: link.display().to_string(),
+        source,
+    };
+    if let Some(parent) = link.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    if std::fs::symlink_metadata(link).is_ok() {
+        std::fs::remove_file(link).map_err(io)?;
+    }
+    std::os::unix::fs::symlink(target, link).map_err(io)
 }
 
 #[cfg(test)]

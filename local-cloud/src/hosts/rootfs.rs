@@ -88,6 +88,7 @@ pub fn prepare(dir: &Path, spec: &HostSpec, config_name: &str) -> Result<PathBuf
     if !init.is_file() {
         write(&init, "", 0o755)?;
     }
+    super::image::per_boot(&upper)?;
     if !dir.join(PROVISIONED).exists() {
         provision(&upper, spec)?;
         write(&dir.join(PROVISIONED), "", 0o644)?;
@@ -205,14 +206,14 @@ fn provision(upper: &Path, spec: &HostSpec) -> Result<(), HostError> {
 
 /// A fresh home even if the machine has one at the same path: each entry of the machine's
 /// directory gets an overlay whiteout (a 0/0 character device) in the upper dir.
-fn hide_lower_entries(upper_dir: &Path, lower_dir: &Path) -> Result<(), HostError> {
+pub(super) fn hide_lower_entries(upper_dir: &Path, lower_dir: &Path) -> Result<(), HostError> {
     let Ok(entries) = std::fs::read_dir(lower_dir) else {
         return Ok(());
     };
     for e in entries.flatten() {
         let target = upper_dir.join(e.file_name());
-        if target.exists() {
-            continue;
+        if std::fs::symlink_metadata(&target).is_ok() {
+            continue; // the host's own entry (or whiteout) stays
         }
         let out = std::process::Command::new("mknod")
             .arg(&target)

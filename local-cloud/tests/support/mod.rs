@@ -305,13 +305,16 @@ impl Host {
 /// Polls `cond` every 50 ms until it holds; fails after `secs` seconds (a bound against a
 /// hang, not a timing assertion).
 pub async fn until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let polling = async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(secs), polling)
+        .await
+        .is_err()
+    {
+        panic!("never happened within {secs} s: {what}");
     }
 }
 
