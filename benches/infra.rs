@@ -17,15 +17,13 @@
 )]
 #![allow(clippy::print_stdout)] // a benchmark's report is its output
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use local_cloud::LatencyModel;
 use platform::azure::resources::{DesiredResource, ResourceKey};
-use support::cloud::{Cluster, LocalCloud};
+use support::Cluster;
+use support::cloud::LocalCloud;
 
 const ADMIN: &str = "[192.0.2.0/24]";
 
@@ -99,10 +97,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` (scripts/test.sh) runs this
-    // binary without it, and the benchmark must not run there.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("benches/infra.rs: run with scripts/bench-infra.sh (cargo bench); skipped");
+    if !support::bench_requested("scripts/bench-infra.sh (cargo bench --bench infra)") {
         return;
     }
     let tf: f64 = env_or("BENCH_TIME_FACTOR", 0.01);
@@ -110,7 +105,9 @@ fn main() {
     let cloud = LocalCloud::start_scaled(tf, serde_json::json!({}));
     let model = LatencyModel::scaled(tf);
 
-    let probe = Cluster::new(&cloud, "bench-probe", ADMIN, "");
+    let probe = Cluster::on(&cloud, "bench-probe")
+        .admin_cidrs(ADMIN)
+        .build();
     let text = std::fs::read_to_string(probe.path().join("platform.yaml")).unwrap();
     let config = platform::config::Config::from_str(&text, probe.path(), None)
         .unwrap_or_else(|e| panic!("bench config: {e:?}"));
@@ -125,7 +122,9 @@ fn main() {
     let (mut walls, mut downs, mut m_sums, mut m_crits) = (vec![], vec![], vec![], vec![]);
     let mut m_chain = Vec::new();
     for i in 0..runs {
-        let c = Cluster::new(&cloud, &format!("bench-{i}"), ADMIN, "");
+        let c = Cluster::on(&cloud, &format!("bench-{i}"))
+            .admin_cidrs(ADMIN)
+            .build();
         let t0 = Instant::now();
         let up = c.run(&["-v", "up", "--only", "infra"]);
         let wall = t0.elapsed().as_secs_f64();

@@ -175,6 +175,25 @@ pub enum Command {
         #[command(subcommand)]
         command: LocalCloudCommand,
     },
+    /// Check what the config's cloud kind needs on this machine; print each item found or
+    /// missing, with the command that installs what is missing (exit 1 if a required one is).
+    Doctor,
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Install, for example:\n  \
+        platform completions bash > /etc/bash_completion.d/platform\n  \
+        platform completions zsh > \"${fpath[1]}/_platform\"\n  \
+        platform completions fish > ~/.config/fish/completions/platform.fish")]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `platform man | man -l -`; `platform man init`
+    /// for the page of one command.
+    Man {
+        /// The command whose page to print (for example `init`, or `local-cloud serve`).
+        command: Vec<String>,
+    },
 }
 
 /// `platform play --connection`.

@@ -16,6 +16,9 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code: another process holds the state lock.
 pub const EXIT_LOCKED: i32 = 3;
 
+/// The hint of every error about something this machine lacks.
+const DOCTOR_HINT: &str = "`platform doctor` lists what this machine lacks for this config and the commands that install it";
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,8 +32,18 @@ pub enum Error {
     Fs(#[from] crate::fsutil::FsError),
     #[error("phase {phase} is not built yet: {what}")]
     NotBuilt { phase: Phase, what: &'static str },
+    /// A phase ended with an error; `hint` is that error's own hint, if it had one.
     #[error("phase {phase} failed: {message}")]
-    PhaseFailed { phase: Phase, message: String },
+    PhaseFailed {
+        phase: Phase,
+        message: String,
+        hint: Option<String>,
+    },
+    /// This machine lacks what the config needs (root, a package, free addresses):
+    /// `platform doctor` lists it with the commands that install it. `explicit` when the
+    /// config asked for it in so many words (then a usage error, exit 2).
+    #[error("{message}")]
+    Unmet { message: String, explicit: bool },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -52,6 +65,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::Unmet { explicit: true, .. } => EXIT_USAGE,
             Error::Playbook(
                 crate::playbook::PlaybookError::Invalid { .. }
                 | crate::playbook::PlaybookError::ExtraVar(_)
@@ -78,14 +92,16 @@ impl Error {
             Error::State(StateError::Locked { .. }) => {
                 Some("wait for that command to finish; the lock is released when it exits".into())
             }
-            Error::PhaseFailed { phase, .. } => Some(format!(
-                "fix the cause and run `platform up` again: it resumes at {phase}"
-            )),
+            Error::PhaseFailed { phase, hint, .. } => Some(match hint {
+                Some(h) => format!("{h}; then run `platform up` again: it resumes at {phase}"),
+                None => format!("fix the cause and run `platform up` again: it resumes at {phase}"),
+            }),
+            Error::Unmet { .. } => Some(DOCTOR_HINT.into()),
             Error::NotBuilt { .. } => {
                 Some("`platform plan` shows which phases this build can run".into())
             }
             // Azure's own advice for its error codes, whichever command met them.
-            Error::Arm(e) => e.hint().map(str::to_owned),
+            Error::Arm(e) => e.hint(),
             _ => None,
         }
     }

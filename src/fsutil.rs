@@ -29,6 +29,17 @@ fn err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FsErro
     move |source| FsError { what, path, source }
 }
 
+/// Where `name` would be run from: the first executable regular file of that name in the
+/// directories of `PATH`, as `execvp` searches them (no fallback directories, so what is
+/// reported is what a spawned command would really find).
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
+}
+
 /// Caps for files users hand us: far above any real one, far below what hurts.
 pub mod caps {
     /// `platform.yaml`.

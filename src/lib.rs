@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cloud;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod fsutil;
 pub mod output;

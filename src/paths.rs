@@ -89,6 +89,12 @@ impl Paths {
         self.state_dir.join("local-cloud")
     }
 
+    /// `hosts/.instance` in the local cloud's data: the prefix its host realizer gives this
+    /// cloud's bridges, veths and namespaces (written by the local cloud, read by `doctor`).
+    pub fn local_cloud_instance(&self) -> PathBuf {
+        self.local_cloud_dir().join("hosts").join(".instance")
+    }
+
     /// `inventories/<cluster>/` beside the config: the generated inventories.
     pub fn inventory_dir(&self) -> PathBuf {
         self.base_dir.join("inventories").join(&self.cluster)

@@ -1,7 +1,7 @@
 //! Source-level checks run with `cargo test` (rust-analyzer's `tidy` tests): the layer order
 //! written in `docs/ARCHITECTURE.md` holds for every `crate::` path in the code, long-running
-//! work never holds the `Printer`, every module has a `//!` header, and the code map names
-//! every folder.
+//! work never holds the `Printer`, every module has a `//!` header, the code map names every
+//! folder, and no merge left conflict markers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -163,4 +163,36 @@ fn the_code_map_names_every_folder() {
         missing.is_empty(),
         "docs/ARCHITECTURE.md does not name {missing:?}"
     );
+}
+
+/// A merge that left conflict markers breaks whatever file it touched, and a shell script or
+/// a Markdown file would not fail to compile: look for them in every tracked text file.
+#[test]
+fn no_file_keeps_merge_conflict_markers() {
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root())
+        .output();
+    let Ok(out) = out.as_ref().map(|o| &o.stdout) else {
+        assert!(std::env::var_os("CI").is_none(), "git is needed in CI");
+        // Straight to stderr: the harness captures `eprintln!`, and a skip must show.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED no_file_keeps_merge_conflict_markers: git not found\n",
+        );
+        return;
+    };
+    let mut found = Vec::new();
+    for name in out.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let path = root().join(String::from_utf8_lossy(name).as_ref());
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue; // binary, or deleted in the work tree
+        };
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with("<<<<<<< ") || line.starts_with(">>>>>>> ") {
+                found.push(format!("{}:{}", path.display(), i + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "merge conflict markers at {found:?}");
 }

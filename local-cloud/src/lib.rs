@@ -21,10 +21,12 @@
 //!   (per-type validation and side effects), `api_versions`, `ids`, `faults`, `stats`.
 //! - `hosts/`: scale-set VMs as real Linux hosts reachable over SSH, when `realize_hosts`
 //!   is set (cargo feature `hosts`; root at run time).
-//! - `guest/`: what runs inside those hosts: their init (PID 1 of each host), started from
-//!   the executable that embeds this crate through [`multicall`].
-//! - The k3s stand-in (the Kubernetes API the hosts' `k3s` serves) comes next, as a `k3s/`
-//!   beside `arm/` sharing `tls` and the hosts.
+//! - `guest/`: what runs inside those hosts: their init (PID 1 of each host) and service
+//!   manager, `systemctl` and `journalctl`, started from the executable that embeds this
+//!   crate through [`multicall`].
+//! - `k3s/`: the k3s stand-in the hosts run as `/usr/local/bin/k3s` (cargo feature `k3s`):
+//!   flags and config file, CAs and tokens, the supervisor, joins, nodes and leases,
+//!   packaged components, `READY=1`, over `kube-standin`'s API.
 
 mod arm;
 mod config;
@@ -33,6 +35,10 @@ mod error;
 #[cfg(feature = "hosts")]
 mod guest;
 mod hosts;
+#[cfg(feature = "k3s")]
+pub mod k3s;
+#[cfg(feature = "k3s")]
+pub mod mirror;
 mod persist;
 mod tls;
 

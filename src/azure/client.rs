@@ -46,6 +46,8 @@ pub struct ArmClientOptions {
     pub poll: PollConfig,
     /// How many write requests (PUT/PATCH/POST/DELETE submissions) may be in flight at once.
     pub max_concurrent_writes: usize,
+    /// The region the resources live in (`cloud.location`); only named in error hints.
+    pub region: Option<String>,
 }
 
 impl ArmClientOptions {
@@ -58,6 +60,7 @@ impl ArmClientOptions {
             retry: RetryConfig::default(),
             poll: PollConfig::default(),
             max_concurrent_writes: 8,
+            region: None,
         }
     }
 
@@ -86,6 +89,9 @@ pub(crate) struct Inner {
     pub(crate) writes: Semaphore,
     pub(crate) counters: Counters,
     pub(crate) ratelimit: Mutex<RateLimitTracker>,
+    pub(crate) region: Option<String>,
+    pub(crate) credential: Arc<dyn TokenCredential>,
+    pub(crate) scope: String,
 }
 
 /// The HTTP client for every ARM call. Cheap to clone (one `Arc`).
@@ -155,15 +161,16 @@ impl ArmClient {
             ..Default::default()
         };
         let credential: Arc<dyn TokenCredential> = match &opts.auth {
-            ArmAuth::Azure(kind) => azure_credential(*kind)?,
+            ArmAuth::Azure(kind) => azure_credential(*kind),
             ArmAuth::Local { ca_pem } => {
                 client_options.transport = Some(local_transport(ca_pem)?);
                 Arc::new(LocalCredential)
             }
         };
+        let scope = scope_for(&opts.endpoint);
         let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
-            credential,
-            [scope_for(&opts.endpoint)],
+            Arc::clone(&credential),
+            [scope.clone()],
         ));
         let pipeline = Pipeline::new(
             Some(env!("CARGO_PKG_NAME")),
@@ -183,10 +190,26 @@ impl ArmClient {
                 writes: Semaphore::new(opts.max_concurrent_writes.max(1)),
                 counters: Counters::default(),
                 ratelimit: Mutex::new(RateLimitTracker::default()),
+                region: opts.region,
+                credential,
+                scope,
             }),
             deadline: None,
             busy_retry: true,
         })
+    }
+
+    /// Gets a token for the ARM endpoint once, before any resource work, so that a missing
+    /// or broken credential is one error (every source tried, one line each) instead of the
+    /// same failure on every request. The token is cached by the credential and reused by
+    /// the requests that follow.
+    pub async fn check_credential(&self) -> Result<(), ArmError> {
+        self.inner
+            .credential
+            .get_token(&[self.inner.scope.as_str()], None)
+            .await
+            .map(|_| ())
+            .map_err(|e| ArmError::Credential(e.to_string()))
     }
 
     /// The subscription this client works in.

@@ -1,4 +1,4 @@
-//! ARM errors: the typed `{"error":{...}}` body, the client's error enum and one-line hints.
+//! ARM errors: the typed `{"error":{...}}` body and the client's error enum (hints: [`super::hint`]).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
@@ -54,7 +54,7 @@ impl ArmErrorDetail {
     }
 
     /// This code and every nested code, depth first.
-    fn codes(&self) -> Vec<&str> {
+    pub(crate) fn codes(&self) -> Vec<&str> {
         let mut out = vec![self.code.as_str()];
         for d in &self.details {
             out.extend(d.codes());
@@ -145,6 +145,10 @@ pub struct HttpError {
     pub details: Vec<ArmErrorDetail>,
     /// `x-ms-request-id` of the failed response, for support cases.
     pub request_id: Option<String>,
+    /// The `api-version` the request carried (ARM refuses some per region).
+    pub api_version: Option<String>,
+    /// The region the client works in (`cloud.location`), when it was told, for hints.
+    pub region: Option<String>,
 }
 
 fn code_suffix(code: &Option<String>) -> String {
@@ -199,57 +203,23 @@ impl ArmError {
             _ => false,
         }
     }
-
-    /// A one-line hint for the user for well-known ARM error codes (top level or nested).
-    pub fn hint(&self) -> Option<&'static str> {
-        let (code, details): (&str, &[ArmErrorDetail]) = match self {
-            ArmError::Http(e) => (e.code.as_deref().unwrap_or(""), &e.details),
-            ArmError::OperationFailed { code, details, .. } => (code, details),
-            ArmError::Credential(_) => {
-                return Some(
-                    "log in with `az login`, or set AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, or choose `cloud.credential` explicitly",
-                );
-            }
-            _ => return None,
-        };
-        std::iter::once(code)
-            .chain(details.iter().flat_map(ArmErrorDetail::codes))
-            .find_map(hint_for_code)
-    }
 }
 
-/// The hint for one ARM error code.
-pub fn hint_for_code(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "SkuNotAvailable" => {
-            "this VM size is not offered in the region or zone for your subscription; pick another size or region (az vm list-skus --location <region>)"
-        }
-        "QuotaExceeded" | "OperationNotAllowed" | "ResourceQuotaExceeded" => {
-            "a subscription quota is exhausted (often regional vCPUs); request a quota increase or use fewer/smaller nodes"
-        }
-        "AllocationFailed" | "ZonalAllocationFailed" => {
-            "Azure has no capacity for this size right now; retry later or choose another size, zone or region"
-        }
-        "Conflict" => {
-            "the resource is in a state that does not allow this change; wait for running operations or check what changed it"
-        }
-        "AnotherOperationInProgress" | "RetryableErrorDueToAnotherOperation" => {
-            "another operation on this resource is still running; wait for it and re-run"
-        }
-        "ResourceGroupBeingDeleted" => {
-            "the resource group is still being deleted; wait until the deletion finishes, then re-run"
-        }
-        "MissingSubscriptionRegistration" | "NoRegisteredProviderFound" => {
-            "the resource provider is not registered for this subscription; run `az provider register --namespace <Namespace>`"
-        }
-        "AuthorizationFailed" => {
-            "the identity lacks permission for this action; grant it a role such as Contributor on the subscription or resource group"
-        }
-        "RequestDisallowedByPolicy" => {
-            "an Azure Policy assignment blocks this request; see the policy named in the error details or ask your subscription admin"
-        }
-        _ => return None,
-    })
+/// A 409 from a PUT of a resource group with `code` and `details`, for tests of errors and
+/// their hints.
+#[cfg(test)]
+pub(crate) fn sample_http_error(code: &str, details: Vec<ArmErrorDetail>) -> ArmError {
+    ArmError::Http(Box::new(HttpError {
+        method: "PUT",
+        resource: "/subscriptions/s/resourceGroups/rg".into(),
+        status: 409,
+        code: Some(code.into()),
+        message: "msg".into(),
+        details,
+        request_id: None,
+        api_version: None,
+        region: None,
+    }))
 }
 
 #[cfg(test)]
@@ -278,52 +248,7 @@ mod tests {
         assert!(ArmErrorDetail::parse(br#"{"error":null,"message":"m"}"#).is_some());
     }
 
-    fn http(code: &str, details: Vec<ArmErrorDetail>) -> ArmError {
-        ArmError::Http(Box::new(HttpError {
-            method: "PUT",
-            resource: "/subscriptions/s/resourceGroups/rg".into(),
-            status: 409,
-            code: Some(code.into()),
-            message: "msg".into(),
-            details,
-            request_id: None,
-        }))
-    }
-
-    #[test]
-    fn hints_cover_top_level_and_nested_codes() {
-        assert!(
-            http("SkuNotAvailable", vec![])
-                .hint()
-                .unwrap()
-                .contains("size")
-        );
-        assert!(http("ResourceGroupBeingDeleted", vec![]).hint().is_some());
-        let nested = ArmErrorDetail {
-            code: "QuotaExceeded".into(),
-            ..Default::default()
-        };
-        assert!(
-            http("InvalidTemplateDeployment", vec![nested])
-                .hint()
-                .unwrap()
-                .contains("quota")
-        );
-        assert_eq!(http("SomethingElse", vec![]).hint(), None);
-        for c in [
-            "OperationNotAllowed",
-            "ResourceQuotaExceeded",
-            "AllocationFailed",
-            "Conflict",
-            "AnotherOperationInProgress",
-            "MissingSubscriptionRegistration",
-            "NoRegisteredProviderFound",
-            "AuthorizationFailed",
-            "RequestDisallowedByPolicy",
-        ] {
-            assert!(hint_for_code(c).is_some(), "{c}");
-        }
-    }
+    use super::sample_http_error as http;
 
     #[test]
     fn display_names_resource_code_and_details() {

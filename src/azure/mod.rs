@@ -3,7 +3,7 @@
 //! [`ArmClient`] is the one way the tool talks to ARM, whether the endpoint is
 //! `https://management.azure.com` or the local cloud. Policies live in the submodules:
 //! credential selection in [`credential`], retry and throttling in [`retry`], long-running
-//! operations in [`lro`], errors and hints in [`error`].
+//! operations in [`lro`], errors in [`error`] and their hints in [`hint`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), platform::azure::ArmError> {
@@ -27,6 +27,7 @@ pub mod api_versions;
 pub mod client;
 pub mod credential;
 pub mod error;
+pub mod hint;
 pub mod ids;
 pub mod lro;
 mod operations;

@@ -54,7 +54,7 @@ impl ArmClient {
         match resp.status {
             404 => Ok(None),
             s if is_success(s) => json_body(&resp, id).map(Some),
-            _ => Err(resp.into_error(Method::Get, id)),
+            _ => Err(self.http_error(resp, Method::Get, id)),
         }
     }
 
@@ -89,7 +89,7 @@ impl ArmClient {
             self.send(Method::Put, &url, Some(&bytes), id).await?
         };
         if !is_success(resp.status) {
-            return Err(resp.into_error(Method::Put, id));
+            return Err(self.http_error(resp, Method::Put, id));
         }
         let step = lro::after_initial(Operation::Put, final_state, observe(&resp, &url));
         match self
@@ -123,7 +123,7 @@ impl ArmClient {
             self.send(Method::Delete, &url, None, id).await?
         };
         if resp.status != 404 && !is_success(resp.status) {
-            return Err(resp.into_error(Method::Delete, id));
+            return Err(self.http_error(resp, Method::Delete, id));
         }
         // Deletes are specified with final-state-via `location`.
         let fs = FinalStateVia::Location;
@@ -142,7 +142,7 @@ impl ArmClient {
         for _ in 0..MAX_PAGES {
             let resp = self.send(Method::Get, &url, None, path).await?;
             if !is_success(resp.status) {
-                return Err(resp.into_error(Method::Get, path));
+                return Err(self.http_error(resp, Method::Get, path));
             }
             let mut page = json_body(&resp, path)?;
             if let Some(Value::Array(values)) = page.get_mut("value").map(Value::take) {
@@ -218,7 +218,7 @@ impl ArmClient {
                     unreadable += 1;
                     if unreadable > poll.max_status_read_failures {
                         return Err(match last_unreadable.take() {
-                            Some(resp) => resp.into_error(Method::Get, id),
+                            Some(resp) => self.http_error(resp, Method::Get, id),
                             None => ArmError::InvalidResponse {
                                 resource: id.to_string(),
                                 message: "the operation status has no `status` field".into(),
@@ -259,7 +259,7 @@ impl ArmClient {
                 PollTarget::Resource if resp.status == 404 || is_success(resp.status) => {
                     lro::after_resource_poll(op, obs)
                 }
-                PollTarget::Resource => return Err(resp.into_error(Method::Get, id)),
+                PollTarget::Resource => return Err(self.http_error(resp, Method::Get, id)),
             };
             if matches!(step, Step::PollUnreadable { .. }) {
                 last_unreadable = Some(resp);

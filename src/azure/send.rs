@@ -83,6 +83,8 @@ pub(crate) struct Resp {
     pub status: u16,
     pub headers: Headers,
     pub body: Vec<u8>,
+    /// The `api-version` of the request this answers (named in errors).
+    pub api_version: Option<String>,
 }
 
 const X_MS_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-request-id");
@@ -104,8 +106,8 @@ impl Resp {
             .or_else(|| self.headers.get_optional_string(&X_MS_ERROR_CODE))
     }
 
-    /// This response as an [`ArmError::Http`] about `resource`.
-    pub(crate) fn into_error(self, method: Method, resource: &str) -> ArmError {
+    /// This response as an [`ArmError::Http`] about `resource`; `region` is the client's.
+    fn into_error(self, method: Method, resource: &str, region: Option<&str>) -> ArmError {
         let detail = ArmErrorDetail::parse(&self.body);
         let code = self.error_code();
         let message = match &detail {
@@ -130,11 +132,18 @@ impl Resp {
             message,
             details: detail.map(|d| d.details).unwrap_or_default(),
             request_id: self.headers.get_optional_string(&X_MS_REQUEST_ID),
+            api_version: self.api_version,
+            region: region.map(str::to_owned),
         }))
     }
 }
 
 impl ArmClient {
+    /// An error response as an [`ArmError::Http`] about `resource`, naming the region.
+    pub(crate) fn http_error(&self, resp: Resp, method: Method, resource: &str) -> ArmError {
+        resp.into_error(method, resource, self.inner.region.as_deref())
+    }
+
     /// Sends one request, retrying per [`super::retry`], and returns the final response
     /// whatever its status. `Err` only for transport and credential failures.
     pub(crate) async fn send(
@@ -188,6 +197,10 @@ impl ArmClient {
                         status: u16::from(status),
                         headers,
                         body: body.to_vec(),
+                        api_version: url
+                            .query_pairs()
+                            .find(|(k, _)| k == "api-version")
+                            .map(|(_, v)| v.into_owned()),
                     };
                     let remaining = retry::parse_ratelimit_remaining(&resp.headers);
                     self.inner

@@ -8,12 +8,21 @@ use std::net::Ipv4Addr;
 /// The IPv4 routes of this machine's network namespace (from `/proc/net/route`, readable
 /// without root), without the default route.
 pub fn machine_routes() -> Vec<Ipv4Net> {
+    machine_routes_by_iface()
+        .into_iter()
+        .map(|(_, net)| net)
+        .collect()
+}
+
+/// Like [`machine_routes`], with the interface each route goes through (a local cloud's
+/// bridges are named after its instance, so its own routes can be told apart).
+pub fn machine_routes_by_iface() -> Vec<(String, Ipv4Net)> {
     std::fs::read_to_string("/proc/net/route")
         .map(|t| parse_routes(&t))
         .unwrap_or_default()
 }
 
-fn parse_routes(text: &str) -> Vec<Ipv4Net> {
+fn parse_routes(text: &str) -> Vec<(String, Ipv4Net)> {
     // The file prints each address as the hex of a u32 holding its bytes little-endian.
     let bytes = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::to_le_bytes);
     text.lines()
@@ -23,20 +32,19 @@ fn parse_routes(text: &str) -> Vec<Ipv4Net> {
             // Iface Destination Gateway Flags RefCnt Use Metric Mask ...
             let dest = Ipv4Addr::from(bytes(f.get(1)?)?);
             let prefix = u32::from_be_bytes(bytes(f.get(7)?)?).leading_ones() as u8;
-            Ipv4Net::new(dest, prefix).ok()
+            Some(((*f.first()?).to_owned(), Ipv4Net::new(dest, prefix).ok()?))
         })
-        .filter(|n| n.prefix_len() > 0)
+        .filter(|(_, n)| n.prefix_len() > 0)
         .collect()
 }
 
 /// The first `10.N.0.0/16` that overlaps none of `used` (nor k3s's default pod and service
 /// ranges, 10.42/16 and 10.43/16); `10.0.0.0/16` when it is free.
 pub fn free_address_space(used: &[Ipv4Net]) -> Option<Ipv4Net> {
-    let overlaps = |a: &Ipv4Net, b: &Ipv4Net| a.contains(&b.network()) || b.contains(&a.network());
     (0u8..=255)
         .filter(|n| *n != 42 && *n != 43)
         .filter_map(|n| Ipv4Net::new(Ipv4Addr::new(10, n, 0, 0), 16).ok())
-        .find(|cand| !used.iter().any(|u| overlaps(cand, u)))
+        .find(|cand| !used.iter().any(|u| crate::config::overlap(cand, u)))
 }
 
 #[cfg(test)]
@@ -50,7 +58,9 @@ plcbr\t0001000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
 
     #[test]
     fn reads_routes_and_picks_a_free_slash_16() {
-        let r = parse_routes(ROUTES);
+        let with_iface = parse_routes(ROUTES);
+        assert_eq!(with_iface[1].0, "plcbr");
+        let r: Vec<Ipv4Net> = with_iface.into_iter().map(|(_, n)| n).collect();
         assert_eq!(
             r,
             [

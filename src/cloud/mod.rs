@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::azure::{ArmClient, ArmClientOptions, CredentialKind, PollConfig, RetryConfig};
 use crate::config::{CloudKind, Config, CredentialChoice};
 use crate::error::Error;
+use crate::phase::Phase;
 
 /// A connected ARM client.
 #[derive(Debug)]
@@ -23,7 +24,8 @@ pub fn local_data_dir(config: &Config) -> std::path::PathBuf {
     config.paths().local_cloud_dir()
 }
 
-fn credential(c: CredentialChoice) -> CredentialKind {
+/// The ARM client's credential kind for a `cloud.credential` choice.
+pub fn credential(c: CredentialChoice) -> CredentialKind {
     match c {
         CredentialChoice::Auto => CredentialKind::Auto,
         CredentialChoice::ServicePrincipal => CredentialKind::ServicePrincipal,
@@ -54,8 +56,9 @@ fn local_timing(time_factor: f64) -> (PollConfig, RetryConfig) {
 }
 
 impl CloudConn {
-    /// Connects as the config says; for `cloud.kind: local` without `arm_endpoint` this uses
-    /// the cluster's local cloud (data in `<state_dir>/local-cloud`), starting it in the
+    /// Connects as the config says; for Azure this gets a token first (see
+    /// [`ArmClient::check_credential`]). For `cloud.kind: local` without `arm_endpoint` this
+    /// uses the cluster's local cloud (data in `<state_dir>/local-cloud`), starting it in the
     /// background when it is not running.
     pub async fn connect(config: &Config) -> Result<CloudConn, Error> {
         let cloud = &config.cloud;
@@ -67,12 +70,13 @@ impl CloudConn {
             CloudKind::Azure => {
                 let mut opts =
                     ArmClientOptions::azure(&cloud.subscription_id, credential(cloud.credential));
+                opts.region = Some(cloud.location.clone());
                 if let Some(e) = &cloud.arm_endpoint {
                     opts.endpoint = parse_endpoint(e)?;
                 }
-                Ok(CloudConn {
-                    client: ArmClient::new(opts)?,
-                })
+                let client = ArmClient::new(opts)?;
+                client.check_credential().await?;
+                Ok(CloudConn { client })
             }
             CloudKind::Local => {
                 let (poll, retry) = local_timing(cloud.local_time_factor);
@@ -103,11 +107,27 @@ impl CloudConn {
                 let mut opts = ArmClientOptions::local(endpoint, &cloud.subscription_id, ca_pem);
                 opts.poll = poll;
                 opts.retry = retry;
+                opts.region = Some(cloud.location.clone());
                 Ok(CloudConn {
                     client: ArmClient::new(opts)?,
                 })
             }
         }
+    }
+
+    /// The check a command that needs ARM for `phases` runs before touching anything (state,
+    /// lock, secrets): for Azure, get a token, so that a missing credential is one error and
+    /// exit 1 with nothing written. A no-op for the local cloud (its token cannot fail, and
+    /// only a command holding the state lock may start it) and for static inventories.
+    pub async fn preflight(config: &Config, phases: &[Phase]) -> Result<(), Error> {
+        let needs_arm = phases
+            .iter()
+            .any(|p| matches!(p, Phase::Infra | Phase::Inventory));
+        if config.cloud.kind != CloudKind::Azure || !needs_arm {
+            return Ok(());
+        }
+        CloudConn::connect(config).await?.close().await;
+        Ok(())
     }
 
     /// Poll timing the client uses (for waits the engine does itself).
@@ -134,7 +154,10 @@ pub fn local_hosts(config: &Config) -> Result<bool, Error> {
         Some(false) => Ok(false),
         Some(true) => local_cloud::hosts_preflight()
             .map(|()| true)
-            .map_err(|e| Error::Usage(format!("cloud.local_hosts: {e}"))),
+            .map_err(|e| Error::Unmet {
+                message: format!("cloud.local_hosts: {e}"),
+                explicit: true,
+            }),
         None => Ok(local_cloud::hosts_preflight().is_ok()),
     }
 }

@@ -12,6 +12,7 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     if !yes {
         confirm(&config.cluster, printer)?;
     }
+    crate::cloud::CloudConn::preflight(config, &[Phase::Infra]).await?;
     let lock = StateLock::acquire(&config.state_dir, "platform down")?;
     // No state does not mean nothing exists (a deleted state directory): the resource
     // group is listed either way, and only resources tagged for this cluster are deleted.
@@ -35,6 +36,7 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     if config.cloud.kind == crate::config::CloudKind::Local
         && config.cloud.arm_endpoint.is_none()
         && done.left_alone.is_empty()
+        && done.left_in_place.is_empty()
     {
         crate::cloud::daemon::stop(&crate::cloud::local_data_dir(config))?;
     }
@@ -46,12 +48,32 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::to_value(&done).unwrap_or_default()),
         OutputFormat::Text => printer.info(&format!(
-            "down: deleted {} resources{}{}",
+            "down: deleted {} resources{}{}{}",
             done.deleted.len(),
             if done.resource_group_deleted {
                 " and the resource group"
             } else {
                 ""
+            },
+            if done.left_in_place.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<String> = done
+                    .left_in_place
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} ({})",
+                            crate::azure::ids::name_of(&l.id),
+                            l.resource_type
+                        )
+                    })
+                    .collect();
+                format!(
+                    "; left {} tagged resources of types platform does not delete in place: {}",
+                    names.len(),
+                    names.join(", ")
+                )
             },
             if done.left_alone.is_empty() {
                 String::new()

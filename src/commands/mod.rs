@@ -1,9 +1,12 @@
 //! One thin function per command: load config and state, call the library, print results.
 
+mod completions;
+mod doctor;
 mod down;
 mod init;
 mod inventory;
 mod local_cloud;
+mod man;
 mod plan;
 mod play;
 mod run;
@@ -87,6 +90,9 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Stop,
         } => local_cloud::stop(&load()?, printer),
+        Command::Doctor => doctor::run(&load()?, printer).await,
+        Command::Completions { shell } => completions::run(shell, printer),
+        Command::Man { command } => man::run(&command, printer),
     }
 }
 

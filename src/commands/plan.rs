@@ -8,6 +8,8 @@ use crate::phases::Phases;
 use crate::runner::{PlanAction, plan};
 
 pub async fn run(config: &Config, sel: &Selection, printer: &Printer) -> Result<()> {
+    // Before any output: no credential means one error, not a failed row per resource.
+    crate::cloud::CloudConn::preflight(config, &sel.phases()).await?;
     let state = super::read_state(config)?;
     super::check_cluster(config, &state, &config.state_dir)?;
     let plans = plan(&Phases, config, &state, sel).await;

@@ -14,6 +14,8 @@ pub async fn run(
     forced: &[Phase],
     printer: &Printer,
 ) -> Result<()> {
+    // Before the lock, the state and the secrets: a missing credential writes nothing.
+    crate::cloud::CloudConn::preflight(config, &sel.phases()).await?;
     let lock = StateLock::acquire(&config.state_dir, "platform up")?;
     let mut state = State::load(&config.state_dir)?.unwrap_or_else(|| State::new(&config.cluster));
     super::check_cluster(config, &state, &config.state_dir)?;

@@ -211,6 +211,7 @@ pub struct Gitops {
 
 /// One problem in a config file.
 pub use crate::yaml::Issue as ConfigIssue;
+pub use validate::overlap;
 
 /// Every problem found in a config file.
 #[derive(Debug, thiserror::Error)]

@@ -174,7 +174,8 @@ fn cloud(c: &Config, k: &mut Checker<'_>) {
     }
 }
 
-fn overlap(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+/// Whether two networks share any address.
+pub fn overlap(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 

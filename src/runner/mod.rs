@@ -310,10 +310,14 @@ pub async fn run<E: PhaseExec>(
                     duration_ms: ms,
                 });
                 let e = match e {
-                    e @ (Error::NotBuilt { .. } | Error::Usage(_) | Error::Config(_)) => e,
+                    e @ (Error::NotBuilt { .. }
+                    | Error::Usage(_)
+                    | Error::Config(_)
+                    | Error::Unmet { explicit: true, .. }) => e,
                     other => Error::PhaseFailed {
                         phase,
                         message: other.to_string(),
+                        hint: other.hint(),
                     },
                 };
                 return Err((outcomes, e));

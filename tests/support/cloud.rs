@@ -1,6 +1,7 @@
-//! A `platform local-cloud serve` process shared by the tests of one binary, and clusters
-//! pointed at it through `cloud.arm_endpoint` + `cloud.local_ca`, as a real deployment points
-//! at Azure: killing `platform` never kills the cloud.
+//! A `platform local-cloud serve` process, shared by the tests of one binary or a test's own,
+//! which clusters point at through `cloud.arm_endpoint` + `cloud.local_ca` as a real
+//! deployment points at Azure: killing `platform` never kills the cloud. And [`CloudApi`], the
+//! HTTPS client of any local cloud's ARM and `/_local/` control endpoints.
 //!
 //! Cleanup: the server runs under a tiny `sh` watchdog that reads the test's pipe on its
 //! stdin and kills the server when that pipe closes. Dropping [`LocalCloud`] closes the pipe
@@ -16,31 +17,54 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Run, finish, platform};
+use super::{block_on, platform_bin};
 
 /// Default time factor: a full `up --only infra` takes about 2 s.
 pub const TIME_FACTOR: f64 = 0.002;
 
-/// A running `platform local-cloud serve`.
-pub struct LocalCloud {
-    /// `https://127.0.0.1:PORT` without a trailing slash.
-    pub endpoint: String,
-    /// The CA file to trust.
-    pub ca: PathBuf,
+/// How a [`LocalCloud`] is started.
+#[derive(Clone, Debug)]
+pub struct Serve {
     /// Azure-shaped latencies are multiplied by this.
     pub time_factor: f64,
+    /// Items per page of list calls.
+    pub page_size: usize,
+    /// A `FaultConfig` as JSON (`{}` for none); see [`LocalCloud::set_faults`].
+    pub faults: Value,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Serve {
+            time_factor: TIME_FACTOR,
+            page_size: 100,
+            faults: serde_json::json!({}),
+        }
+    }
+}
+
+/// A running `platform local-cloud serve`; its [`CloudApi`] is reached through it (`Deref`).
+pub struct LocalCloud {
+    /// Azure-shaped latencies are multiplied by this.
+    pub time_factor: f64,
+    api: CloudApi,
     watchdog: Option<Child>,
     pipe: Option<ChildStdin>,
-    http: reqwest::Client,
-    rt: tokio::runtime::Runtime,
-    _dir: PathBuf,
 }
 
 impl std::fmt::Debug for LocalCloud {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalCloud")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.api.endpoint)
             .finish()
+    }
+}
+
+impl std::ops::Deref for LocalCloud {
+    type Target = CloudApi;
+
+    fn deref(&self) -> &CloudApi {
+        &self.api
     }
 }
 
@@ -48,11 +72,23 @@ impl LocalCloud {
     /// Starts a server at [`TIME_FACTOR`] with `faults` (a `FaultConfig` as JSON, `{}` for
     /// none).
     pub fn start(faults: Value) -> LocalCloud {
-        Self::start_scaled(TIME_FACTOR, faults)
+        Self::serve(Serve {
+            faults,
+            ..Serve::default()
+        })
     }
 
     /// Starts a server whose latencies are `time_factor` times Azure's.
     pub fn start_scaled(time_factor: f64, faults: Value) -> LocalCloud {
+        Self::serve(Serve {
+            time_factor,
+            faults,
+            ..Serve::default()
+        })
+    }
+
+    /// Starts a server as `how` says.
+    pub fn serve(how: Serve) -> LocalCloud {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("cloud");
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
@@ -60,13 +96,13 @@ impl LocalCloud {
         let script = r#""$0" local-cloud serve "$@" & pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid; rm -rf "$LC_DIR"' EXIT
 read _ignored"#;
-        let tf = time_factor.to_string();
+        let (tf, page) = (how.time_factor.to_string(), how.page_size.to_string());
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .arg(env!("CARGO_BIN_EXE_platform"))
+            .arg(platform_bin())
             .args(["--data-dir", data.to_str().unwrap(), "--time-factor", &tf])
-            .args(["--retry-after", "0"])
+            .args(["--retry-after", "0", "--page-size", &page])
             .env("NO_COLOR", "1")
             .env("LC_DIR", dir.path())
             .env_remove("RUST_LOG")
@@ -84,86 +120,28 @@ read _ignored"#;
                 panic!("local-cloud serve ended before printing its endpoint: {log:?}");
             };
             if let Some(e) = line.strip_prefix("endpoint: ") {
-                endpoint = Some(e.trim_end_matches('/').to_owned());
+                endpoint = Some(e.to_owned());
             } else if let Some(c) = line.strip_prefix("ca: ") {
                 ca = Some(PathBuf::from(c));
             }
         }
-        let ca = ca.unwrap();
-        let pem = std::fs::read(&ca).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
-            .build()
-            .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        // The watchdog removes the directory (a static's TempDir would never be dropped).
+        let _ = dir.keep();
         let cloud = LocalCloud {
-            endpoint: endpoint.unwrap(),
-            ca,
-            time_factor,
+            time_factor: how.time_factor,
+            api: CloudApi::new(&endpoint.unwrap(), &ca.unwrap()),
             watchdog: Some(child),
             pipe,
-            http,
-            rt,
-            // The watchdog removes it (a static's TempDir would never be dropped).
-            _dir: dir.keep(),
         };
-        cloud.set_faults(faults);
+        cloud.set_faults(how.faults);
         cloud
-    }
-
-    /// One `/_local/` control call; panics unless it answers 2xx.
-    pub fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/_local/{path}", self.endpoint);
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.rt.block_on(async {
-            let mut req = self.http.request(method, &url);
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let resp = req.send().await.expect("control request");
-            let status = resp.status();
-            let text = resp.text().await.unwrap();
-            assert!(status.is_success(), "{url}: {status} {text}");
-            serde_json::from_str(&text).unwrap_or(Value::Null)
-        })
-    }
-
-    /// One ARM request, as a colleague with the portal or `az` would make it (any bearer
-    /// token): `(status, body)`.
-    pub fn arm(&self, method: &str, path_and_query: &str) -> (u16, Value) {
-        let url = format!("{}{path_and_query}", self.endpoint);
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.rt.block_on(async {
-            let resp = self
-                .http
-                .request(method, &url)
-                .bearer_auth("a-colleague")
-                .send()
-                .await
-                .expect("ARM request");
-            let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        })
-    }
-
-    /// The request counters (`RequestStats` as JSON).
-    pub fn stats(&self) -> Value {
-        self.control("GET", "stats", None)
-    }
-
-    /// Zeroes the request counters.
-    pub fn reset_stats(&self) {
-        self.control("POST", "reset-stats", None);
     }
 
     /// Replaces the fault config (JSON, every field optional). ARM's subscription token
     /// buckets are added with their refill sped up by the time factor, as every latency is:
     /// at Azure's real refill rate a 500 times faster cloud would run out of reads in every
-    /// test and the client would spend most of the run pacing itself.
+    /// test and the client would spend most of the run pacing itself. An explicit
+    /// `"rate_limits": null` leaves them out (never throttled).
     pub fn set_faults(&self, mut faults: Value) {
         let bucket = |size: f64, per_sec: f64| serde_json::json!({"size": size, "refill_per_sec": per_sec / self.time_factor});
         if faults.get("rate_limits").is_none() {
@@ -174,22 +152,6 @@ read _ignored"#;
             });
         }
         self.control("PUT", "faults", Some(faults));
-    }
-
-    /// Every stored resource of resource group `rg` (case-insensitive), the group included.
-    pub fn resources_in(&self, rg: &str) -> Vec<Value> {
-        let needle = format!("/resourcegroups/{}", rg.to_ascii_lowercase());
-        let all = self.control("GET", "resources", None);
-        all["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                let id = r["id"].as_str().unwrap_or_default().to_ascii_lowercase();
-                id.ends_with(&needle) || id.contains(&format!("{needle}/"))
-            })
-            .cloned()
-            .collect()
     }
 }
 
@@ -216,70 +178,143 @@ pub fn shared() -> &'static LocalCloud {
     CLOUD.get_or_init(|| LocalCloud::start(serde_json::json!({})))
 }
 
-/// Serializes the tests of one binary: they share the cloud's counters and faults.
+/// Serializes the tests of one binary that share the cloud's counters and faults.
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A cluster directory with a config pointing at `cloud`.
+/// A local cloud's endpoints over HTTPS, trusting only its CA: the ARM API as a colleague
+/// with the portal or `az` would call it, and the `/_local/` control API.
 #[derive(Debug)]
-pub struct Cluster {
-    pub name: String,
-    pub dir: tempfile::TempDir,
+pub struct CloudApi {
+    /// `https://127.0.0.1:PORT/` (with the trailing slash).
+    pub endpoint: String,
+    /// The CA file to trust.
+    pub ca: PathBuf,
+    http: reqwest::Client,
 }
 
-impl Cluster {
-    /// Writes `platform.yaml` for cluster `name` with `extra` YAML sections appended
-    /// (`nodes:`, `postgres:`; `network:` comes from `admin_cidrs`).
-    pub fn new(cloud: &LocalCloud, name: &str, admin_cidrs: &str, extra: &str) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Cluster {
-            name: name.to_owned(),
-            dir,
-        };
-        c.write_config(cloud, admin_cidrs, extra);
-        c
+impl CloudApi {
+    /// A client of the cloud at `endpoint` whose certificates `ca` signs.
+    pub fn new(endpoint: &str, ca: &Path) -> CloudApi {
+        let pem = std::fs::read(ca).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+            .build()
+            .unwrap();
+        let mut endpoint = endpoint.to_owned();
+        if !endpoint.ends_with('/') {
+            endpoint.push('/');
+        }
+        CloudApi {
+            endpoint,
+            ca: ca.to_owned(),
+            http,
+        }
     }
 
-    /// Rewrites the config (same cluster, new settings).
-    pub fn write_config(&self, cloud: &LocalCloud, admin_cidrs: &str, extra: &str) {
-        let text = format!(
-            "cluster: {}\ncloud:\n  kind: local\n  arm_endpoint: {}\n  local_ca: {}\n  local_time_factor: {}\nnetwork:\n  admin_cidrs: {admin_cidrs}\ngitops:\n  controller: none\n{extra}",
-            self.name,
-            cloud.endpoint,
-            cloud.ca.display(),
-            cloud.time_factor,
+    /// One `/_local/` control call; panics unless it answers 2xx.
+    pub fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}_local/{path}", self.endpoint);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        block_on(async {
+            let mut req = self.http.request(method, &url);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await.expect("control request");
+            let status = resp.status();
+            let text = resp.text().await.unwrap();
+            assert!(status.is_success(), "{url}: {status} {text}");
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        })
+    }
+
+    /// One ARM request, as a colleague with the portal or `az` would make it (any bearer
+    /// token): `(status, body)`.
+    pub fn arm(&self, method: &str, path_and_query: &str) -> (u16, Value) {
+        self.arm_request(method, path_and_query, None)
+    }
+
+    /// Like [`CloudApi::arm`], with a JSON request body (a PUT).
+    pub fn arm_json(&self, method: &str, path_and_query: &str, body: &Value) -> (u16, Value) {
+        self.arm_request(method, path_and_query, Some(body))
+    }
+
+    fn arm_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = format!(
+            "{}{}",
+            self.endpoint,
+            path_and_query.trim_start_matches('/')
         );
-        std::fs::write(self.dir.path().join("platform.yaml"), text).unwrap();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        block_on(async {
+            let mut req = self.http.request(method, &url).bearer_auth("a-colleague");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.expect("ARM request");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
     }
 
-    /// The directory holding `platform.yaml`.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
+    /// The request counters (`RequestStats` as JSON).
+    pub fn stats(&self) -> Value {
+        self.control("GET", "stats", None)
     }
 
-    /// The resource group the config uses (the default `<cluster>-rg`).
-    pub fn rg(&self) -> String {
-        format!("{}-rg", self.name)
+    /// Zeroes the request counters.
+    pub fn reset_stats(&self) {
+        self.control("POST", "reset-stats", None);
     }
 
-    /// Runs `platform ARGS` for this cluster.
-    pub fn run(&self, args: &[&str]) -> Run {
-        finish(platform(self.path()).args(args).output().unwrap())
+    /// Every stored resource of resource group `rg` (case-insensitive), the group included.
+    pub fn resources_in(&self, rg: &str) -> Vec<Value> {
+        let needle = format!("/resourcegroups/{}", rg.to_ascii_lowercase());
+        let all = self.control("GET", "resources", None);
+        all["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let id = r["id"].as_str().unwrap_or_default().to_ascii_lowercase();
+                id.ends_with(&needle) || id.contains(&format!("{needle}/"))
+            })
+            .cloned()
+            .collect()
     }
 
-    /// The state file as JSON, if any.
-    pub fn state(&self) -> Option<Value> {
-        let p = self.path().join(".platform/state.json");
-        let text = std::fs::read_to_string(p).ok()?;
-        Some(serde_json::from_str(&text).unwrap())
+    /// `GET /_local/vms/{name}`: the VM with its address and, for real hosts, its `host`
+    /// (state, netns, sshd_pid, host key).
+    pub fn vm(&self, name: &str) -> Value {
+        self.control("GET", &format!("vms/{name}"), None)
     }
 
-    /// The infra phase's recorded status (`succeeded`, `failed`, `running`), if any.
-    pub fn infra_status(&self) -> Option<String> {
-        let s = self.state()?;
-        s["phases"]["infra"]["status"].as_str().map(str::to_owned)
+    /// A power action on VM `name` (`stop`, `start`, `deallocate`), as the portal would.
+    pub fn power(&self, name: &str, action: &str) {
+        self.control("POST", &format!("vms/{name}/{action}"), None);
+    }
+
+    /// Polls VM `name` until its host is in `state` (power actions return at once; the
+    /// host's actor applies them in the background). Returns the VM.
+    pub fn wait_host_state(&self, name: &str, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let vm = self.vm(name);
+            if vm["host"]["state"] == state {
+                return vm;
+            }
+            assert!(Instant::now() < deadline, "{name} never {state}: {vm}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -1,8 +1,4 @@
 //! What a test host left behind on this machine: network namespaces, links and processes.
-//! Shared by the test trees that create namespace hosts (`support::nodes`,
-//! `local_hosts_support`); it depends on nothing else so either can include it.
-
-#![allow(dead_code)] // each test binary uses a different subset
 
 /// Names in `dir` (a directory of the kernel's) that start with `prefix`.
 fn names_with(dir: &str, prefix: &str) -> Vec<String> {

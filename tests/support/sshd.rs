@@ -1,35 +1,20 @@
 //! Real OpenSSH servers for tests: `sshd -D` on a loopback port with its own host key,
-//! accepting one client key for the non-root test user. Everything is removed on drop.
-//!
-//! Root is needed (sshd, the test user, sudoers). [`require_root`] skips a test with a printed
-//! reason when not root, and fails it when `CI` is set, so CI cannot silently skip.
-
-#![allow(clippy::print_stderr)]
+//! accepting one client key for the non-root test user, or on port 22 of a network
+//! namespace of its own. Everything is removed on drop. Root is needed (sshd, the test user,
+//! sudoers): gate the test with `support::require(&[Need::Hosts])`.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use super::cluster::Cluster;
 
 /// The login user of the test servers (never root: root's shell start-up files are slow).
 pub const TEST_USER: &str = "platformtest";
-
-/// Whether the test can run; panics under CI when not root.
-pub fn require_root(test: &str) -> bool {
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
-    if root {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: needs root (sshd, a test user, sudoers); CI must run it as root");
-    }
-    eprintln!("skipping {test}: needs root (sshd, a test user, sudoers)");
-    false
-}
 
 fn sh(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -79,12 +64,15 @@ pub fn ensure_user() {
 /// A client key pair in its own temporary directory.
 pub struct ClientKey {
     _dir: tempfile::TempDir,
+    /// The private key file.
     pub private: PathBuf,
+    /// The public key line.
     pub public: String,
 }
 
 impl ClientKey {
-    pub fn new() -> ClientKey {
+    /// A new ed25519 key pair (`ssh-keygen`).
+    pub fn generate() -> ClientKey {
         let dir = tempfile::tempdir().unwrap();
         let private = dir.path().join("id_ed25519");
         keygen(&private);
@@ -117,6 +105,7 @@ pub fn free_port() -> u16 {
 /// A running `sshd -D` on `127.0.0.1:port`, or on port 22 of its own network namespace.
 pub struct Sshd {
     dir: tempfile::TempDir,
+    /// Where it listens.
     pub address: String,
     pub port: u16,
     child: Option<Child>,
@@ -141,7 +130,7 @@ impl Drop for Netns {
     }
 }
 
-static NETNS_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static NETNS_SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn ip(args: &[&str]) {
     sh(Command::new("ip").args(args));
@@ -155,22 +144,7 @@ impl Sshd {
 
     /// Starts a server on `port`.
     pub fn start_on(port: u16, authorized_key: &str) -> Sshd {
-        ensure_user();
-        let dir = tempfile::tempdir().unwrap();
-        // The unprivileged sshd child reads authorized_keys as the test user.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let keys = dir.path().join("authorized_keys");
-        std::fs::write(&keys, authorized_key).unwrap();
-        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
-        keygen(&dir.path().join("host_key"));
-        let mut s = Sshd {
-            dir,
-            address: "127.0.0.1".into(),
-            port,
-            child: None,
-            netns: None,
-        };
-        s.write_config();
+        let mut s = Sshd::prepare("127.0.0.1", port, authorized_key, None);
         s.spawn();
         s
     }
@@ -178,7 +152,7 @@ impl Sshd {
     /// Starts a server on port 22 of a new network namespace, reachable from here over a veth
     /// pair (addresses in 100.73.0.0/16, out of the way of VNets and the local cloud).
     pub fn start_in_netns(authorized_key: &str) -> Sshd {
-        let seq = NETNS_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let seq = NETNS_SEQ.fetch_add(1, Ordering::SeqCst);
         let slot = (std::process::id() % 64) * 256 + seq % 256;
         let (a, b) = (slot / 64, (slot % 64) * 4);
         let name = format!("plt-{}-{seq}", std::process::id());
@@ -216,15 +190,17 @@ impl Sshd {
         ]);
         inner(&["link", "set", &peer_if, "up"]);
         inner(&["link", "set", "lo", "up"]);
-        let mut s =
-            Sshd::start_on_prepared(&format!("100.73.{a}.{}", b + 2), 22, authorized_key, ns);
+        let address = format!("100.73.{a}.{}", b + 2);
+        let mut s = Sshd::prepare(&address, 22, authorized_key, Some(ns));
         s.spawn();
         s
     }
 
-    fn start_on_prepared(address: &str, port: u16, authorized_key: &str, ns: Netns) -> Sshd {
+    /// The server's directory (authorized key, a new host key, `sshd_config`), not started.
+    fn prepare(address: &str, port: u16, authorized_key: &str, netns: Option<Netns>) -> Sshd {
         ensure_user();
         let dir = tempfile::tempdir().unwrap();
+        // The unprivileged sshd child reads authorized_keys as the test user.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let keys = dir.path().join("authorized_keys");
         std::fs::write(&keys, authorized_key).unwrap();
@@ -235,7 +211,7 @@ impl Sshd {
             address: address.into(),
             port,
             child: None,
-            netns: Some(ns),
+            netns,
         };
         s.write_config();
         s
@@ -395,8 +371,15 @@ pub struct Sudoers {
 }
 
 impl Sudoers {
+    /// Grants it until dropped.
     pub fn grant() -> Sudoers {
-        let path = PathBuf::from(format!("/etc/sudoers.d/{TEST_USER}-{}", std::process::id()));
+        // One file per grant: tests of one binary may grant at the same time.
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, Ordering::SeqCst);
+        let path = PathBuf::from(format!(
+            "/etc/sudoers.d/{TEST_USER}-{}-{seq}",
+            std::process::id()
+        ));
         std::fs::write(&path, format!("{TEST_USER} ALL=(ALL) NOPASSWD:ALL\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
         Sudoers { path }
@@ -409,25 +392,22 @@ impl Drop for Sudoers {
     }
 }
 
-/// A local-cloud config for `cluster` in `dir` that logs in as [`TEST_USER`] with `key`, and
-/// `inventories/<cluster>/hosts.json` listing `hosts` (hostvars) plus `groups`.
-pub fn write_cluster(
-    dir: &Path,
-    cluster: &str,
+/// A cluster `name` whose hosts are test sshds: it logs in as [`TEST_USER`] with `key`, and
+/// `inventories/<name>/hosts.json` lists `hosts` (hostvars) plus `groups`. (`platform run`
+/// and `play` read hosts.json and never start the local cloud.)
+pub fn cluster(
+    name: &str,
     key: &ClientKey,
     fanout: usize,
     hosts: &[(&str, &Sshd)],
     groups: serde_json::Value,
-) {
-    // `platform run` reads hosts.json and never starts the local cloud: no guard needed.
-    drop(super::write_local_config(
-        dir,
-        cluster,
-        &format!(
+) -> Cluster {
+    let c = Cluster::local(name)
+        .yaml(&format!(
             "nodes:\n  ssh_user: {TEST_USER}\n  ssh_key: {}\n  ssh_fanout: {fanout}\n",
             key.private.display()
-        ),
-    ));
+        ))
+        .build();
     let hostvars: serde_json::Map<String, serde_json::Value> = hosts
         .iter()
         .map(|(n, s)| {
@@ -439,7 +419,8 @@ pub fn write_cluster(
         .collect();
     let mut inv = groups;
     inv["_meta"] = serde_json::json!({ "hostvars": hostvars });
-    let d = dir.join("inventories").join(cluster);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("hosts.json"), inv.to_string()).unwrap();
+    let file = c.inventory_file("hosts.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, inv.to_string()).unwrap();
+    c
 }

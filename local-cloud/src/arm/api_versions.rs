@@ -15,8 +15,9 @@ pub const NETWORK: &[&str] = &["2025-09-01", "2026-01-01", "2026-03-01"];
 pub const PRIVATE_DNS: &[&str] = &["2024-06-01"];
 /// `Microsoft.Compute` scale sets and VMs (`.../Microsoft.Compute/ComputeRP/stable/`).
 pub const COMPUTE: &[&str] = &["2025-04-01", "2025-11-01", "2026-03-01"];
-/// `Microsoft.Compute/disks`: the Disk RP versions on its own (`.../Microsoft.Compute/
-/// DiskRP/stable/{2023-10-02,2024-03-02,2025-01-02}/disk.json`); Compute's are refused.
+/// `Microsoft.Compute/disks` and `/snapshots`: the Disk RP versions on its own
+/// (`.../Microsoft.Compute/DiskRP/stable/{2023-10-02,2024-03-02,2025-01-02}/disk.json`);
+/// Compute's are refused.
 pub const DISKS: &[&str] = &["2023-10-02", "2024-03-02", "2025-01-02"];
 /// `Microsoft.DBforPostgreSQL` flexible servers, databases, firewall rules.
 pub const POSTGRES: &[&str] = &["2025-08-01"];
@@ -44,6 +45,7 @@ pub const TABLE: &[(&str, &[&str])] = &[
     ("Microsoft.Compute/virtualMachineScaleSets", COMPUTE),
     ("Microsoft.Compute/virtualMachines", COMPUTE),
     ("Microsoft.Compute/disks", DISKS),
+    ("Microsoft.Compute/snapshots", DISKS),
     ("Microsoft.DBforPostgreSQL/flexibleServers", POSTGRES),
     (
         "Microsoft.DBforPostgreSQL/flexibleServers/databases",

@@ -211,6 +211,11 @@ async fn arm_checked(
         }
     };
     let query = query_of(uri);
+    let version = super::listing::param(&query, "api-version");
+    // Recorded before the check, so a test sees what a client sent even when refused.
+    cloud
+        .stats()
+        .record_api_version(method.as_str(), parsed.rtype(), version.unwrap_or("-"));
     if let Err(e) = check_api_version(cloud, &parsed, &query) {
         return e.into_response();
     }

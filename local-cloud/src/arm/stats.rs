@@ -23,6 +23,10 @@ pub struct RequestStats {
     pub server_errors: u64,
     /// 401 answers.
     pub unauthorized: u64,
+    /// `"METHOD type"` -> api-version -> requests (operation polls under `operations`), as
+    /// received, also when the version was refused.
+    #[serde(default)]
+    pub api_versions: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl RequestStats {
@@ -35,6 +39,16 @@ impl RequestStats {
             self.puts += 1;
             *self.puts_by_type.entry(rtype.to_string()).or_default() += 1;
         }
+    }
+
+    /// Counts the api-version of one request about `rtype`.
+    pub fn record_api_version(&mut self, method: &str, rtype: &str, version: &str) {
+        *self
+            .api_versions
+            .entry(format!("{method} {rtype}"))
+            .or_default()
+            .entry(version.to_string())
+            .or_default() += 1;
     }
 
     /// Requests with this method.

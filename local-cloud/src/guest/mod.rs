@@ -53,7 +53,8 @@ const BOOT_ID: &str = "/run/local-cloud/boot_id";
 /// Runs the guest program this process was started as, if it was started as one inside a
 /// host (its executable is [`INIT_PATH`]): the init (`init --local-cloud-host ...`),
 /// `systemctl` (also as `reboot`, `poweroff`, `halt`, `shutdown`, which are symlinks to it
-/// on Debian) or `journalctl`. Returns its exit code; `None` for any other start (the
+/// on Debian), `journalctl`, or (with the `k3s` feature) the k3s stand-in as the release
+/// mirror's `k3s` script starts it. Returns its exit code; `None` for any other start (the
 /// caller goes on with its own `main`).
 pub fn multicall() -> Option<i32> {
     let exe = std::env::current_exe().ok()?;
@@ -71,6 +72,11 @@ pub fn multicall() -> Option<i32> {
             Some(systemctl::main(name, &args[1..]))
         }
         ("journalctl", _) => Some(journalctl::main(&args[1..])),
+        // The release mirror's `k3s` asset: `exec <init> --local-cloud-k3s <version> "$@"`.
+        #[cfg(feature = "k3s")]
+        ("init", Some(crate::k3s::MARKER)) if args.len() > 2 => {
+            Some(crate::k3s::main(&args[2], args[3..].to_vec()))
+        }
         _ => None,
     }
 }

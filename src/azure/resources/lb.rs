@@ -1,4 +1,4 @@
-//! Standard load balancer in front of the k3s API servers (`Microsoft.Network`, 2026-03-01).
+//! Standard load balancer in front of the k3s API servers (`Microsoft.Network`, 2025-09-01).
 
 use std::collections::BTreeMap;
 
@@ -102,8 +102,9 @@ mod tests {
     use crate::azure::resources::spec_check::{SpecNote, assert_matches_examples};
 
     // Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2026-01-01/
-    //       examples/LoadBalancerCreateStandardSku.json (the 2026-03-01 copy is not in the index
-    //       we could read). Its frontend uses a subnet; the public-IP frontend and
+    //       examples/LoadBalancerCreateStandardSku.json. The pinned 2025-09-01 copy is not in
+    //       the index we could read; the 2025-05-01 copy (read) has the same request body, so
+    //       the example did not change across the pinned version. Its frontend uses a subnet; the public-IP frontend and
     //       `disableOutboundSnat` are in LoadBalancerCreateWithOutboundRules.json (2025-05-01),
     //       which we could only read through the Go SDK sample generated from it.
     #[test]
@@ -121,7 +122,7 @@ mod tests {
             &body,
             &[(
                 "LoadBalancerCreateStandardSku.json",
-                Some("2026-03-01 copy not readable; same LoadBalancer schema"),
+                Some("2025-09-01 copy not readable; 2025-05-01 and 2026-01-01 bodies identical"),
             )],
             LoadBalancerSpec::API_VERSION,
             &[

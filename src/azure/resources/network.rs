@@ -1,5 +1,5 @@
 //! Virtual network with inline subnets, and the network security group
-//! (`Microsoft.Network`, api 2026-03-01).
+//! (`Microsoft.Network`, api 2025-09-01).
 
 use std::collections::BTreeMap;
 

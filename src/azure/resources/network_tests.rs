@@ -30,32 +30,27 @@ fn vnet() -> VirtualNetworkSpec {
     }
 }
 
-// Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2026-03-01/
-//       examples/VirtualNetworkCreate.json (2026-03-01) and
-//       .../stable/2026-01-01/examples/VirtualNetworkCreateSubnetWithDelegation.json (the
-//       2026-03-01 copy is not in the index we could read).
+// Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2025-09-01/
+//       examples/VirtualNetworkCreateSubnetWithDelegation.json (2025-09-01, as pinned): address
+//       space, inline subnets and the delegation shape.
 #[test]
 fn vnet_body_follows_spec_examples() {
     let body = vnet().body();
     assert_matches_examples(
         &body,
-        &[
-            ("VirtualNetworkCreate.json", None),
-            (
-                "VirtualNetworkCreateSubnetWithDelegation.json",
-                Some("2026-03-01 copy not readable; same VirtualNetwork schema"),
-            ),
-        ],
+        &[("VirtualNetworkCreateSubnetWithDelegation.json", None)],
         VirtualNetworkSpec::API_VERSION,
         &[
             SpecNote::TAGS,
             SpecNote {
                 path: "properties.subnets[].properties.networkSecurityGroup",
-                why: "virtualNetwork.json 2026-03-01 SubnetPropertiesFormat.networkSecurityGroup (read)",
+                why: "SubnetPropertiesFormat.networkSecurityGroup (read in virtualNetwork.json \
+                      2026-03-01; in every Network version since 2015)",
             },
             SpecNote {
                 path: "properties.subnets[].properties.natGateway",
-                why: "virtualNetwork.json 2026-03-01 SubnetPropertiesFormat.natGateway: SubResource (read)",
+                why: "SubnetPropertiesFormat.natGateway: SubResource (read in virtualNetwork.json \
+                      2026-03-01; in every Network version since 2019-02-01)",
             },
         ],
     );
@@ -87,7 +82,7 @@ fn nsg(admin: &[&str], ingress: bool) -> NetworkSecurityGroupSpec {
 }
 
 // Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2025-09-01/
-//       examples/NetworkSecurityGroupCreateWithRule.json (2026-03-01 copy not readable).
+//       examples/NetworkSecurityGroupCreateWithRule.json (2025-09-01, as pinned).
 #[test]
 fn nsg_body_follows_spec_example() {
     let notes = [
@@ -98,7 +93,8 @@ fn nsg_body_follows_spec_example() {
         },
         SpecNote {
             path: "properties.securityRules[].properties.destinationPortRanges",
-            why: "virtualNetwork.json 2026-03-01 SecurityRulePropertiesFormat.destinationPortRanges (read)",
+            why: "SecurityRulePropertiesFormat.destinationPortRanges: string[] (read in \
+                  virtualNetwork.json 2026-03-01; in every Network version since 2017)",
         },
     ];
     for body in [
@@ -107,10 +103,7 @@ fn nsg_body_follows_spec_example() {
     ] {
         assert_matches_examples(
             &body,
-            &[(
-                "NetworkSecurityGroupCreateWithRule.json",
-                Some("2026-03-01 copy not readable; same SecurityRule schema"),
-            )],
+            &[("NetworkSecurityGroupCreateWithRule.json", None)],
             NetworkSecurityGroupSpec::API_VERSION,
             &notes,
         );

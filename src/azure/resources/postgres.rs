@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use super::{ArmResource, Secret, TAG_INPUT_HASH, input_hash, tags_value, top_level_id};
 use crate::azure::{api_versions, ids};
 
-/// The server: VNet-injected (delegated subnet + private DNS zone), public access disabled.
+/// The server: VNet-injected (delegated subnet + private DNS zone), so it has no public
+/// endpoint at all. `network.publicNetworkAccess` is not sent: Servers.json 2025-08-01 says it
+/// "is only supported for servers that are not integrated into a virtual network which is
+/// owned and provided by customer"; ARM reports `Disabled` on GET for such a server anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresServerSpec {
     /// Server name (`<cluster>-pg[-suffix]`); globally unique in Azure, as it becomes
@@ -68,8 +71,7 @@ impl ArmResource for PostgresServerSpec {
                 "storage": { "storageSizeGB": self.storage_gb },
                 "network": {
                     "delegatedSubnetResourceId": self.delegated_subnet_id,
-                    "privateDnsZoneArmResourceId": self.private_dns_zone_id,
-                    "publicNetworkAccess": "Disabled"
+                    "privateDnsZoneArmResourceId": self.private_dns_zone_id
                 }
             }
         })
@@ -140,26 +142,33 @@ mod tests {
 
     // Spec: specification/postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2025-08-01/
     //       examples/ServersCreateInYourOwnVirtualNetworkWithSameZoneHighAvailability.json
-    //       (delegated subnet + DNS zone) and
-    //       ServersCreateInMicrosoftOwnedVirtualNetworkWithZoneRedundantHighAvailability.json
-    //       (network.publicNetworkAccess); both api-version 2025-08-01, as pinned.
+    //       (api-version 2025-08-01, as pinned). Only the VNet-integrated example: its `network`
+    //       has the delegated subnet and the DNS zone and no `publicNetworkAccess`, which
+    //       Servers.json 2025-08-01 (`Network.publicNetworkAccess`) supports "only for servers
+    //       that are not integrated into a virtual network which is owned and provided by
+    //       customer". A body sending it fails this check.
     #[test]
     fn server_body_follows_spec_examples() {
+        let body = server("pw-Very-Long-0123456789").body();
         assert_matches_examples(
-            &server("pw-Very-Long-0123456789").body(),
-            &[
-                (
-                    "ServersCreateInYourOwnVirtualNetworkWithSameZoneHighAvailability.json",
-                    None,
-                ),
-                (
-                    "ServersCreateInMicrosoftOwnedVirtualNetworkWithZoneRedundantHighAvailability.json",
-                    None,
-                ),
-            ],
+            &body,
+            &[(
+                "ServersCreateInYourOwnVirtualNetworkWithSameZoneHighAvailability.json",
+                None,
+            )],
             PostgresServerSpec::API_VERSION,
             &[],
         );
+        let network = &body["properties"]["network"];
+        assert!(
+            network["delegatedSubnetResourceId"].is_string(),
+            "{network}"
+        );
+        assert!(
+            network["privateDnsZoneArmResourceId"].is_string(),
+            "{network}"
+        );
+        assert_eq!(network.get("publicNetworkAccess"), None, "{network}");
     }
 
     // Spec: .../Microsoft.DBforPostgreSQL/stable/2025-08-01/examples/DatabasesCreate.json.
@@ -197,16 +206,14 @@ mod tests {
         );
         let shown = redacted(&body, PostgresServerSpec::secret_paths()).to_string();
         assert!(!shown.contains("pw-Very-Long"), "{shown}");
-        assert_eq!(
-            body["properties"]["network"]["publicNetworkAccess"],
-            "Disabled"
-        );
 
         // GET never returns the password: compare without it; a new password moves the tag.
         let mut actual = without_paths(&body, PostgresServerSpec::write_only_paths());
         actual["properties"]["fullyQualifiedDomainName"] =
             json!("demo-pg-x1.postgres.database.azure.com");
         actual["properties"]["state"] = json!("Ready");
+        // ARM reports it for a VNet-integrated server; we do not set it, so it is no change.
+        actual["properties"]["network"]["publicNetworkAccess"] = json!("Disabled");
         let compare = |s: &PostgresServerSpec| {
             without_paths(&s.body(), PostgresServerSpec::write_only_paths())
         };

@@ -1,5 +1,5 @@
 //! Standard static public IPs and the NAT gateway that gives the node subnet its outbound
-//! path (`Microsoft.Network`, api 2026-03-01).
+//! path (`Microsoft.Network`, api 2025-09-01).
 
 use std::collections::BTreeMap;
 
@@ -97,17 +97,13 @@ mod tests {
     }
 
     // Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2025-09-01/
-    //       examples/PublicIpAddressCreateCustomizedValues.json. The 2026-03-01 copy of this
-    //       example is not in the index we could read; publicIPAddresses did not change shape.
+    //       examples/PublicIpAddressCreateCustomizedValues.json (2025-09-01, as pinned).
     #[test]
     fn public_ip_body_follows_spec_example() {
         let body = pip().body();
         assert_matches_examples(
             &body,
-            &[(
-                "PublicIpAddressCreateCustomizedValues.json",
-                Some("2026-03-01 copy not readable; same PublicIPAddress schema"),
-            )],
+            &[("PublicIpAddressCreateCustomizedValues.json", None)],
             PublicIpSpec::API_VERSION,
             &[SpecNote::TAGS],
         );
@@ -115,8 +111,10 @@ mod tests {
         assert_eq!(body["properties"]["publicIPAllocationMethod"], "Static");
     }
 
-    // Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2026-03-01/
-    //       examples/NatGatewayCreateOrUpdate.json (api-version 2026-03-01, as pinned).
+    // Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2025-09-01/
+    //       examples/NatGatewayCreateOrUpdateStandardV2Sku.json (2025-09-01, as pinned; the
+    //       same request shape as NatGatewayCreateOrUpdate.json, whose 2025-09-01 copy is not in
+    //       the index, and whose 2025-07-01 and 2026-03-01 copies send `sku.name: Standard`).
     #[test]
     fn nat_gateway_body_follows_spec_example() {
         let nat = NatGatewaySpec {
@@ -129,7 +127,7 @@ mod tests {
         let body = nat.body();
         assert_matches_examples(
             &body,
-            &[("NatGatewayCreateOrUpdate.json", None)],
+            &[("NatGatewayCreateOrUpdateStandardV2Sku.json", None)],
             NatGatewaySpec::API_VERSION,
             &[SpecNote::TAGS],
         );

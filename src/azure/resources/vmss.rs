@@ -1,4 +1,4 @@
-//! Virtual machine scale sets in Flexible orchestration (`Microsoft.Compute`, api 2026-03-01).
+//! Virtual machine scale sets in Flexible orchestration (`Microsoft.Compute`, api 2025-04-01).
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -28,11 +28,11 @@ fn spec(servers: bool, public_ip: bool) -> ScaleSetSpec {
     }
 }
 
-// Spec: specification/compute/resource-manager/Microsoft.Compute/Compute/stable/2026-03-01/
+// Spec: specification/compute/resource-manager/Microsoft.Compute/Compute/stable/2025-04-01/
 //       examples/virtualMachineScaleSetExamples/VirtualMachineScaleSet_Create_WithPriorityMixPolicy.json
 //       (Flexible, networkApiVersion, publicIPAddressConfiguration) and
 //       .../VirtualMachineScaleSet_Create_WithSshAuthentication.json (linuxConfiguration.ssh);
-//       both api-version 2026-03-01, as pinned.
+//       both api-version 2025-04-01, as pinned.
 #[test]
 fn body_follows_spec_examples() {
     for (servers, pip) in [(true, true), (false, false)] {
@@ -53,7 +53,7 @@ fn body_follows_spec_examples() {
                 SpecNote::TAGS,
                 SpecNote {
                     path: "properties.virtualMachineProfile.osProfile.customData",
-                    why: "ComputeRP.json 2026-03-01 VirtualMachineScaleSetOSProfile.customData: \
+                    why: "ComputeRP.json 2025-04-01 VirtualMachineScaleSetOSProfile.customData: \
                           string (base64, max 65535 bytes decoded)",
                 },
                 SpecNote {
@@ -64,7 +64,7 @@ fn body_follows_spec_examples() {
                 },
                 SpecNote {
                     path: "properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations[].properties.ipConfigurations[].properties.publicIPAddressConfiguration.sku",
-                    why: "ComputeRP.json 2026-03-01 VirtualMachineScaleSetPublicIPAddressConfiguration.sku: \
+                    why: "ComputeRP.json 2025-04-01 VirtualMachineScaleSetPublicIPAddressConfiguration.sku: \
                           PublicIPAddressSku {name, tier}; only settable in Flexible mode",
                 },
             ],

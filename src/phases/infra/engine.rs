@@ -78,7 +78,7 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip)]
-    pub hint: Option<&'static str>,
+    pub hint: Option<String>,
     /// The resource as ARM returned it last (not serialized: may be large).
     #[serde(skip)]
     pub body: Option<serde_json::Value>,

@@ -156,6 +156,7 @@ pub async fn run(config: &Config, progress: &Progress) -> Result<Value, Error> {
             .map(|o| {
                 let hint = o
                     .hint
+                    .as_ref()
                     .map(|h| format!("\n    hint: {h}"))
                     .unwrap_or_default();
                 format!(

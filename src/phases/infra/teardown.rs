@@ -3,7 +3,10 @@
 //!
 //! Resources are found by listing the resource group (so a crashed `up` that never recorded
 //! an id is cleaned up too) joined with the ids in state. A resource without both ownership
-//! tags is never touched. Deletes within one tier run concurrently.
+//! tags is never touched. A tagged resource of a type platform does not know (no row in
+//! [`api_versions::TABLE`]: it never creates it, and has no api-version the type's provider
+//! would accept) is reported as left in place, never sent a guessed request. Deletes within
+//! one tier run concurrently.
 
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -19,13 +22,37 @@ use super::engine::owned_by;
 #[derive(Debug, Default, Serialize)]
 pub struct Teardown {
     pub deleted: Vec<String>,
-    /// Resources still in the group after the deletes (not ours), left alone.
+    /// Resources carrying this cluster's tags whose type platform does not delete.
+    pub left_in_place: Vec<LeftInPlace>,
+    /// Other resources still in the group after the deletes (not ours), left alone.
     pub left_alone: Vec<String>,
     pub resource_group_deleted: bool,
 }
 
+/// A tagged resource `down` did not delete, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftInPlace {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub reason: String,
+}
+
+impl LeftInPlace {
+    fn unknown_type(id: &str, resource_type: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            resource_type: resource_type.to_owned(),
+            reason: format!(
+                "platform never creates {resource_type}, so it has no api-version for it and leaves it in place; delete it yourself if it is no longer needed"
+            ),
+        }
+    }
+}
+
 /// Deletion order: lower tiers first. Scale sets and Postgres go before the network they
-/// sit in; public IPs last, after everything that references them.
+/// sit in; disks after the VMs they may be attached to; public IPs last, after everything
+/// that references them.
 fn tier(resource_type: &str) -> u8 {
     match resource_type.to_ascii_lowercase().as_str() {
         "microsoft.compute/virtualmachinescalesets"
@@ -34,10 +61,13 @@ fn tier(resource_type: &str) -> u8 {
         "microsoft.network/virtualnetworks" | "microsoft.network/privatednszones" => 3,
         "microsoft.network/natgateways" | "microsoft.network/networksecuritygroups" => 4,
         "microsoft.network/publicipaddresses" => 5,
-        // Load balancers, NICs, disks, DNS zone links, anything else tagged ours.
+        // Load balancers, NICs, disks, DNS zone links, databases, subnets.
         _ => 2,
     }
 }
+
+/// A delete target: (tier, type, id, api-version).
+type Target = (u8, String, String, &'static str);
 
 /// Deletes this cluster's resources. `recorded` are ids from state (may already be gone).
 pub async fn run(
@@ -59,13 +89,31 @@ pub async fn run(
     let listed = client
         .list(&format!("{rg_id}/resources"), api_versions::RESOURCES)
         .await?;
-    let mut targets: BTreeSet<(u8, String, String)> = BTreeSet::new();
+    let mut targets: BTreeSet<Target> = BTreeSet::new();
+    let mut consider = |t: &str, id: &str, out: &mut Teardown| {
+        let seen = |known: &str| known.eq_ignore_ascii_case(id);
+        if targets.iter().any(|(_, _, i, _)| seen(i))
+            || out.left_in_place.iter().any(|l| seen(&l.id))
+        {
+            return;
+        }
+        match api_versions::for_type(t) {
+            Some(version) => {
+                targets.insert((tier(t), t.to_owned(), id.to_owned(), version));
+            }
+            None => {
+                let left = LeftInPlace::unknown_type(id, t);
+                progress.warn(format!("left in place: {id}: {}", left.reason));
+                out.left_in_place.push(left);
+            }
+        }
+    };
     for r in &listed {
         let (Some(id), Some(t)) = (r["id"].as_str(), r["type"].as_str()) else {
             continue;
         };
         if owned_by(r, &config.cluster) {
-            targets.insert((tier(t), t.to_owned(), id.to_owned()));
+            consider(t, id, &mut out);
         }
     }
     // Ids from state that the listing missed (child types are not always listed). They were
@@ -74,17 +122,14 @@ pub async fn run(
         if id.eq_ignore_ascii_case(&rg_id) {
             continue;
         }
-        let known = targets.iter().any(|(_, _, t)| t.eq_ignore_ascii_case(id));
-        if let Some(t) = ids::type_of(id).filter(|_| !known) {
-            targets.insert((tier(&t), t, id.clone()));
+        if let Some(t) = ids::type_of(id) {
+            consider(&t, id, &mut out);
         }
     }
     for level in 0..=5u8 {
-        let batch: Vec<&(u8, String, String)> =
-            targets.iter().filter(|(t, _, _)| *t == level).collect();
-        let deletes = batch.iter().map(|(_, t, id)| {
+        let batch: Vec<&Target> = targets.iter().filter(|(t, ..)| *t == level).collect();
+        let deletes = batch.iter().map(|(_, _, id, version)| {
             let client = client.clone();
-            let version = api_versions::for_type(t).unwrap_or(api_versions::RESOURCES);
             let progress = progress.clone();
             async move {
                 let step = progress.step(ids::name_of(id), "deleting");
@@ -104,13 +149,20 @@ pub async fn run(
             out.deleted.push(r?);
         }
     }
-    // What is left is not ours (or went with what we deleted, like a scale set's VMs).
+    // What is left is ours of an unknown type, or not ours (what went with what we deleted,
+    // like a scale set's VMs, is gone).
     let rest = client
         .list(&format!("{rg_id}/resources"), api_versions::RESOURCES)
         .await?;
     out.left_alone = rest
         .iter()
-        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .filter_map(|r| r["id"].as_str())
+        .filter(|id| {
+            !out.left_in_place
+                .iter()
+                .any(|l| l.id.eq_ignore_ascii_case(id))
+        })
+        .map(str::to_owned)
         .collect();
     if owned_by(&rg, &config.cluster) {
         if rest.is_empty() {
@@ -121,7 +173,7 @@ pub async fn run(
         } else {
             let names: Vec<&str> = rest.iter().filter_map(|r| r["name"].as_str()).collect();
             progress.warn(format!(
-                "kept resource group {}: it still holds resources platform does not own: {}",
+                "kept resource group {}: it still holds resources platform does not delete: {}",
                 config.cloud.resource_group,
                 names.join(", ")
             ));

@@ -22,9 +22,10 @@ pub async fn run(config: &Config, progress: &Progress) -> Result<serde_json::Val
     {
         // Nothing listens on the addresses of record-only VMs: say so instead of waiting
         // for SSH to time out on every host.
-        return Err(Error::Failed(
-            "the local cloud's VMs are records only (cloud.local_hosts is false, or this is not root with openssh-server, sudo and iproute2); the nodes phase needs real hosts: set cloud.local_hosts: true and run as root".into(),
-        ));
+        return Err(Error::Unmet {
+            message: "the local cloud's VMs are records only (cloud.local_hosts is false, or this is not root with openssh-server, sudo and iproute2); the nodes phase needs real hosts: set cloud.local_hosts: true and run as root".into(),
+            explicit: false,
+        });
     }
     let targets = select_targets(config, None)?;
     let count = targets.len();

@@ -2,6 +2,7 @@
 //! validation and the side effects of creating them (scale set -> VMs and NICs).
 
 mod compute;
+mod disk;
 mod ipam;
 mod network;
 mod network_edge;
@@ -61,6 +62,11 @@ impl TypeSpec {
 const NET: PutStyle = PutStyle::Created {
     async_op: true,
     location: false,
+};
+
+const COMPUTE_DISK: PutStyle = PutStyle::Created {
+    async_op: false,
+    location: true,
 };
 
 macro_rules! spec {
@@ -132,6 +138,14 @@ pub static TYPES: &[TypeSpec] = &[
         PutStyle::NotAllowed,
         "Creating"
     ),
+    // DiskRP declares 200/202 + Location; a 201 + Location is close enough for the client.
+    spec!("Microsoft.Compute/disks", true, COMPUTE_DISK, "Updating"),
+    spec!(
+        "Microsoft.Compute/snapshots",
+        true,
+        COMPUTE_DISK,
+        "Updating"
+    ),
     spec!(
         "Microsoft.DBforPostgreSQL/flexibleServers",
         true,
@@ -201,6 +215,9 @@ pub fn prepare(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
             network_edge::dns_link(ctx, input)
         }
         "Microsoft.Compute/virtualMachineScaleSets" => compute::scale_set(ctx, input),
+        "Microsoft.Compute/disks" | "Microsoft.Compute/snapshots" => {
+            disk::disk_or_snapshot(ctx, input)
+        }
         "Microsoft.DBforPostgreSQL/flexibleServers" => postgres::server(ctx, input),
         "Microsoft.DBforPostgreSQL/flexibleServers/databases" => postgres::database(ctx, input),
         "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules" => {

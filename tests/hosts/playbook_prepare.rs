@@ -1,0 +1,246 @@
+//! The embedded `prepare.yml` on namespace hosts shaped like the local cloud's (own network
+//! namespace, copy-on-write overlay of `/`, the machine's kernel and UTS namespace): it
+//! succeeds, changes the hosts' files only, and a second run reports zero changes.
+//!
+//! Needs root, `ip`, `unshare` and `chroot` ([`NS_HOSTS`], through `support::require`).
+
+use platform::playbook::{self, RunOptions, Status, Target};
+use platform::ssh::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use support::{Need, require};
+
+/// What a namespace host takes.
+const NS_HOSTS: [Need; 4] = [
+    Need::Root,
+    Need::Command("ip"),
+    Need::Command("unshare"),
+    Need::Command("chroot"),
+];
+
+/// A host whose every command runs in a persistent network namespace, chrooted into an
+/// overlay of `/` whose upper dir persists between commands (the mount itself lives only
+/// as long as the command's private mount namespace, so nothing is left mounted).
+struct NsHost {
+    name: String,
+    netns: String,
+    upper: PathBuf,
+    work: PathBuf,
+    merged: PathBuf,
+}
+
+impl NsHost {
+    fn create(root: &Path, name: &str) -> NsHost {
+        let netns = format!("pb-test-{}-{name}", std::process::id());
+        let dir = root.join(name);
+        let h = NsHost {
+            name: name.into(),
+            netns,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+        };
+        for d in [&h.upper, &h.work, &h.merged] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &h.netns])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip netns add {}", h.netns);
+        h
+    }
+}
+
+impl Drop for NsHost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[async_trait::async_trait]
+impl Host for NsHost {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, HostError> {
+        let m = self.merged.display();
+        let setup = format!(
+            "mount -t overlay overlay -o lowerdir=/,upperdir={u},workdir={w} {m} && mount --bind /proc {m}/proc && mount --bind /dev {m}/dev && mount -t tmpfs tmpfs {m}/run && exec chroot {m} /bin/sh -c {cmd} sh \"$@\"",
+            u = self.upper.display(),
+            w = self.work.display(),
+            cmd = shell_quote(req.command),
+        );
+        let local = platform::ssh::host::LocalHost::new(&self.name);
+        let wrapped = format!(
+            // The request's arguments ("$@") are handed down to the command's own shell.
+            "exec ip netns exec {} unshare --mount --propagation private /bin/sh -c {} sh \"$@\"",
+            self.netns,
+            shell_quote(&setup)
+        );
+        local
+            .exec(ExecRequest {
+                command: &wrapped,
+                become_root: false,
+                ..req
+            })
+            .await
+    }
+}
+
+/// Puts the machine's hostname back even if the test fails: a prepare.yml that renamed the
+/// machine must not leave it renamed.
+struct RestoreHostname(String);
+
+impl Drop for RestoreHostname {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/hostname", self.0.trim());
+    }
+}
+
+#[tokio::test]
+async fn prepare_succeeds_on_namespace_hosts_and_is_idempotent() {
+    if !require(&NS_HOSTS) {
+        return;
+    }
+    let machine_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let _restore = RestoreHostname(machine_hostname.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let hosts: Vec<Arc<NsHost>> = ["node-0", "node-1"]
+        .iter()
+        .map(|n| Arc::new(NsHost::create(dir.path(), n)))
+        .collect();
+    let targets: Vec<Target> = hosts
+        .iter()
+        .map(|h| Target {
+            host: h.clone(),
+            groups: vec!["servers".into()],
+            vars: Default::default(),
+        })
+        .collect();
+    let book = playbook::prepare();
+    let first = playbook::run_playbook(&book, &targets, &RunOptions::default())
+        .await
+        .unwrap();
+    let failures: Vec<_> = first
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .collect();
+    assert!(first.success(), "{failures:#?}");
+    assert!(first.changed() > 0);
+    for h in &hosts {
+        let up = |p: &str| h.upper.join(p);
+        assert_eq!(
+            std::fs::read_to_string(up("etc/hostname")).unwrap(),
+            format!("{}\n", h.name)
+        );
+        assert!(
+            std::fs::read_to_string(up("etc/hosts"))
+                .unwrap()
+                .contains(&format!("127.0.1.1 {}", h.name))
+        );
+        assert_eq!(
+            std::fs::read_to_string(up("etc/modules-load.d/k3s.conf")).unwrap(),
+            "overlay\nbr_netfilter\n"
+        );
+        assert!(
+            std::fs::read_to_string(up("etc/sysctl.d/90-k3s.conf"))
+                .unwrap()
+                .contains("net.ipv4.ip_forward = 1")
+        );
+        assert!(up("etc/rancher/k3s").is_dir());
+        assert!(up("var/lib/rancher/k3s/server/manifests").is_dir());
+    }
+    // The machine itself was not renamed by a host sharing its UTS namespace.
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        machine_hostname
+    );
+    let second = playbook::run_playbook(&book, &targets, &RunOptions::default())
+        .await
+        .unwrap();
+    let changed: Vec<_> = second
+        .results
+        .iter()
+        .filter(|r| r.status != Status::Ok)
+        .map(|r| (&r.host, &r.task, r.status))
+        .collect();
+    assert!(second.success() && changed.is_empty(), "{changed:?}");
+    // Check mode after drift: reported, not changed.
+    std::fs::write(
+        hosts[0].upper.join("etc/modules-load.d/k3s.conf"),
+        "overlay\n",
+    )
+    .unwrap();
+    let opts = RunOptions {
+        check: true,
+        diff: true,
+        ..RunOptions::default()
+    };
+    let check = playbook::run_playbook(&book, &targets, &opts)
+        .await
+        .unwrap();
+    assert_eq!(check.hosts[0].changed, 1, "{:#?}", check.hosts);
+    assert_eq!(check.hosts[1].changed, 0);
+    assert_eq!(
+        std::fs::read_to_string(hosts[0].upper.join("etc/modules-load.d/k3s.conf")).unwrap(),
+        "overlay\n"
+    );
+}
+
+/// `ansible-playbook -c local` run inside a namespace host on the very same prepare.yml gives
+/// the same files, and our engine then finds nothing to change there (ansible-core from
+/// `PLATFORM_ANSIBLE_BIN` or PATH).
+#[tokio::test]
+async fn ansible_playbook_runs_prepare_to_the_same_end_state() {
+    if !(require(&NS_HOSTS) && require(&[Need::Ansible("ansible-playbook")])) {
+        return;
+    }
+    let ansible = support::ansible("ansible-playbook");
+    let _restore = RestoreHostname(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let book_path = dir.path().join("prepare.yml");
+    std::fs::write(&book_path, playbook::PREPARE_YML).unwrap();
+    let host = Arc::new(NsHost::create(dir.path(), "node-a"));
+    let python = ansible.with_file_name("python");
+    let cmd = format!(
+        "ANSIBLE_NOCOLOR=1 HOME=/root {} -i node-a, -c local -e ansible_python_interpreter={} {}",
+        ansible.display(),
+        python.display(),
+        book_path.display()
+    );
+    let out = host
+        .exec(ExecRequest {
+            command: &cmd,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status, 0, "{stdout}");
+    assert!(stdout.contains("failed=0"), "{stdout}");
+    let up = |p: &str| std::fs::read_to_string(host.upper.join(p)).unwrap();
+    assert_eq!(up("etc/hostname"), "node-a\n");
+    assert_eq!(up("etc/modules-load.d/k3s.conf"), "overlay\nbr_netfilter\n");
+    assert!(up("etc/hosts").contains("127.0.1.1 node-a\n"));
+    let targets = vec![Target {
+        host: host.clone(),
+        groups: Vec::new(),
+        vars: Default::default(),
+    }];
+    let ours = playbook::run_playbook(&playbook::prepare(), &targets, &RunOptions::default())
+        .await
+        .unwrap();
+    let changed: Vec<_> = ours
+        .results
+        .iter()
+        .filter(|r| r.status != Status::Ok)
+        .map(|r| (&r.task, r.status, &r.msg))
+        .collect();
+    assert!(changed.is_empty(), "after ansible-playbook: {changed:?}");
+}
