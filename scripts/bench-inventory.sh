@@ -43,7 +43,10 @@ for _ in $(seq 100); do grep -q '^ca: ' "$work/serve.out" 2>/dev/null && break; 
 endpoint=$(sed -n 's/^endpoint: //p' "$work/serve.out")
 ca=$(sed -n 's/^ca: //p' "$work/serve.out")
 [ -n "$endpoint" ] || { cat "$work/serve.err" >&2; echo "local cloud did not start" >&2; exit 1; }
-ctl() { curl -sS --cacert "$ca" -X "$1" "${endpoint}_local/$2"; }
+token_file=$(sed -n 's/^token file: //p' "$work/serve.out")
+# The API token goes in a header file curl reads, so it never appears in a process list.
+printf 'Authorization: Bearer %s\n' "$(cat "$token_file")" >"$work/auth.hdr"
+ctl() { curl -sS --cacert "$ca" -H @"$work/auth.hdr" -X "$1" "${endpoint}_local/$2"; }
 
 ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }

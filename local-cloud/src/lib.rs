@@ -29,6 +29,7 @@
 //!   packaged components, `READY=1`, over `kube-standin`'s API.
 
 mod arm;
+mod auth;
 mod config;
 mod control;
 mod error;
@@ -47,6 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use arm::api_versions;
 pub use arm::stats::RequestStats;
+pub use auth::TOKEN_FILE;
 pub use config::{
     Bucket, FailRule, FaultConfig, LatencyModel, LocalCloudOptions, OpKind, RateLimits,
 };
@@ -63,6 +65,8 @@ struct Cloud {
     page_size: usize,
     endpoint: url::Url,
     data_dir: PathBuf,
+    /// The API token every request must carry (`auth.rs`).
+    token: String,
     /// The host realizer, when VMs are realized as hosts.
     hosts: Option<Arc<hosts::Realizer>>,
 }
@@ -109,6 +113,8 @@ pub struct LocalCloudHandle {
     pub ca_pem: String,
     /// Where `ca_pem` was written (`data_dir/ca.pem`).
     pub ca_path: PathBuf,
+    /// Where the API token is kept (`data_dir/api-token`, mode 0600).
+    pub token_path: PathBuf,
     cloud: Arc<Cloud>,
     server: axum_server::Handle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -124,6 +130,11 @@ impl std::fmt::Debug for LocalCloudHandle {
 }
 
 impl LocalCloudHandle {
+    /// The API token: send it as `Authorization: Bearer <token>` on every request.
+    pub fn token(&self) -> &str {
+        &self.cloud.token
+    }
+
     /// Request counters since start or the last reset.
     pub fn stats(&self) -> RequestStats {
         self.cloud.stats().clone()
@@ -195,6 +206,7 @@ pub fn multicall() -> Option<i32> {
 pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalCloudError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| LocalCloudError::io(&opts.data_dir, e))?;
     let tls = tls::prepare(&opts.data_dir)?;
+    let token = auth::prepare(&opts.data_dir)?;
     let mut store = arm::store::Store::load(&opts.data_dir)?;
     let realizer = if opts.realize_hosts {
         let live = hosts::specs(&store)
@@ -245,6 +257,7 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
         page_size: opts.page_size.max(1),
         endpoint: endpoint.clone(),
         data_dir: opts.data_dir.clone(),
+        token,
         hosts: realizer,
     });
     let tick = cloud.hosts.is_some().then(|| {
@@ -266,6 +279,7 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
         endpoint,
         ca_pem: tls.ca_pem,
         ca_path: opts.data_dir.join(CA_FILE),
+        token_path: opts.data_dir.join(TOKEN_FILE),
         cloud,
         server: handle,
         task,

@@ -47,7 +47,10 @@ impl Cloud {
     }
 
     async fn send(&self, method: reqwest::Method, url: String, body: Option<Value>) -> Answer {
-        let mut req = self.http.request(method, url).bearer_auth(self.handle.token());
+        let mut req = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.handle.token());
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -212,16 +215,27 @@ async fn only_this_clouds_token_reaches_arm_or_the_control_api() {
     let token = cloud.handle.token().to_string();
     // The file a client reads the token from: private, and holding exactly it.
     let meta = std::fs::metadata(&cloud.handle.token_path).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
     assert_eq!(
-        std::fs::read_to_string(&cloud.handle.token_path).unwrap().trim(),
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cloud.handle.token_path)
+            .unwrap()
+            .trim(),
         token
     );
     let put_vmss_key = json!({"location": "eastus"});
     let routes = [
         (reqwest::Method::PUT, cloud.url(&group(), "2025-04-01")),
-        (reqwest::Method::GET, format!("{}_local/vms", cloud.handle.endpoint)),
-        (reqwest::Method::PUT, format!("{}_local/faults", cloud.handle.endpoint)),
+        (
+            reqwest::Method::GET,
+            format!("{}_local/vms", cloud.handle.endpoint),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("{}_local/faults", cloud.handle.endpoint),
+        ),
     ];
     for (method, url) in &routes {
         for auth in [None, Some("any"), Some(&token[1..]), Some("")] {
@@ -230,7 +244,11 @@ async fn only_this_clouds_token_reaches_arm_or_the_control_api() {
                 req = req.bearer_auth(t);
             }
             let r = req.send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {url} {auth:?}");
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {url} {auth:?}"
+            );
             assert!(r.headers().contains_key("www-authenticate"));
             let body: Value = r.json().await.unwrap();
             let code = if auth.is_none() {
@@ -283,7 +301,9 @@ async fn resource_groups_named_in_any_script_are_decoded_like_arm() {
         .replace("%29", ")");
     assert!(encoded.contains("%C3%BC"), "{encoded}");
     let path = format!("subscriptions/{SUB}/resourceGroups/{encoded}");
-    let created = cloud.put(&path, "2025-04-01", json!({"location": "japaneast"})).await;
+    let created = cloud
+        .put(&path, "2025-04-01", json!({"location": "japaneast"}))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["name"], name);
     assert_eq!(
@@ -308,7 +328,9 @@ async fn resource_groups_named_in_any_script_are_decoded_like_arm() {
         "subscriptions/{SUB}/resourceGroups/{}",
         url::form_urlencoded::byte_serialize(long.as_bytes()).collect::<String>()
     );
-    let r = cloud.put(&ok, "2025-04-01", json!({"location": "eastus"})).await;
+    let r = cloud
+        .put(&ok, "2025-04-01", json!({"location": "eastus"}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let bad = format!("{ok}%C3%BC");
     cloud
@@ -317,7 +339,10 @@ async fn resource_groups_named_in_any_script_are_decoded_like_arm() {
         .refused("InvalidResourceGroupName");
     // A segment that is not UTF-8 once decoded addresses nothing.
     let r = cloud
-        .get(&format!("subscriptions/{SUB}/resourceGroups/%FF"), "2025-04-01")
+        .get(
+            &format!("subscriptions/{SUB}/resourceGroups/%FF"),
+            "2025-04-01",
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     cloud.handle.shutdown().await;

@@ -1,6 +1,6 @@
 //! The ARM client: options, construction (credential, pipeline, transport), accessors.
 
-use azure_core::credentials::TokenCredential;
+use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::policies::Policy;
 use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
 use azure_core::http::{ClientOptions, Pipeline, RetryOptions, Transport};
@@ -24,10 +24,12 @@ pub const AZURE_PUBLIC_ENDPOINT: &str = "https://management.azure.com";
 pub enum ArmAuth {
     /// Real Azure: a credential per [`CredentialKind`], the platform's TLS roots.
     Azure(CredentialKind),
-    /// The local cloud: a fixed token, and only this CA (PEM) is trusted.
+    /// The local cloud: its API token, and only this CA (PEM) is trusted.
     Local {
         /// The local cloud's CA certificate(s), PEM.
         ca_pem: String,
+        /// The local cloud's API token (`<data_dir>/api-token`); `Debug` never shows it.
+        token: Secret,
     },
 }
 
@@ -64,16 +66,18 @@ impl ArmClientOptions {
         }
     }
 
-    /// Options for the local cloud at `endpoint`, trusting only `ca_pem`.
+    /// Options for the local cloud at `endpoint`, trusting only `ca_pem`, sending `token`.
     pub fn local(
         endpoint: Url,
         subscription_id: impl Into<String>,
         ca_pem: impl Into<String>,
+        token: Secret,
     ) -> Self {
         Self {
             endpoint,
             auth: ArmAuth::Local {
                 ca_pem: ca_pem.into(),
+                token,
             },
             ..Self::azure(subscription_id, CredentialKind::Auto)
         }
@@ -162,9 +166,9 @@ impl ArmClient {
         };
         let credential: Arc<dyn TokenCredential> = match &opts.auth {
             ArmAuth::Azure(kind) => azure_credential(*kind),
-            ArmAuth::Local { ca_pem } => {
+            ArmAuth::Local { ca_pem, token } => {
                 client_options.transport = Some(local_transport(ca_pem)?);
-                Arc::new(LocalCredential)
+                Arc::new(LocalCredential::new(token.clone()))
             }
         };
         let scope = scope_for(&opts.endpoint);
@@ -300,6 +304,7 @@ mod tests {
             Url::parse("https://127.0.0.1:8443").unwrap(),
             "s",
             ca.cert.pem(),
+            Secret::new("t"),
         ))
         .unwrap();
         let u = client.url_for(
@@ -317,10 +322,12 @@ mod tests {
 
     #[test]
     fn rejects_plain_http_and_bad_ca() {
-        let http = ArmClientOptions::local(Url::parse("http://127.0.0.1:1").unwrap(), "s", "x");
+        let local = |url: &str, ca: &str| {
+            ArmClientOptions::local(Url::parse(url).unwrap(), "s", ca, Secret::new("t"))
+        };
+        let http = local("http://127.0.0.1:1", "x");
         assert!(matches!(ArmClient::new(http), Err(ArmError::Config(_))));
-        let bad =
-            ArmClientOptions::local(Url::parse("https://127.0.0.1:1").unwrap(), "s", "not pem");
+        let bad = local("https://127.0.0.1:1", "not pem");
         assert!(matches!(ArmClient::new(bad), Err(ArmError::Config(_))));
     }
 

@@ -27,7 +27,7 @@
 //! caches its token: the check before any resource work (`ArmClient::check_credential`) and
 //! every later request share one token request (one `az` run for a CLI login).
 //!
-//! [`LocalCredential`] is for the local cloud only: it returns a fixed, non-secret token.
+//! [`LocalCredential`] is for the local cloud only: it returns that cloud's API token.
 
 use async_trait::async_trait;
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
@@ -507,12 +507,19 @@ fn origin(name: &str, env: &EnvLookup) -> Result<String, String> {
     }
 }
 
-/// The token the local cloud accepts (it requires a bearer token but checks no signature).
-pub const LOCAL_TOKEN: &str = "local-cloud-token";
+/// A credential for the local cloud: its API token (the random secret in its data
+/// directory's `api-token`), handed out as a bearer token valid for a day.
+#[derive(Debug, Clone)]
+pub struct LocalCredential {
+    token: Secret,
+}
 
-/// A credential for the local cloud: a fixed, non-secret token valid for a day.
-#[derive(Debug, Default, Clone)]
-pub struct LocalCredential;
+impl LocalCredential {
+    /// The credential for a local cloud whose API token is `token`.
+    pub fn new(token: Secret) -> Self {
+        Self { token }
+    }
+}
 
 #[async_trait]
 impl TokenCredential for LocalCredential {
@@ -522,7 +529,7 @@ impl TokenCredential for LocalCredential {
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
         let expires = time::OffsetDateTime::now_utc() + time::Duration::days(1);
-        Ok(AccessToken::new(LOCAL_TOKEN, expires))
+        Ok(AccessToken::new(self.token.clone(), expires))
     }
 }
 

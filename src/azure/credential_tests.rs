@@ -2,6 +2,10 @@
 
 use super::*;
 
+fn local() -> LocalCredential {
+    LocalCredential::new(Secret::new("local-token"))
+}
+
 fn env(pairs: &[(&str, &str)]) -> EnvLookup {
     let map: HashMap<String, String> = pairs
         .iter()
@@ -92,10 +96,10 @@ async fn chain_skips_unavailable_and_lists_every_reason_on_its_own_line() {
             Err("AZURE_CLIENT_SECRET not set".into()),
         ),
         src("managed identity", false, Ok(Arc::new(Failing))),
-        src("local", false, Ok(Arc::new(LocalCredential))),
+        src("local", false, Ok(Arc::new(local()))),
     ];
     let (name, _, token) = first_working(sources, &["s/.default"]).await.unwrap();
-    assert_eq!((name, token.token.secret()), ("local", LOCAL_TOKEN));
+    assert_eq!((name, token.token.secret()), ("local", "local-token"));
     let sources = vec![
         src(
             "service principal",
@@ -115,7 +119,7 @@ async fn chain_skips_unavailable_and_lists_every_reason_on_its_own_line() {
 async fn configured_source_failure_ends_the_chain() {
     let sources = vec![
         src("service principal", true, Ok(Arc::new(Failing))),
-        src("local", false, Ok(Arc::new(LocalCredential))),
+        src("local", false, Ok(Arc::new(local()))),
     ];
     let tried = first_working(sources, &["s/.default"]).await.unwrap_err();
     assert_eq!(tried, ["service principal: failed: invalid_client"]);
@@ -163,8 +167,9 @@ async fn an_explicit_choice_is_the_only_source_and_names_itself() {
 
 #[tokio::test]
 async fn local_credential_gives_the_fixed_token() {
-    let t = LocalCredential.get_token(&["x"], None).await.unwrap();
-    assert_eq!(t.token.secret(), LOCAL_TOKEN);
+    let t = local().get_token(&["x"], None).await.unwrap();
+    assert_eq!(t.token.secret(), "local-token");
+    assert!(!format!("{:?}", local()).contains("local-token"));
     assert!(t.expires_on > time::OffsetDateTime::now_utc());
 }
 

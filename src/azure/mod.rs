@@ -36,6 +36,7 @@ pub mod retry;
 mod send;
 pub mod states;
 
+pub use azure_core::credentials::Secret;
 pub use client::{ArmAuth, ArmClient, ArmClientOptions, ClientStats};
 pub use credential::{CredentialKind, LocalCredential};
 pub use error::{ArmError, ArmErrorDetail, HttpError};

@@ -8,7 +8,7 @@ pub mod daemon;
 
 use std::time::Duration;
 
-use crate::azure::{ArmClient, ArmClientOptions, CredentialKind, PollConfig, RetryConfig};
+use crate::azure::{ArmClient, ArmClientOptions, CredentialKind, PollConfig, RetryConfig, Secret};
 use crate::config::{CloudKind, Config, CredentialChoice};
 use crate::error::Error;
 use crate::phase::Phase;
@@ -22,6 +22,33 @@ pub struct CloudConn {
 /// The data directory of the cluster's own local cloud.
 pub fn local_data_dir(config: &Config) -> std::path::PathBuf {
     config.paths().local_cloud_dir()
+}
+
+/// A local cloud's API token from `path`: a private regular file (what `platform local-cloud
+/// serve` writes). One that group or others can read is refused, since whoever reads it can
+/// create VMs carrying their own key.
+fn read_local_token(path: &std::path::Path) -> Result<Secret, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let text = crate::fsutil::read_capped(path, 1024)?;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| Error::io("cannot read", path, e))?
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::Failed(format!(
+            "the local cloud's API token {} is readable by group or others (mode {:o}); \
+             run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::Failed(format!(
+            "the local cloud's API token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(Secret::new(token.to_string()))
 }
 
 /// The ARM client's credential kind for a `cloud.credential` choice.
@@ -104,7 +131,14 @@ impl CloudConn {
                 };
                 let ca_pem = std::fs::read_to_string(&ca)
                     .map_err(|e| Error::io("cannot read the local cloud's CA", &ca, e))?;
-                let mut opts = ArmClientOptions::local(endpoint, &cloud.subscription_id, ca_pem);
+                // The API token lives beside the CA in the cloud's data directory.
+                let token_path = ca
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(local_cloud::TOKEN_FILE);
+                let token = read_local_token(&token_path)?;
+                let mut opts =
+                    ArmClientOptions::local(endpoint, &cloud.subscription_id, ca_pem, token);
                 opts.poll = poll;
                 opts.retry = retry;
                 opts.region = Some(cloud.location.clone());
@@ -164,4 +198,29 @@ pub fn local_hosts(config: &Config) -> Result<bool, Error> {
 
 fn parse_endpoint(e: &str) -> Result<url::Url, Error> {
     url::Url::parse(e).map_err(|err| Error::Usage(format!("cloud.arm_endpoint {e:?}: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_local_token_is_read_only_from_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(local_cloud::TOKEN_FILE);
+        std::fs::write(&path, "s3cr3t-token-value\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_local_token(&path).unwrap().secret(), "s3cr3t-token-value");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_local_token(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && e.contains("644"), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "\n").unwrap();
+        assert!(read_local_token(&path).unwrap_err().to_string().contains("empty"));
+        assert!(read_local_token(&dir.path().join("missing")).is_err());
+    }
 }

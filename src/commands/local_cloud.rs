@@ -34,11 +34,13 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({
             "endpoint": handle.endpoint.as_str(), "ca": handle.ca_path,
+            "token_file": handle.token_path,
         })),
         OutputFormat::Text => printer.data(&format!(
-            "endpoint: {}\nca: {}",
+            "endpoint: {}\nca: {}\ntoken file: {}",
             handle.endpoint,
-            handle.ca_path.display()
+            handle.ca_path.display(),
+            handle.token_path.display()
         )),
     }
     printer.info("serving until interrupted (Ctrl-C or SIGTERM)");

@@ -152,7 +152,7 @@ fn cloud(c: &Config, k: &mut Checker<'_>) {
         );
     }
     let rg = &cl.resource_group;
-    let rg_ok = (1..=90).contains(&rg.len())
+    let rg_ok = (1..=90).contains(&rg.chars().count())
         && rg
             .chars()
             .all(|ch| ch.is_alphanumeric() || "-_.()".contains(ch))

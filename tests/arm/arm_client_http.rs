@@ -217,6 +217,7 @@ async fn only_the_configured_ca_is_trusted() {
     let mut opts = srv.options();
     opts.auth = platform::azure::ArmAuth::Local {
         ca_pem: test_pki().0,
+        token: platform::azure::Secret::new("scripted"),
     };
     opts.retry.max_retries = 0;
     let err = ArmClient::new(opts)

@@ -17,7 +17,12 @@ async fn cloud(dir: &tempfile::TempDir, faults: FaultConfig) -> local_cloud::Loc
 }
 
 fn client(c: &local_cloud::LocalCloudHandle) -> ArmClient {
-    let mut o = ArmClientOptions::local(c.endpoint.clone(), SUB, c.ca_pem.clone());
+    let mut o = ArmClientOptions::local(
+        c.endpoint.clone(),
+        SUB,
+        c.ca_pem.clone(),
+        platform::azure::Secret::new(c.token().to_owned()),
+    );
     o.retry = RetryConfig {
         initial_delay: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),

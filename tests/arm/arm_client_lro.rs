@@ -64,10 +64,7 @@ async fn put_201_with_async_operation_polls_then_gets_the_resource() {
         ]
     );
     let log = srv.log();
-    assert_eq!(
-        log[0].authorization.as_deref(),
-        Some("Bearer local-cloud-token")
-    );
+    assert_eq!(log[0].authorization.as_deref(), Some("Bearer scripted"));
     assert_eq!(log[0].query, "api-version=2026-03-01");
     assert_eq!(log[0].body, Some(body));
     // The status URL already carries its api-version; it is not added twice.

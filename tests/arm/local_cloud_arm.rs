@@ -15,7 +15,7 @@ async fn tls_auth_and_api_version_are_enforced() {
     assert!(
         stranger
             .get(env.url(&rg_path("rg")))
-            .bearer_auth("t")
+            .bearer_auth(env.cloud.token())
             .send()
             .await
             .is_err()
@@ -35,7 +35,13 @@ async fn tls_auth_and_api_version_are_enforced() {
         "{}subscriptions/{SUB}/resourceGroups/rg",
         env.cloud.endpoint
     );
-    let r = env.http.get(&url).bearer_auth("t").send().await.unwrap();
+    let r = env
+        .http
+        .get(&url)
+        .bearer_auth(env.cloud.token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         Env::error_code(r).await,
         (StatusCode::BAD_REQUEST, "MissingApiVersionParameter".into())
@@ -43,7 +49,7 @@ async fn tls_auth_and_api_version_are_enforced() {
     let r = env
         .http
         .get(format!("{url}?api-version=2019-01-01"))
-        .bearer_auth("t")
+        .bearer_auth(env.cloud.token())
         .send()
         .await
         .unwrap();
@@ -231,7 +237,7 @@ async fn requests_are_validated_like_arm() {
     let r = env
         .http
         .put(env.url(&vnet))
-        .bearer_auth("t")
+        .bearer_auth(env.cloud.token())
         .body("{not json")
         .send()
         .await

@@ -67,13 +67,20 @@ async fn throttling_and_server_errors_are_injected_deterministically() {
     let r = env
         .http
         .put(format!("{}_local/faults", env.cloud.endpoint))
+        .bearer_auth(env.cloud.token())
         .json(&FaultConfig::default())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(env.get(&rg_path("rg")).await.status(), StatusCode::OK);
-    let stats = local_get(&env.http, env.cloud.endpoint.as_str(), "stats").await;
+    let stats = local_get(
+        &env.http,
+        env.cloud.endpoint.as_str(),
+        env.cloud.token(),
+        "stats",
+    )
+    .await;
     assert!(stats["throttled"].as_u64().unwrap() >= 2);
     assert!(stats["server_errors"].as_u64().unwrap() >= 2);
     env.cloud.shutdown().await;

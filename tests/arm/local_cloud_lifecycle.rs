@@ -208,6 +208,7 @@ async fn vm_power_state_is_controllable() {
     let r = env
         .http
         .post(format!("{}_local/vms/{name}/stop", env.cloud.endpoint))
+        .bearer_auth(env.cloud.token())
         .send()
         .await
         .unwrap();
@@ -219,7 +220,7 @@ async fn vm_power_state_is_controllable() {
     let r = env
         .http
         .post(env.url(&format!("{vm}/start")))
-        .bearer_auth("t")
+        .bearer_auth(env.cloud.token())
         .send()
         .await
         .unwrap();

@@ -89,9 +89,10 @@ async fn hosts_survive_restarts_and_crash_leftovers_are_cleaned() {
         .find_map(|l| l.strip_prefix("endpoint: ").map(str::to_string))
         .expect("serve prints its endpoint");
     let http = client(&std::fs::read_to_string(data.path().join("ca.pem")).unwrap());
+    let token = std::fs::read_to_string(data.path().join(local_cloud::TOKEN_FILE)).unwrap();
     let mut second = Default::default();
     for _ in 0..200 {
-        let vms = vms_at(&http, &endpoint).await;
+        let vms = vms_at(&http, &endpoint, token.trim()).await;
         if vms.len() == 2 && vms.iter().all(|v| v["host"]["state"] == "running") {
             second = by_name(&vms);
             break;

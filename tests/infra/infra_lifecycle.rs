@@ -394,3 +394,35 @@ fn down_deletes_disks_with_their_version_and_leaves_unknown_types_in_place() {
     assert_eq!(c.run(&["down", "--yes"]).code, 0);
     assert!(cloud.resources_in(&c.rg()).is_empty());
 }
+
+/// Azure allows resource group names in any script (Unicode letters and digits); the client
+/// sends them percent-encoded and the cloud must decode them (issue 9).
+#[test]
+fn a_resource_group_named_in_any_script_is_created_and_deleted() {
+    let _g = serial();
+    let cloud = shared();
+    let c = Cluster::on(cloud, "intl")
+        .resource_group("plattform-prüfung-(東京)")
+        .without_postgres()
+        .build();
+    let rg = c.rg();
+    let up = c.run(&["up", "--only", "infra"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let made = visible(cloud, &rg);
+    // The cloud keeps the group under its decoded name, as ARM does.
+    let suffix = format!("/resourceGroups/{rg}");
+    assert!(
+        made.iter()
+            .any(|r| r["type"] == "Microsoft.Resources/resourceGroups"
+                && r["id"].as_str().is_some_and(|id| id.ends_with(&suffix))),
+        "{made:?}"
+    );
+    assert!(
+        made.iter()
+            .any(|r| r["type"] == "Microsoft.Network/virtualNetworks"),
+        "{made:?}"
+    );
+    let down = c.run(&["down", "--yes"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert!(visible(cloud, &rg).is_empty());
+}

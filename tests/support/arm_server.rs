@@ -188,7 +188,12 @@ impl Scripted {
 
     /// Client options with time scaled down so protocol waits take milliseconds.
     pub fn options(&self) -> ArmClientOptions {
-        let mut o = ArmClientOptions::local(self.base.clone(), "sub1", self.ca_pem.clone());
+        let mut o = ArmClientOptions::local(
+            self.base.clone(),
+            "sub1",
+            self.ca_pem.clone(),
+            platform::azure::Secret::new("scripted"),
+        );
         o.retry = RetryConfig {
             initial_delay: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),

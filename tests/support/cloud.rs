@@ -192,6 +192,8 @@ pub struct CloudApi {
     pub endpoint: String,
     /// The CA file to trust.
     pub ca: PathBuf,
+    /// The cloud's API token, read from `api-token` beside the CA (its data directory).
+    token: String,
     http: reqwest::Client,
 }
 
@@ -207,9 +209,15 @@ impl CloudApi {
         if !endpoint.ends_with('/') {
             endpoint.push('/');
         }
+        let token_file = ca.with_file_name(local_cloud::TOKEN_FILE);
+        let token = std::fs::read_to_string(&token_file)
+            .unwrap_or_else(|e| panic!("{}: {e}", token_file.display()))
+            .trim()
+            .to_owned();
         CloudApi {
             endpoint,
             ca: ca.to_owned(),
+            token,
             http,
         }
     }
@@ -219,7 +227,7 @@ impl CloudApi {
         let url = format!("{}_local/{path}", self.endpoint);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         block_on(async {
-            let mut req = self.http.request(method, &url);
+            let mut req = self.http.request(method, &url).bearer_auth(&self.token);
             if let Some(b) = body {
                 req = req.json(&b);
             }
@@ -231,8 +239,8 @@ impl CloudApi {
         })
     }
 
-    /// One ARM request, as a colleague with the portal or `az` would make it (any bearer
-    /// token): `(status, body)`.
+    /// One ARM request, as a colleague with the portal or `az` would make it (with the
+    /// cloud's API token): `(status, body)`.
     pub fn arm(&self, method: &str, path_and_query: &str) -> (u16, Value) {
         self.arm_request(method, path_and_query, None)
     }
@@ -255,7 +263,7 @@ impl CloudApi {
         );
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         block_on(async {
-            let mut req = self.http.request(method, &url).bearer_auth("a-colleague");
+            let mut req = self.http.request(method, &url).bearer_auth(&self.token);
             if let Some(b) = body {
                 req = req.json(b);
             }

@@ -28,6 +28,8 @@ pub struct Spec {
     network: String,
     postgres: bool,
     sections: String,
+    /// `cloud.resource_group`; `None` leaves the default `<cluster>-rg`.
+    resource_group: Option<String>,
 }
 
 /// The `cloud:` section.
@@ -56,6 +58,7 @@ impl Spec {
             network: String::new(),
             postgres: true,
             sections: String::new(),
+            resource_group: None,
         }
     }
 
@@ -68,6 +71,12 @@ impl Spec {
     /// `network.admin_cidrs` (YAML flow list; default `[192.0.2.0/24]`).
     pub fn admin_cidrs(mut self, cidrs: &str) -> Spec {
         cidrs.clone_into(&mut self.admin_cidrs);
+        self
+    }
+
+    /// `cloud.resource_group` (any cloud with resource groups).
+    pub fn resource_group(mut self, name: &str) -> Spec {
+        self.resource_group = Some(name.to_owned());
         self
     }
 
@@ -162,6 +171,9 @@ impl Spec {
                     cloud.push_str(&format!("  inventory: {i}\n"));
                 }
             }
+        }
+        if let Some(rg) = &self.resource_group {
+            cloud.push_str(&format!("  resource_group: \"{rg}\"\n"));
         }
         let postgres = if self.postgres {
             ""
@@ -283,9 +295,12 @@ impl Cluster {
         self.path().join(".platform")
     }
 
-    /// The resource group the config uses (the default `<cluster>-rg`).
+    /// The resource group the config uses (`cloud.resource_group`, else `<cluster>-rg`).
     pub fn rg(&self) -> String {
-        format!("{}-rg", self.name())
+        self.spec
+            .as_ref()
+            .and_then(|s| s.resource_group.clone())
+            .unwrap_or_else(|| format!("{}-rg", self.name()))
     }
 
     /// The `platform` binary in the cluster's directory, not started yet.

@@ -120,18 +120,18 @@ impl Env {
     pub async fn put(&self, path: &str, body: Value) -> Response {
         self.http
             .put(self.url(path))
-            .bearer_auth("t")
+            .bearer_auth(self.cloud.token())
             .json(&body)
             .send()
             .await
             .unwrap()
     }
 
-    /// `METHOD path` with a bearer token (any token is accepted) and no body.
+    /// `METHOD path` with the cloud's API token and no body.
     async fn send(&self, method: reqwest::Method, path: &str) -> Response {
         self.http
             .request(method, self.url(path))
-            .bearer_auth("t")
+            .bearer_auth(self.cloud.token())
             .send()
             .await
             .unwrap()
@@ -144,7 +144,12 @@ impl Env {
 
     /// `GET` of an absolute URL the cloud gave (operation status, `nextLink`).
     pub async fn get_abs(&self, url: &str) -> Response {
-        self.http.get(url).bearer_auth("t").send().await.unwrap()
+        self.http
+            .get(url)
+            .bearer_auth(self.cloud.token())
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `DELETE path`.
@@ -340,9 +345,11 @@ pub async fn put_vmss(env: &Env, rg: &str, name: &str, body: Value) -> String {
     }
 }
 
-/// `GET /_local/{path}` of the cloud at `endpoint` (the control API), as JSON.
-pub async fn local_get(http: &reqwest::Client, endpoint: &str, path: &str) -> Value {
+/// `GET /_local/{path}` of the cloud at `endpoint` (the control API) with its API `token`,
+/// as JSON.
+pub async fn local_get(http: &reqwest::Client, endpoint: &str, token: &str, path: &str) -> Value {
     http.get(format!("{endpoint}_local/{path}"))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
@@ -352,20 +359,26 @@ pub async fn local_get(http: &reqwest::Client, endpoint: &str, path: &str) -> Va
 }
 
 /// `GET /_local/vms` of the cloud at `endpoint`: every VM with its host.
-pub async fn vms_at(http: &reqwest::Client, endpoint: &str) -> Vec<Value> {
-    let body = local_get(http, endpoint, "vms").await;
+pub async fn vms_at(http: &reqwest::Client, endpoint: &str, token: &str) -> Vec<Value> {
+    let body = local_get(http, endpoint, token, "vms").await;
     body["value"].as_array().cloned().unwrap_or_default()
 }
 
 /// `GET /_local/vms`: every VM with its host.
 pub async fn vms(env: &Env) -> Vec<Value> {
-    vms_at(&env.http, env.cloud.endpoint.as_str()).await
+    vms_at(&env.http, env.cloud.endpoint.as_str(), env.cloud.token()).await
 }
 
 /// POSTs a control-API power action for VM `name`.
 pub async fn power(env: &Env, name: &str, action: &str) {
     let url = format!("{}_local/vms/{name}/{action}", env.cloud.endpoint);
-    let r = env.http.post(url).send().await.unwrap();
+    let r = env
+        .http
+        .post(url)
+        .bearer_auth(env.cloud.token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{action} {name}");
 }
 

@@ -69,11 +69,20 @@ impl ArmPath {
 
 /// Parses a URL path (without query).
 pub fn parse(path: &str) -> Result<ArmPath, PathError> {
-    let segs: Vec<&str> = path
+    // Names travel percent-encoded (a resource group may be named in any script); ids and
+    // names in the store are the decoded text, as ARM returns them.
+    let decoded = path
         .trim_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
-        .collect();
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(std::borrow::Cow::into_owned)
+        })
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|_| PathError::NotFound)?;
+    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let is = |i: usize, word: &str| segs.get(i).is_some_and(|s| s.eq_ignore_ascii_case(word));
     if !is(0, "subscriptions") || segs.len() < 3 {
         return Err(PathError::NotFound);

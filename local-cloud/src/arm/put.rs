@@ -20,7 +20,7 @@ pub(super) fn put_group(
     dirty: &mut bool,
 ) -> Result<Response, ArmError> {
     let name_ok = !name.is_empty()
-        && name.len() <= 90
+        && name.chars().count() <= 90
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || "-_.()".contains(c))

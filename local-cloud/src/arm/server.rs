@@ -34,10 +34,17 @@ async fn entry(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // Every route, ARM and control alike: the token is what keeps other local users from
+    // creating VMs with their own keys on hosts that share this kernel.
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let auth = crate::auth::bearer_matches(given, &cloud.token);
     let mut resp = if uri.path().starts_with("/_local/") {
-        crate::control::handle(&cloud, &method, uri.path(), &body)
+        match auth {
+            Ok(()) => crate::control::handle(&cloud, &method, uri.path(), &body),
+            Err(refusal) => unauthorized(&cloud, refusal),
+        }
     } else {
-        arm(&cloud, &method, &uri, &headers, &body).await
+        arm(&cloud, &method, &uri, &body, auth).await
     };
     // New, stopped or started VMs get their hosts at once, not at the next tick.
     cloud.sync_hosts(false);
@@ -60,27 +67,30 @@ fn query_of(uri: &Uri) -> Query {
         .collect()
 }
 
-/// Whether the request carries `Authorization: Bearer <something>`. Any token is accepted.
-fn authorized(headers: &HeaderMap) -> Result<(), ArmError> {
-    let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return Err(ArmError::new(
+/// ARM's 401 for a request without this cloud's token, with its `WWW-Authenticate`.
+fn unauthorized(cloud: &Cloud, refusal: crate::auth::Refusal) -> Response {
+    cloud.stats().unauthorized += 1;
+    let e = match refusal {
+        crate::auth::Refusal::Missing => ArmError::new(
             StatusCode::UNAUTHORIZED,
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is missing.",
-        ));
-    };
-    match v.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(())
-        }
-        _ => Err(ArmError::new(
+        ),
+        crate::auth::Refusal::Invalid => ArmError::new(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             "The access token is invalid.",
-        )),
-    }
+        ),
+    };
+    let mut r = e.into_response();
+    r.headers_mut().insert(
+        "www-authenticate",
+        HeaderValue::from_static(
+            "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", \
+             error=\"invalid_token\"",
+        ),
+    );
+    r
 }
 
 /// Checks `api-version` against the versions ARM serves for what the path addresses, and
@@ -152,10 +162,13 @@ async fn arm(
     cloud: &Cloud,
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
     body: &[u8],
+    auth: Result<(), crate::auth::Refusal>,
 ) -> Response {
-    let mut resp = arm_checked(cloud, method, uri, headers, body).await;
+    let mut resp = match auth {
+        Ok(()) => arm_checked(cloud, method, uri, body).await,
+        Err(refusal) => unauthorized(cloud, refusal),
+    };
     let budget = Budget::of_method(method);
     if !resp.headers().contains_key(budget.header()) {
         let sub = uri
@@ -172,22 +185,10 @@ async fn arm(
     resp
 }
 
-async fn arm_checked(
-    cloud: &Cloud,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Response {
+async fn arm_checked(cloud: &Cloud, method: &Method, uri: &Uri, body: &[u8]) -> Response {
     let parsed = path::parse(uri.path());
     let rtype = parsed.as_ref().map(ArmPath::rtype).unwrap_or("unknown");
     cloud.stats().record(method.as_str(), rtype);
-    if let Err(e) = authorized(headers) {
-        cloud.stats().unauthorized += 1;
-        let mut r = e.into_response();
-        r.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\""));
-        return r;
-    }
     let parsed = match parsed {
         Ok(p) => p,
         Err(PathError::NotFound) => {

@@ -124,7 +124,7 @@ impl Cloud {
         let r = self
             .http
             .put(url)
-            .bearer_auth("t")
+            .bearer_auth(self.handle.token())
             .json(&body)
             .send()
             .await
@@ -143,7 +143,7 @@ impl Cloud {
             let s: Value = self
                 .http
                 .get(&op)
-                .bearer_auth("t")
+                .bearer_auth(self.handle.token())
                 .send()
                 .await
                 .unwrap()
