@@ -120,6 +120,17 @@ async fn systemctl_runs_notify_units_as_systemd_does() {
         "{}",
         status.stdout
     );
+    // The journal's lines are root's to read, in `status` as in `journalctl`.
+    assert!(
+        !status.stdout.contains("starting: hello world"),
+        "{}",
+        status.stdout
+    );
+    let root_status = h.ok("sudo systemctl status plc-gated");
+    assert!(
+        root_status.contains("starting: hello world v1"),
+        "{root_status}"
+    );
 
     // A kill -9 gets it restarted after RestartSec: a new main process.
     h.ok(&format!("sudo kill -9 {main_pid}"));

@@ -66,7 +66,9 @@ pub(super) fn is_enabled(units: &[String], o: &Opts, r: &mut Response) -> i32 {
     if any { 0 } else { 1 }
 }
 
-pub(super) fn status(mgr: &Manager, units: &[String], o: &Opts, r: &mut Response) -> i32 {
+/// `status`; the journal's lines only for root, whose journal it is (0640 root), as
+/// systemctl shows an unprivileged user none of the system's.
+pub(super) fn status(mgr: &Manager, units: &[String], o: &Opts, uid: u32, r: &mut Response) -> i32 {
     let names: Vec<String> = if units.is_empty() {
         mgr.all().into_iter().map(|s| s.unit.name.clone()).collect()
     } else {
@@ -93,9 +95,15 @@ pub(super) fn status(mgr: &Manager, units: &[String], o: &Opts, r: &mut Response
         r.out
             .push_str(&props::status(&s, install::state(&s.unit.name)));
         let lines = o.lines.unwrap_or(10);
-        if lines > 0 {
+        if lines > 0 && uid == 0 {
             r.out.push('\n');
             r.out.push_str(&props::journal_tail(&s.unit.name, lines));
+        } else if lines > 0 && !o.quiet {
+            r.out.push_str(
+                "\nHint: You are currently not seeing messages from other users and the system.\n      \
+                 Users in groups 'adm', 'systemd-journal' can see all messages.\n      \
+                 Pass -q to turn off this notice.\n",
+            );
         }
         if matches!(s.phase.active(), "active" | "reloading") && code != 4 {
             code = 0;

@@ -112,7 +112,7 @@ pub async fn run(mgr: &Manager, argv: &[String], uid: u32) -> Response {
         | "force-reload" => jobs(mgr, &verb, &units, &o, &mut r).await,
         "is-active" | "is-failed" => is_state(mgr, &units, &o, &mut r, verb == "is-failed"),
         "is-enabled" => is_enabled(&units, &o, &mut r),
-        "status" => status(mgr, &units, &o, &mut r),
+        "status" => status(mgr, &units, &o, uid, &mut r),
         "show" => show(mgr, &units, &o, &mut r),
         "cat" => cat(mgr, &units, &mut r),
         "enable" | "disable" | "reenable" | "mask" | "unmask" => {
