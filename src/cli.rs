@@ -11,7 +11,9 @@ Exit codes:
   0  success
   1  an operation failed (cloud, SSH, a phase); state records where it stopped
   2  bad usage or an invalid config; nothing was touched
-  3  another platform command holds the state lock";
+  3  another platform command holds the state lock
+  4  status: the cluster is unhealthy (a host unreachable, a node not Ready, a resource
+     not Succeeded)";
 
 /// Provision a k3s platform on Azure end to end from one config file.
 #[derive(Debug, Parser)]

@@ -15,6 +15,9 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: another process holds the state lock.
 pub const EXIT_LOCKED: i32 = 3;
+/// `status` found the cluster unhealthy (a host unreachable, a node not Ready, a resource
+/// not Succeeded).
+pub const EXIT_UNHEALTHY: i32 = 4;
 
 /// The hint of every error about something this machine lacks.
 const DOCTOR_HINT: &str = "`platform doctor` lists what this machine lacks for this config and the commands that install it";
@@ -58,6 +61,9 @@ pub enum Error {
     Playbook(#[from] crate::playbook::PlaybookError),
     #[error("{0}")]
     Failed(String),
+    /// `status`: the cluster answered, and not as recorded.
+    #[error("the cluster is unhealthy: {0}")]
+    Unhealthy(String),
 }
 
 impl Error {
@@ -73,6 +79,7 @@ impl Error {
                 | crate::playbook::PlaybookError::Read { .. },
             ) => EXIT_USAGE,
             Error::State(StateError::Locked { .. }) => EXIT_LOCKED,
+            Error::Unhealthy(_) => EXIT_UNHEALTHY,
             Error::State(StateError::NewerSchema { .. }) => EXIT_USAGE,
             _ => EXIT_FAILED,
         }

@@ -4,7 +4,8 @@
 //! Beside the config (`base_dir`): `inventories/<cluster>/hosts.{yml,json}` (generated) and
 //! `inventories/<cluster>.yml` (a static inventory's default). In the state directory:
 //! `state.json`, `state.lock`, `secrets/`, `known_hosts`, `ssh/` (control sockets),
-//! `kubeconfig` and `local-cloud/` (the cluster's own local cloud).
+//! `kubeconfig`, `playbooks/` (the k3s playbooks last run) and `local-cloud/` (the cluster's
+//! own local cloud). Outside both: the user's cache (`~/.cache/platform`).
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +85,21 @@ impl Paths {
         self.state_dir.join("kubeconfig")
     }
 
+    /// The k3s playbooks the `nodes` phase ran, written out from the binary.
+    pub fn playbooks_dir(&self) -> PathBuf {
+        self.state_dir.join("playbooks")
+    }
+
+    /// The k3s cluster password the first server starts with (generated once).
+    pub fn k3s_password(&self) -> PathBuf {
+        self.secrets_dir().join("k3s-password")
+    }
+
+    /// The k3s join token (`K10<CA hash>::server:<password>`), read from the first server.
+    pub fn k3s_token(&self) -> PathBuf {
+        self.secrets_dir().join("k3s-token")
+    }
+
     /// The data directory of the cluster's own local cloud.
     pub fn local_cloud_dir(&self) -> PathBuf {
         self.state_dir.join("local-cloud")
@@ -108,6 +124,18 @@ impl Paths {
     /// The generated dynamic-inventory JSON (`ansible-inventory --list` shape).
     pub fn inventory_json(&self) -> PathBuf {
         self.inventory_dir().join("hosts.json")
+    }
+}
+
+/// The user's cache for downloads shared by every cluster (`$XDG_CACHE_HOME/platform`, else
+/// `~/.cache/platform`): k3s releases fetched for `k3s.install: upload`.
+pub fn user_cache_dir() -> PathBuf {
+    match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("platform"),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".cache").join("platform")
+        }
     }
 }
 

@@ -60,7 +60,8 @@ impl Phase {
         match self {
             Phase::Infra => &[],
             Phase::Inventory => &[Phase::Infra],
-            Phase::Nodes => &[Phase::Inventory],
+            // Load balancer addresses and the Postgres server come from infra.
+            Phase::Nodes => &[Phase::Infra, Phase::Inventory],
             Phase::Gitops => &[Phase::Infra, Phase::Nodes],
         }
     }

@@ -12,6 +12,7 @@ mod plan;
 mod play;
 mod run;
 mod status;
+mod status_live;
 mod up;
 
 use std::path::Path;

@@ -1,4 +1,6 @@
-//! `platform status`: every phase with its recorded result, timings and fingerprint.
+//! `platform status`: every phase with its recorded result, timings and fingerprint, and
+//! (unless `--offline`) the live infra resources, hosts and nodes; exit code 4 when the
+//! live cluster is unhealthy.
 
 use crate::config::Config;
 use crate::error::Result;
@@ -31,14 +33,18 @@ pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()
             }
         })
         .collect();
-    let live = if offline {
-        None
+    let (live, nodes) = if offline {
+        (None, None)
     } else {
-        live_infra(config, &state).await
+        (
+            live_infra(config, &state).await,
+            super::status_live::live_nodes(config, &state).await,
+        )
     };
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({
-            "live": live.as_ref().map(|l| serde_json::json!({"infra": l})),
+            "live": (live.is_some() || nodes.is_some())
+                .then(|| serde_json::json!({"infra": live, "nodes": nodes})),
             "cluster": config.cluster,
             "state_dir": config.state_dir,
             "updated_at": state.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
@@ -90,10 +96,32 @@ pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()
             if let Some(l) = &live {
                 out.push_str(&format!("\n{}", live_text(l)));
             }
+            if let Some(n) = &nodes {
+                out.push_str(&format!("\n{}", super::status_live::text(n)));
+            }
             printer.data(&out);
         }
     }
-    Ok(())
+    let mut problems: Vec<String> = nodes
+        .as_ref()
+        .and_then(|n| n["problems"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    if let Some(l) = &live {
+        let bad = l["resources"].as_array().map_or(0, |r| {
+            r.iter().filter(|r| r["state"] != "Succeeded").count()
+        });
+        if bad > 0 {
+            problems.insert(0, format!("{bad} infra resources are not Succeeded"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Unhealthy(problems.join("; ")))
+    }
 }
 
 /// The first 12 hex digits of a `sha256:` fingerprint.

@@ -5,7 +5,7 @@ pub mod infra;
 pub mod inventory;
 pub mod nodes;
 
-use crate::config::{CloudKind, Config};
+use crate::config::{CloudKind, Config, Controller};
 use crate::error::Error;
 use crate::output::Progress;
 use crate::phase::Phase;
@@ -21,8 +21,7 @@ pub fn not_built(phase: Phase) -> Option<&'static str> {
     match phase {
         Phase::Infra => None,
         Phase::Inventory => None,
-        // prepare.yml runs on the hosts; the phase still ends "not built" (see nodes.rs).
-        Phase::Nodes => Some("installing k3s on the prepared hosts comes with the k3s issue"),
+        Phase::Nodes => None,
         Phase::Gitops => Some("Flux / Argo CD bootstrap comes with the gitops issue"),
     }
 }
@@ -37,8 +36,10 @@ impl PhaseExec for Phases {
             Phase::Infra if config.cloud.kind == CloudKind::Static => Verification::Matches,
             Phase::Infra => infra::verify(config, &record.outputs).await,
             Phase::Inventory => inventory::verify(config, &record.outputs).await,
-            // Neither can succeed in this build, so neither is ever skipped.
-            Phase::Nodes | Phase::Gitops => {
+            Phase::Nodes => nodes::outputs::verify(config, &record.outputs).await,
+            Phase::Gitops if config.gitops.controller == Controller::None => Verification::Matches,
+            // It cannot succeed in this build, so it is never skipped.
+            Phase::Gitops => {
                 Verification::Differs(format!("{phase} has no live check in this build"))
             }
         }
@@ -48,7 +49,7 @@ impl PhaseExec for Phases {
         &self,
         phase: Phase,
         config: &Config,
-        _state: &State,
+        state: &State,
         progress: &Progress,
     ) -> Result<serde_json::Value, Error> {
         match phase {
@@ -62,7 +63,12 @@ impl PhaseExec for Phases {
             }
             Phase::Infra => infra::run(config, progress).await,
             Phase::Inventory => inventory::run_phase(config, progress).await,
-            Phase::Nodes => nodes::run(config, progress).await,
+            Phase::Nodes => nodes::run(config, state, progress).await,
+            // The user asked for no controller: the cluster is done after `nodes`.
+            Phase::Gitops if config.gitops.controller == Controller::None => {
+                progress.info("gitops: skipped, gitops.controller is none");
+                Ok(serde_json::json!({"skipped": "gitops.controller none"}))
+            }
             other => Err(Error::NotBuilt {
                 phase: other,
                 what: not_built(other).unwrap_or("not built"),

@@ -17,6 +17,7 @@ mod local_hosts_ssh;
 mod newcomer_demo;
 mod nodes_ansible;
 mod nodes_e2e;
+mod nodes_k3s;
 mod playbook_prepare;
 mod ssh_engine;
 mod ssh_run_command;

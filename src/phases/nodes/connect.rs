@@ -67,6 +67,16 @@ pub struct UnreachableHost {
     message: String,
 }
 
+impl UnreachableHost {
+    /// A host named `name` that answers every command with `message`.
+    pub fn new(name: &str, message: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Host for UnreachableHost {
     fn name(&self) -> &str {

@@ -1,10 +1,15 @@
 //! The `nodes` phase: reach every host of the inventory over SSH (one multiplexed connection
-//! each, host keys pinned) and prepare it with the embedded `playbooks/prepare.yml`. Installing
-//! k3s is the next step of this phase and comes with the k3s issue; until then the phase
-//! ends with "not built yet" after preparing the hosts, so `up` says honestly where it stops.
+//! each, host keys pinned), prepare it with the embedded `playbooks/prepare.yml`, install k3s
+//! in k3s's order with the embedded k3s playbooks (`install`), write the cluster's kubeconfig
+//! and wait through the Kubernetes API until every host is a Ready node at the version.
 
 pub mod connect;
+pub mod install;
+pub mod outputs;
+pub mod plan;
+pub mod playbooks;
 pub mod release;
+pub mod token;
 
 use std::sync::Arc;
 
@@ -13,10 +18,17 @@ use crate::error::Error;
 use crate::output::Progress;
 use crate::phase::Phase;
 use crate::playbook::{self, Event, RunOptions, Status};
+use crate::state::State;
 use connect::{connect_playbook_targets, select_targets, ssh_options};
+use outputs::NodesOutputs;
 
-/// Runs `prepare.yml` on every host; fails naming the hosts that failed.
-pub async fn run(config: &Config, progress: &Progress) -> Result<serde_json::Value, Error> {
+/// Runs `prepare.yml` and the k3s install on every host, then waits for the nodes; fails
+/// naming the hosts that failed.
+pub async fn run(
+    config: &Config,
+    state: &State,
+    progress: &Progress,
+) -> Result<serde_json::Value, Error> {
     if config.cloud.kind == CloudKind::Local
         && config.cloud.arm_endpoint.is_none()
         && !crate::cloud::local_hosts(config)?
@@ -48,7 +60,6 @@ pub async fn run(config: &Config, progress: &Progress) -> Result<serde_json::Val
         ..RunOptions::default()
     };
     let report = playbook::run_playbook(&playbook::prepare(), &hosts, &options).await?;
-    drop(hosts);
     if !report.success() {
         step.failed("prepare.yml failed");
         return Err(Error::Failed(format!(
@@ -60,8 +71,85 @@ pub async fn run(config: &Config, progress: &Progress) -> Result<serde_json::Val
         "prepared {count} hosts ({} changes)",
         report.changed()
     ));
-    Err(Error::NotBuilt {
-        phase: Phase::Nodes,
-        what: "the hosts are prepared (prepare.yml); installing k3s on them comes with the k3s issue",
-    })
+    let recorded = |p: Phase| {
+        state
+            .phase(p)
+            .map(|r| r.outputs.clone())
+            .unwrap_or_default()
+    };
+    let previous = plan::Previous::from_outputs(&recorded(Phase::Nodes));
+    let infra = recorded(Phase::Infra);
+    let roles = plan::roles(&hosts, &previous)?;
+    let tag = plan::version(config, &previous).await?;
+    let (binary_src, images_src) = plan::sources(config, &tag).await?;
+    let pg_password = crate::phases::infra::secrets::postgres_password(config, false)?;
+    let install_plan = plan::Plan {
+        addresses: plan::addresses(config, &infra, &hosts, &roles)?,
+        datastore_endpoint: plan::datastore_endpoint(config, &infra, pg_password.as_ref())?,
+        tag,
+        binary_src,
+        images_src,
+    };
+    let installed = install::install(config, &hosts, &roles, &install_plan, progress).await?;
+    drop(hosts);
+    let out = NodesOutputs::new(
+        config,
+        &roles,
+        &install_plan.tag,
+        &install_plan.addresses.api_server,
+    );
+    write_kubeconfig(config, &installed.k3s_yaml, &out.api_server)?;
+    wait_ready(config, &out, progress).await?;
+    Ok(out.to_value())
+}
+
+/// The cluster's kubeconfig from the init server's `k3s.yaml`, written 0600.
+fn write_kubeconfig(
+    config: &Config,
+    k3s_yaml: &crate::azure::resources::Secret,
+    api_server: &str,
+) -> Result<(), Error> {
+    let doc = crate::kube::kubeconfig::from_k3s(k3s_yaml.expose(), &config.cluster, api_server)
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    crate::fsutil::write_atomic(
+        &config.paths().kubeconfig(),
+        crate::kube::kubeconfig::render(&doc).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Waits until every node is Ready at the version, under `k3s.start_timeout`.
+async fn wait_ready(config: &Config, out: &NodesOutputs, progress: &Progress) -> Result<(), Error> {
+    let expected = out.expected();
+    let step = progress.step(
+        "nodes",
+        &format!(
+            "waiting for {} nodes to be Ready at {}",
+            expected.len(),
+            out.version
+        ),
+    );
+    let client = outputs::client(config).await?;
+    let p = progress.clone();
+    let result = crate::kube::nodes::wait_ready(
+        &client,
+        &expected,
+        std::time::Duration::from_secs(config.k3s.start_timeout),
+        &move |n| p.info(format!("nodes: {} Ready ({})", n.name, n.version)),
+    )
+    .await;
+    match result {
+        Ok(_) => {
+            step.done(&format!(
+                "{} nodes Ready at {}",
+                expected.len(),
+                out.version
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            step.failed("nodes not Ready");
+            Err(outputs::kube_err(e))
+        }
+    }
 }

@@ -89,6 +89,16 @@ pub fn is_tag(tag: &str) -> bool {
         })
 }
 
+/// A tag's release order: `(major, minor, patch, k3s revision)`, `None` when not a tag.
+pub fn tag_order(tag: &str) -> Option<(u64, u64, u64, u64)> {
+    if !is_tag(tag) {
+        return None;
+    }
+    let (v, n) = tag.strip_prefix('v')?.split_once("+k3s")?;
+    let mut p = v.split('.').map(|x| x.parse::<u64>().ok());
+    Some((p.next()??, p.next()??, p.next()??, n.parse().ok()?))
+}
+
 /// An HTTP client for release downloads: bounded connect time, no redirects followed for
 /// channel lookups (the redirect is the answer).
 fn client(follow: bool) -> Result<reqwest::Client, ReleaseError> {
@@ -255,6 +265,16 @@ pub async fn fetch_verified(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_order_by_version_then_k3s_revision() {
+        let o = |t| tag_order(t).unwrap();
+        assert!(o("v1.31.4+k3s1") < o("v1.31.4+k3s2"));
+        assert!(o("v1.31.10+k3s1") > o("v1.31.9+k3s3"), "numeric, not text");
+        assert!(o("v1.32.0+k3s1") > o("v1.31.10+k3s1"));
+        assert_eq!(tag_order("v1.31+k3s1"), None);
+        assert_eq!(tag_order("stable"), None);
+    }
 
     #[test]
     fn sums_are_looked_up_by_exact_name() {

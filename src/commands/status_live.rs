@@ -1,0 +1,185 @@
+//! `platform status`'s live view of the cluster once `nodes` has run: every inventory host's
+//! SSH reachability (one connection and one command each, all at once) and every node as
+//! the API reports it (Ready, version, roles, cordoned), against what `nodes` recorded.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::phase::Phase;
+use crate::phases::inventory::targets::InventoryHost;
+use crate::phases::nodes::{connect, outputs};
+use crate::ssh::SshHost;
+use crate::ssh::host::{ExecRequest, Host};
+use crate::state::State;
+
+/// How long one host or the API may take to answer.
+const LIVE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One host's reachability: connect (no boot wait) and run `true`.
+async fn probe(t: InventoryHost, opts: crate::ssh::SshOptions) -> Value {
+    let name = t.name().to_owned();
+    let check = async {
+        let host = SshHost::connect(&t.target, &opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let out = host
+            .exec(ExecRequest {
+                command: "true",
+                args: &[],
+                stdin: None,
+                env: &[],
+                become_root: false,
+                timeout: Some(LIVE_TIMEOUT),
+                output_limit: Some(4096),
+            })
+            .await
+            .map_err(|e| e.to_string());
+        host.close().await;
+        match out {
+            Ok(o) if o.status == 0 => Ok(()),
+            Ok(o) => Err(format!("`true` exited {}", o.status)),
+            Err(e) => Err(e),
+        }
+    };
+    match tokio::time::timeout(LIVE_TIMEOUT * 2, check).await {
+        Ok(Ok(())) => json!({"name": name, "reachable": true}),
+        Ok(Err(e)) => json!({"name": name, "reachable": false, "error": e}),
+        Err(_) => json!({"name": name, "reachable": false, "error": "no answer within 30 s"}),
+    }
+}
+
+/// The live hosts and nodes, or `None` before `nodes` ever succeeded.
+pub async fn live_nodes(config: &Config, state: &State) -> Option<Value> {
+    let rec = state.phase(Phase::Nodes)?;
+    let recorded: outputs::NodesOutputs = serde_json::from_value(rec.outputs.clone()).ok()?;
+    let mut opts = connect::ssh_options(config);
+    opts.boot_wait = Duration::ZERO;
+    opts.connect_timeout = LIVE_TIMEOUT;
+    let hosts: Vec<Value> = match connect::load_targets(config) {
+        Ok(targets) => {
+            futures::stream::iter(targets)
+                .map(|t| probe(t, opts.clone()))
+                .buffer_unordered(config.nodes.ssh_fanout.max(1))
+                .collect()
+                .await
+        }
+        Err(e) => vec![json!({"name": "inventory", "reachable": false, "error": e.to_string()})],
+    };
+    let mut hosts = hosts;
+    hosts.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let api = async {
+        let client = outputs::client(config).await?;
+        crate::kube::nodes::list(&client)
+            .await
+            .map_err(outputs::kube_err)
+    };
+    let (nodes, api_error) = match tokio::time::timeout(LIVE_TIMEOUT, api).await {
+        Ok(Ok(list)) => (list, None),
+        Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
+        Err(_) => (
+            Vec::new(),
+            Some("the API did not answer within 15 s".to_owned()),
+        ),
+    };
+    let mut problems: Vec<String> = hosts
+        .iter()
+        .filter(|h| h["reachable"] != true)
+        .map(|h| {
+            format!(
+                "host {} is unreachable over SSH",
+                h["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if let Some(e) = &api_error {
+        problems.push(format!("the API at {} failed: {e}", recorded.api_server));
+    } else {
+        for n in &recorded.nodes {
+            match nodes.iter().find(|s| s.name == n.name) {
+                None => problems.push(format!("node {} is not registered", n.name)),
+                Some(s) if !s.is_ready() => {
+                    problems.push(format!("node {} is not Ready ({})", n.name, s.ready));
+                }
+                Some(s) if s.version != n.version => problems.push(format!(
+                    "node {} runs {} (want {})",
+                    n.name, s.version, n.version
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    Some(json!({
+        "api_server": recorded.api_server,
+        "version": recorded.version,
+        "hosts": hosts,
+        "nodes": nodes,
+        "api_error": api_error,
+        "problems": problems,
+    }))
+}
+
+/// The live view as text: a table of nodes and the problems found.
+pub fn text(live: &Value) -> String {
+    let hosts = live["hosts"].as_array().cloned().unwrap_or_default();
+    let reachable = hosts.iter().filter(|h| h["reachable"] == true).count();
+    let mut out = format!(
+        "live: {reachable} of {} hosts reachable over SSH; API {} (k3s {})\n",
+        hosts.len(),
+        live["api_server"].as_str().unwrap_or("?"),
+        live["version"].as_str().unwrap_or("?")
+    );
+    let rows: Vec<Vec<String>> = live["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|n| {
+            let roles: Vec<String> = n["roles"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ready = n["ready"].as_str().unwrap_or("Unknown");
+            vec![
+                n["name"].as_str().unwrap_or("").to_owned(),
+                if ready == "True" {
+                    "Ready".into()
+                } else {
+                    format!("NotReady ({ready})")
+                } + if n["cordoned"] == true {
+                    ",SchedulingDisabled"
+                } else {
+                    ""
+                },
+                if roles.is_empty() {
+                    "<none>".into()
+                } else {
+                    roles.join(",")
+                },
+                n["version"].as_str().unwrap_or("").to_owned(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&crate::output::table::render(
+            &["NODE", "STATUS", "ROLES", "VERSION"],
+            &rows,
+        ));
+    }
+    let problems = live["problems"].as_array().cloned().unwrap_or_default();
+    if problems.is_empty() {
+        out.push_str("\nhealthy: every host answers and every node is Ready at its version");
+    } else {
+        out.push_str("\nunhealthy:");
+        for p in problems {
+            out.push_str(&format!("\n  {}", p.as_str().unwrap_or("")));
+        }
+    }
+    out
+}

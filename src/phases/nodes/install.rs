@@ -1,0 +1,201 @@
+//! Installing k3s on prepared hosts, in k3s's order (decision 0008): the init server with
+//! the cluster password; its secure join token and admin kubeconfig read back over SSH; the
+//! other servers one at a time with the token; then every agent at once (under
+//! `nodes.ssh_fanout`). Each stage is one run of the embedded playbooks; a failed stage
+//! stops the install, naming each failed host with the tail of its k3s journal.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use super::plan::{self, Plan, Roles};
+use super::token;
+use crate::azure::resources::Secret;
+use crate::config::Config;
+use crate::error::Error;
+use crate::output::Progress;
+use crate::playbook::{self, Event, Playbook, RunOptions, Status, Target};
+use crate::ssh::host::ExecRequest;
+
+/// Lines of a failed node's journal shown in the error.
+const JOURNAL_LINES: usize = 15;
+
+/// The playbooks of one install, loaded from the state directory.
+pub struct Books {
+    pub server: Playbook,
+    pub agent: Playbook,
+}
+
+impl Books {
+    /// Writes the embedded playbooks out and loads the two the install runs.
+    pub fn load(config: &Config) -> Result<Books, Error> {
+        let dir = super::playbooks::materialize(&config.paths().playbooks_dir())?;
+        Ok(Books {
+            server: playbook::load(&dir.join("k3s-server.yml"))?,
+            agent: playbook::load(&dir.join("k3s-agent.yml"))?,
+        })
+    }
+}
+
+fn pick(targets: &[Target], names: &[String]) -> Vec<Target> {
+    targets
+        .iter()
+        .filter(|t| names.iter().any(|n| n == t.host.name()))
+        .cloned()
+        .collect()
+}
+
+/// Runs `book` on the hosts `names` with `vars`; fails naming each failed host with its
+/// journal's tail.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site per stage; a struct would only rename them"
+)]
+async fn stage(
+    what: &str,
+    book: &Playbook,
+    targets: &[Target],
+    names: &[String],
+    vars: Map<String, Json>,
+    unit: &str,
+    forks: usize,
+    progress: &Progress,
+) -> Result<usize, Error> {
+    if names.is_empty() {
+        return Ok(0);
+    }
+    let hosts = pick(targets, names);
+    let step = progress.step("nodes", &format!("{what} ({} hosts)", hosts.len()));
+    let p = progress.clone();
+    let options = RunOptions {
+        forks,
+        extra_vars: vars,
+        on_event: Some(Arc::new(move |e: &Event| {
+            if let Event::Task(r) = e
+                && matches!(r.status, Status::Failed | Status::Unreachable)
+                && !r.ignored
+            {
+                p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
+            }
+        })),
+        ..RunOptions::default()
+    };
+    let report = playbook::run_playbook(book, &hosts, &options).await?;
+    if report.success() {
+        step.done(&format!("{what}: {} changes", report.changed()));
+        return Ok(report.changed());
+    }
+    step.failed(&format!("{what} failed"));
+    let mut msg = format!("{what} failed:\n{}", report.recap());
+    for h in report
+        .hosts
+        .iter()
+        .filter(|h| h.failed > 0 || h.unreachable > 0)
+    {
+        if h.unreachable > 0 {
+            continue;
+        }
+        if let Some(t) = hosts.iter().find(|t| t.host.name() == h.host) {
+            msg.push_str(&format!(
+                "\n{}: last lines of `journalctl -u {unit}`:\n{}",
+                h.host,
+                journal_tail(t, unit).await
+            ));
+        }
+    }
+    Err(Error::Failed(msg))
+}
+
+/// The last lines of `unit`'s journal on `t`, indented (or why they could not be read).
+async fn journal_tail(t: &Target, unit: &str) -> String {
+    let args = [unit.to_owned(), JOURNAL_LINES.to_string()];
+    let out = t
+        .host
+        .exec(ExecRequest {
+            command: "journalctl -u \"$1\" -n \"$2\" --no-pager",
+            args: &args,
+            stdin: None,
+            env: &[],
+            become_root: true,
+            timeout: Some(std::time::Duration::from_secs(30)),
+            output_limit: Some(16 << 10),
+        })
+        .await;
+    let text = match out {
+        Ok(o) if o.status == 0 => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => format!(
+            "(journalctl failed: {})",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("({e})"),
+    };
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the install leaves for the rest of the phase.
+#[derive(Debug)]
+pub struct Installed {
+    /// The admin kubeconfig as the init server wrote it (`/etc/rancher/k3s/k3s.yaml`).
+    pub k3s_yaml: Secret,
+    /// Changes over all stages (0: nothing was touched on any host).
+    pub changed: usize,
+}
+
+/// Installs k3s per `roles` and `plan` on `targets` (connected, prepared).
+pub async fn install(
+    config: &Config,
+    targets: &[Target],
+    roles: &Roles,
+    install: &Plan,
+    progress: &Progress,
+) -> Result<Installed, Error> {
+    let books = Books::load(config)?;
+    let password = token::password(config)?;
+    let fanout = config.nodes.ssh_fanout;
+    let init = std::slice::from_ref(&roles.init);
+    let mut changed = stage(
+        &format!("k3s server {} (initializes the cluster)", roles.init),
+        &books.server,
+        targets,
+        init,
+        plan::vars(config, install, &password, ""),
+        "k3s",
+        1,
+        progress,
+    )
+    .await?;
+    let init_host = pick(targets, init)
+        .pop()
+        .ok_or_else(|| Error::Failed(format!("{} is not connected", roles.init)))?;
+    let text = token::read_root_file(init_host.host.as_ref(), token::SERVER_TOKEN).await?;
+    let join = token::store_token(config, &roles.init, &text, &password)?;
+    let k3s_yaml = Secret::new(
+        token::read_root_file(init_host.host.as_ref(), token::SERVER_KUBECONFIG).await?,
+    );
+    changed += stage(
+        "k3s servers joining one at a time",
+        &books.server,
+        targets,
+        &roles.servers,
+        plan::vars(config, install, &join, &install.addresses.join_url),
+        "k3s",
+        1,
+        progress,
+    )
+    .await?;
+    changed += stage(
+        "k3s agents",
+        &books.agent,
+        targets,
+        &roles.agents,
+        plan::vars(config, install, &join, &install.addresses.agent_url),
+        "k3s-agent",
+        fanout,
+        progress,
+    )
+    .await?;
+    Ok(Installed { k3s_yaml, changed })
+}
