@@ -211,7 +211,10 @@ mod tests {
         let path = dir.path().join(local_cloud::TOKEN_FILE);
         std::fs::write(&path, "s3cr3t-token-value\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_local_token(&path).unwrap().secret(), "s3cr3t-token-value");
+        assert_eq!(
+            read_local_token(&path).unwrap().secret(),
+            "s3cr3t-token-value"
+        );
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = read_local_token(&path).unwrap_err().to_string();
@@ -220,7 +223,12 @@ mod tests {
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(&path, "\n").unwrap();
-        assert!(read_local_token(&path).unwrap_err().to_string().contains("empty"));
+        assert!(
+            read_local_token(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         assert!(read_local_token(&dir.path().join("missing")).is_err());
     }
 }

@@ -56,9 +56,39 @@ pub enum ModuleKind {
     File,
     Lineinfile,
     WaitFor,
+    GetUrl,
+    Stat,
+    Slurp,
+    Fetch,
+    SystemdService,
 }
 
 impl ModuleKind {
+    /// Every module of the subset, in the order messages list them.
+    pub const ALL: &'static [ModuleKind] = &[
+        ModuleKind::Command,
+        ModuleKind::Shell,
+        ModuleKind::Copy,
+        ModuleKind::Template,
+        ModuleKind::File,
+        ModuleKind::Lineinfile,
+        ModuleKind::WaitFor,
+        ModuleKind::GetUrl,
+        ModuleKind::Stat,
+        ModuleKind::Slurp,
+        ModuleKind::Fetch,
+        ModuleKind::SystemdService,
+    ];
+
+    /// The names of every module, for messages (`command, shell, ...`).
+    pub fn names() -> String {
+        ModuleKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Looks a module up by its short or fully qualified name.
     pub fn from_name(name: &str) -> Option<ModuleKind> {
         let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
@@ -70,6 +100,12 @@ impl ModuleKind {
             "file" => ModuleKind::File,
             "lineinfile" => ModuleKind::Lineinfile,
             "wait_for" => ModuleKind::WaitFor,
+            "get_url" => ModuleKind::GetUrl,
+            "stat" => ModuleKind::Stat,
+            "slurp" => ModuleKind::Slurp,
+            "fetch" => ModuleKind::Fetch,
+            // `systemd` is the older name of the same module in ansible-core.
+            "systemd_service" | "systemd" => ModuleKind::SystemdService,
             _ => return None,
         })
     }
@@ -84,6 +120,11 @@ impl ModuleKind {
             ModuleKind::File => "file",
             ModuleKind::Lineinfile => "lineinfile",
             ModuleKind::WaitFor => "wait_for",
+            ModuleKind::GetUrl => "get_url",
+            ModuleKind::Stat => "stat",
+            ModuleKind::Slurp => "slurp",
+            ModuleKind::Fetch => "fetch",
+            ModuleKind::SystemdService => "systemd_service",
         }
     }
 
@@ -99,6 +140,40 @@ impl ModuleKind {
                 "path", "dest", "name", "line", "regexp", "create", "state", "mode",
             ],
             ModuleKind::WaitFor => &["port", "host", "timeout", "path", "state", "delay"],
+            ModuleKind::GetUrl => &[
+                "url", "dest", "checksum", "force", "timeout", "headers", "mode", "owner", "group",
+            ],
+            ModuleKind::Stat => &[
+                "path",
+                "dest",
+                "name",
+                "follow",
+                "get_checksum",
+                "checksum_algorithm",
+                "checksum",
+                "checksum_algo",
+                "get_mime",
+                "get_attributes",
+            ],
+            ModuleKind::Slurp => &["src", "path"],
+            ModuleKind::Fetch => &[
+                "src",
+                "dest",
+                "flat",
+                "fail_on_missing",
+                "validate_checksum",
+            ],
+            ModuleKind::SystemdService => &[
+                "name",
+                "service",
+                "unit",
+                "state",
+                "enabled",
+                "masked",
+                "daemon_reload",
+                "daemon-reload",
+                "no_block",
+            ],
         }
     }
 
@@ -128,8 +203,16 @@ pub struct Task {
     /// `check_mode: false` runs the task for real even under `--check` (a read-only
     /// command whose result later tasks need); `true` always checks.
     pub check_mode: Option<bool>,
-    /// Seconds before the task is killed (Ansible's task `timeout` keyword).
+    /// Seconds before the task is killed (Ansible's task `timeout` keyword); each attempt
+    /// of an `until` loop has its own.
     pub timeout: Option<u64>,
+    /// `until`: run the task again until all of these hold (they see the `register`ed
+    /// result of the latest attempt). Empty with `retries`: until it does not fail.
+    pub until: Vec<Cond>,
+    /// `retries`: attempts after the first (Ansible's default is 3 when `until` is set).
+    pub retries: Option<u64>,
+    /// `delay`: seconds between attempts (default 5).
+    pub delay: Option<f64>,
     pub line: u64,
 }
 

@@ -53,6 +53,13 @@ pub enum Event {
     PlayStart { name: String, hosts: Vec<String> },
     /// A task finished on a host.
     Task(TaskResult),
+    /// A task's `until` condition was false: it runs again after its `delay`.
+    Retry {
+        host: String,
+        task: String,
+        /// Attempts still to come.
+        retries_left: u64,
+    },
 }
 
 /// A callback for [`Event`]s.
@@ -192,7 +199,7 @@ pub async fn run_playbook(
     })
 }
 
-fn emit(opts: &RunOptions, e: &Event) {
+pub(super) fn emit(opts: &RunOptions, e: &Event) {
     if let Some(f) = &opts.on_event {
         f(e);
     }
@@ -279,6 +286,7 @@ async fn run_host(
             r.stdout.clear();
             r.stderr.clear();
             r.diff = None;
+            r.data.clear();
             r.msg = hidden.into();
         }
         emit(sh.opts, &Event::Task(r.clone()));

@@ -64,6 +64,9 @@ const TASK_KEYS: &[&str] = &[
     "timeout",
     "check_mode",
     "args",
+    "until",
+    "retries",
+    "delay",
 ];
 
 /// Parses playbook text. `file` names it in messages; `dir` is where `templates/` and
@@ -221,6 +224,9 @@ impl Parser {
             become_root: None,
             timeout: None,
             check_mode: None,
+            until: Vec::new(),
+            retries: None,
+            delay: None,
             line: line(node.pos),
         };
         let mut module: Option<(ModuleKind, Option<Pos>, &Node)> = None;
@@ -242,6 +248,16 @@ impl Parser {
                     Value::Int(n) if *n > 0 => t.timeout = Some(*n as u64),
                     _ => self.issue(v.pos, key, "`timeout` must be a positive number of seconds".into()),
                 },
+                "until" => t.until = self.conds(v, key),
+                "retries" => match &v.value {
+                    Value::Int(n) if *n >= 0 => t.retries = Some(*n as u64),
+                    _ => self.issue(v.pos, key, "`retries` must be a whole number of attempts after the first (0 or more)".into()),
+                },
+                "delay" => match &v.value {
+                    Value::Int(n) if *n >= 0 => t.delay = Some(*n as f64),
+                    Value::Float(f) if *f >= 0.0 && f.is_finite() => t.delay = Some(*f),
+                    _ => self.issue(v.pos, key, "`delay` must be a number of seconds (0 or more)".into()),
+                },
                 "args" => extra_args = self.mapping(v, key).map(|m| (*kpos, m)),
                 other => match ModuleKind::from_name(other) {
                     Some(kind) => {
@@ -257,7 +273,8 @@ impl Parser {
                         *kpos,
                         other,
                         format!(
-                            "`{other}`: unknown module or task keyword; modules: command, shell, copy, template, file, lineinfile, wait_for (also as ansible.builtin.*); task keywords: {}",
+                            "`{other}`: unknown module or task keyword; modules: {} (also as ansible.builtin.*); task keywords: {}",
+                            ModuleKind::names(),
                             TASK_KEYS.join(", ")
                         ),
                     ),
@@ -269,7 +286,11 @@ impl Parser {
             if self.issues.len() > before {
                 return None;
             }
-            self.issue(node.pos, "", "a task needs a module (command, shell, copy, template, file, lineinfile, wait_for)".into());
+            self.issue(
+                node.pos,
+                "",
+                format!("a task needs a module ({})", ModuleKind::names()),
+            );
             return None;
         };
         t.module = kind;
