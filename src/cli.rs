@@ -126,11 +126,28 @@ pub enum Command {
         #[arg(long)]
         refresh: bool,
     },
-    /// Write or merge the cluster's kubeconfig (context named after the cluster).
+    /// Print the path of the cluster's kubeconfig (the `nodes` phase writes it; its cluster,
+    /// user and context are named after the cluster), or merge it into yours.
     Kubeconfig {
-        /// Merge into this kubeconfig instead of writing a separate file.
-        #[arg(long)]
-        merge: Option<PathBuf>,
+        /// Print the file's contents instead of its path. It holds the cluster's admin key,
+        /// so it is never printed unless asked for, as with `kubectl config view --raw`.
+        #[arg(long, conflicts_with = "merge")]
+        raw: bool,
+        /// Merge the cluster's entries into FILE (default: the first file of $KUBECONFIG,
+        /// else ~/.kube/config): only the cluster, user and context named after the cluster
+        /// are replaced, every other entry stays as it was; the old file is kept as
+        /// FILE.platform-backup first, and the result is written atomically (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        #[allow(
+            clippy::option_option,
+            reason = "clap's form for a flag with an optional value"
+        )]
+        merge: Option<Option<PathBuf>>,
+        /// With --merge: make the cluster's context the current one. By default the current
+        /// context is left as it was, so the next kubectl command goes where it went before
+        /// (a file without a current context gets ours).
+        #[arg(long, requires = "merge")]
+        switch: bool,
     },
     /// Run a command on the cluster's nodes.
     Run {

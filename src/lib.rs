@@ -12,6 +12,8 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod fsutil;
+pub mod hostname;
+pub mod kube;
 pub mod output;
 pub mod paths;
 pub mod pattern;

@@ -20,6 +20,7 @@ fn main() {
         }
     };
     let result = runtime.block_on(platform::commands::execute(cli, &printer));
+    log_peak_memory();
     if let Err(e) = result {
         let code = e.exit_code();
         if printer.format() == OutputFormat::Json && !printer.wrote_data() {
@@ -31,5 +32,21 @@ fn main() {
             printer.hint(&h);
         }
         std::process::exit(code);
+    }
+}
+
+/// Logs (at `-v`) this process's peak resident memory: `VmHWM` of `/proc/self/status`, which
+/// counts from our own exec, unlike rusage's `ru_maxrss` (that keeps the high-water mark of
+/// the process we were spawned from). Benchmarks and tests read it from the log.
+fn log_peak_memory() {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return;
+    };
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    if let Some(kib) = kib {
+        tracing::debug!(peak_rss_kib = kib, "peak memory");
     }
 }

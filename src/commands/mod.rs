@@ -5,6 +5,7 @@ mod doctor;
 mod down;
 mod init;
 mod inventory;
+mod kubeconfig;
 mod local_cloud;
 mod man;
 mod plan;
@@ -51,7 +52,13 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
             };
             inventory::run(&load()?, &args, printer).await
         }
-        Command::Kubeconfig { .. } => not_built("kubeconfig", "the k3s install issue"),
+        Command::Kubeconfig { raw, merge, switch } => kubeconfig::run(
+            &load()?,
+            raw,
+            merge.as_ref().map(Option::as_deref),
+            switch,
+            printer,
+        ),
         Command::Run {
             limit,
             forget_host,
@@ -94,12 +101,6 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Completions { shell } => completions::run(shell, printer),
         Command::Man { command } => man::run(&command, printer),
     }
-}
-
-fn not_built(command: &str, issue: &str) -> Result<()> {
-    Err(Error::Failed(format!(
-        "`platform {command}` is not built yet; it comes with {issue}"
-    )))
 }
 
 impl From<crate::cli::PhaseFlags> for crate::phase::Selection {

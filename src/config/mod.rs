@@ -155,12 +155,27 @@ pub enum Datastore {
     Postgres,
 }
 
-/// Air-gap install files uploaded to the nodes instead of downloading k3s.
+/// Air-gap install files, verified on the controller and pushed to the nodes.
 #[derive(Clone, Debug, Serialize)]
 pub struct Airgap {
+    /// The `k3s` binary of the release.
     pub binary: PathBuf,
+    /// The images archive (`k3s-airgap-images-amd64.tar.zst` or `.tar`/`.tar.gz`).
     pub images: PathBuf,
-    pub install_script: PathBuf,
+    /// The release's `sha256sum-amd64.txt` (`<hex>  <name>` lines) naming both.
+    pub checksums: PathBuf,
+}
+
+/// Where the nodes' k3s binary comes from (`k3s.install`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Install {
+    /// Each node downloads the release asset and checks it against the release's checksums.
+    Download,
+    /// The controller downloads once, verifies, and pushes the binary to every node.
+    Upload,
+    /// The user's files from `k3s.airgap`, verified and pushed.
+    Airgap,
 }
 
 /// The `k3s` section.
@@ -175,6 +190,20 @@ pub struct K3s {
     pub cluster_cidr: Ipv4Net,
     pub service_cidr: Ipv4Net,
     pub disable: Vec<String>,
+    pub install: Install,
+    /// Base of the release downloads (`<url>/download/<tag>/k3s`); `None`: GitHub's, or the
+    /// local cloud's mirror for `cloud.kind: local`.
+    pub release_url: Option<String>,
+    /// Base of the channel server (`<url>/<channel>` redirects to a release); `None`:
+    /// update.k3s.io's, or the local cloud's mirror.
+    pub channel_url: Option<String>,
+    /// The address the kubeconfig uses for the API (a DNS name or an IP); `None`: the API
+    /// load balancer's (public or internal per `nodes.ssh_address`).
+    pub api_address: Option<String>,
+    /// More names and addresses for the API's serving certificate.
+    pub tls_san: Vec<String>,
+    /// How long one node's k3s may take to start (seconds) before the phase fails naming it.
+    pub start_timeout: u64,
     pub airgap: Option<Airgap>,
 }
 

@@ -282,6 +282,16 @@ fn k3s(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> K3s {
             }
         }
     }
+    let install = match one_of(&mut d, "install", &["download", "upload", "airgap"], issues) {
+        Some("upload") => Install::Upload,
+        Some("airgap") => Install::Airgap,
+        _ => Install::Download,
+    };
+    let release_url = string(&mut d, "release_url", issues).map(|(s, _)| s);
+    let channel_url = string(&mut d, "channel_url", issues).map(|(s, _)| s);
+    let api_address = string(&mut d, "api_address", issues).map(|(s, _)| s);
+    let tls_san = strings(&mut d, "tls_san", issues);
+    let start_timeout = int(&mut d, "start_timeout", 10, 86_400, issues);
     let airgap = airgap(d.get("airgap"), base, issues);
     d.finish(issues);
     K3s {
@@ -296,6 +306,16 @@ fn k3s(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> K3s {
             .into_iter()
             .map(|(s, _, _)| s)
             .collect(),
+        install,
+        release_url,
+        channel_url,
+        api_address,
+        tls_san: tls_san
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, _, _)| s)
+            .collect(),
+        start_timeout: start_timeout.map_or(300, |t| t.unsigned_abs()),
         airgap,
     }
 }
@@ -313,7 +333,7 @@ fn airgap(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Op
                         issues,
                         path,
                         d.pos,
-                        "required when k3s.airgap is set: binary, images and install_script".into(),
+                        "required when k3s.airgap is set: binary, images and checksums".into(),
                     );
                 }
                 None
@@ -322,12 +342,12 @@ fn airgap(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Op
     };
     let binary = file("binary", &mut d);
     let images = file("images", &mut d);
-    let install_script = file("install_script", &mut d);
+    let checksums = file("checksums", &mut d);
     d.finish(issues);
     Some(Airgap {
         binary: binary?,
         images: images?,
-        install_script: install_script?,
+        checksums: checksums?,
     })
 }
 

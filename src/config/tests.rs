@@ -222,10 +222,10 @@ fn missing_ssh_key_and_airgap_files_are_named() {
     );
     let mut p = paths(&text);
     p.sort();
-    assert_eq!(p, ["k3s.airgap.install_script", "nodes.ssh_key"]);
+    assert_eq!(p, ["k3s.airgap.checksums", "nodes.ssh_key"]);
     let text = text.replace(
-        "images: ./i.tar}",
-        "images: ./i.tar, install_script: ./i.sh}",
+        "k3s: {airgap: {binary: ./k3s, images: ./i.tar}}",
+        "k3s: {install: airgap, airgap: {binary: ./k3s, images: ./i.tar, checksums: ./s.txt}}",
     );
     let mut p = paths(&text);
     p.sort();
@@ -233,8 +233,8 @@ fn missing_ssh_key_and_airgap_files_are_named() {
         p,
         [
             "k3s.airgap.binary",
+            "k3s.airgap.checksums",
             "k3s.airgap.images",
-            "k3s.airgap.install_script",
             "nodes.ssh_key",
         ]
     );
@@ -318,4 +318,34 @@ fn ssh_fanout_and_jump_host() {
         paths(&format!("{MINIMAL}nodes: {{ssh_fanout: 0}}\n")),
         ["nodes.ssh_fanout"]
     );
+}
+
+#[test]
+fn k3s_install_sources_urls_and_names_are_checked() {
+    let p = paths(&format!("{MINIMAL}k3s: {{install: airgap}}\n"));
+    assert_eq!(p, ["k3s.install"]);
+    let p = paths(&format!("{MINIMAL}k3s: {{install: copy}}\n"));
+    assert_eq!(p, ["k3s.install"]);
+    // Plain HTTP (only a local cloud's own mirror uses it) and credentials in URLs are
+    // refused on Azure.
+    let azure = MINIMAL.replace(
+        "cloud: {kind: local}",
+        "cloud: {kind: azure, subscription_id: 00000000-0000-0000-0000-000000000001, location: westeurope}",
+    );
+    let p = paths(&format!(
+        "{azure}k3s: {{release_url: 'http://mirror.example/k3s', channel_url: 'https://u:p@x.example/c'}}\n"
+    ));
+    assert_eq!(p, ["k3s.release_url", "k3s.channel_url"]);
+    load(&format!(
+        "{MINIMAL}k3s: {{release_url: 'http://10.1.0.1/k3s-io/k3s/releases'}}\n"
+    ))
+    .unwrap();
+    let p = paths(&format!(
+        "{MINIMAL}k3s: {{release_url: 'https://mirror.example/k3s-io/k3s/releases', api_address: api.example.com, tls_san: [10.1.2.3, 'bad name', k8s.example.com], start_timeout: 5}}\n"
+    ));
+    assert_eq!(p, ["k3s.tls_san[1]", "k3s.start_timeout"]);
+    let p = paths(&format!(
+        "{MINIMAL}k3s: {{api_address: '-oProxyCommand=x'}}\n"
+    ));
+    assert_eq!(p, ["k3s.api_address"]);
 }

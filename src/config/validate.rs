@@ -441,11 +441,58 @@ fn k3s(c: &Config, k: &mut Checker<'_>) {
             "postgres needs postgres.enabled: true (the Flexible Server is the datastore)".into(),
         );
     }
+    match (k3.install, &k3.airgap) {
+        (Install::Airgap, None) => k.fail(
+            "k3s.install",
+            "airgap needs k3s.airgap: binary, images and checksums".into(),
+        ),
+        (Install::Download | Install::Upload, Some(_)) => k.fail(
+            "k3s.airgap",
+            "is used only with k3s.install: airgap; set it, or remove k3s.airgap".into(),
+        ),
+        _ => {}
+    }
+    // Plain HTTP only for a local cloud's own mirror, on the hosts' private network.
+    let http_ok = c.cloud.kind == CloudKind::Local;
+    for (key, value) in [
+        ("release_url", &k3.release_url),
+        ("channel_url", &k3.channel_url),
+    ] {
+        let Some(u) = value else { continue };
+        let ok = url::Url::parse(u).is_ok_and(|p| {
+            p.host().is_some()
+                && p.username().is_empty()
+                && p.password().is_none()
+                && (p.scheme() == "https" || (http_ok && p.scheme() == "http"))
+        });
+        let allowed = if http_ok {
+            "use an http(s) URL without credentials"
+        } else {
+            "use an https URL without credentials, such as https://github.com/k3s-io/k3s/releases"
+        };
+        k.pattern(&format!("k3s.{key}"), u, ok, allowed);
+    }
+    if let Some(a) = &k3.api_address {
+        k.pattern(
+            "k3s.api_address",
+            a,
+            crate::hostname::is_ip_or_dns_name(a),
+            &format!("use {}", crate::hostname::ALLOWED),
+        );
+    }
+    for (i, san) in k3.tls_san.iter().enumerate() {
+        k.pattern(
+            &format!("k3s.tls_san[{i}]"),
+            san,
+            crate::hostname::is_ip_or_dns_name(san),
+            &format!("use {}", crate::hostname::ALLOWED),
+        );
+    }
     if let Some(a) = &k3.airgap {
         for (key, p) in [
             ("binary", &a.binary),
             ("images", &a.images),
-            ("install_script", &a.install_script),
+            ("checksums", &a.checksums),
         ] {
             if !p.is_file() {
                 k.fail(

@@ -13,6 +13,7 @@
 mod api_versions_local_cloud;
 mod cli;
 mod inventory_static;
+mod kubeconfig;
 mod newcomer_cli;
 mod playbook_cli;
 mod playbook_output;

@@ -4,6 +4,7 @@
 //! ends with "not built yet" after preparing the hosts, so `up` says honestly where it stops.
 
 pub mod connect;
+pub mod release;
 
 use std::sync::Arc;
 

@@ -113,21 +113,11 @@ done
 
 /// Checks `host`: an IP address or a DNS name, so that it can only ever name a host.
 pub(crate) fn check_host(host: &str) -> Result<(), String> {
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+    if crate::hostname::is_ip_or_dns_name(host) {
         return Ok(());
     }
     Err(format!(
-        "`host` {host:?} is not an IP address or a DNS name (allowed: an IPv4 or IPv6 address, or dot-separated labels of 1-63 letters, digits, '-' and '_', not starting or ending with '-')"
+        "`host` {host:?} is not an IP address or a DNS name (allowed: {})",
+        crate::hostname::ALLOWED
     ))
 }
