@@ -10,8 +10,10 @@
 #
 # Debian packages (root only; elsewhere it says what is missing and goes on, and
 # `platform doctor` names the same items): openssh-client and openssh-server (every host
-# runs Debian's sshd), sudo, iproute2 (network namespaces, bridges), and the tools a host is
-# made with (util-linux's unshare, mount, coreutils' chroot and mknod, hostname).
+# runs Debian's sshd), sudo, iproute2 (network namespaces, bridges), the tools a host is
+# made with (util-linux's unshare, mount, coreutils' chroot and mknod, hostname), and
+# etcd-server (the k3s stand-in's servers run a real etcd member with embedded etcd; also
+# what kube-standin's etcd store tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +36,8 @@ apt_install() {
 need_apt=()
 # command:package; sshd is looked for where Debian puts it (root's PATH may lack /usr/sbin).
 for pair in ssh:openssh-client sshd:openssh-server sudo:sudo ip:iproute2 \
-  unshare:util-linux mount:mount chroot:coreutils mknod:coreutils hostname:hostname; do
+  unshare:util-linux mount:mount chroot:coreutils mknod:coreutils hostname:hostname \
+  etcd:etcd-server; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
     case " ${need_apt[*]} " in *" $pkg "*) ;; *) need_apt+=("$pkg") ;; esac
@@ -52,11 +55,6 @@ fi
 # man, for the test that renders `platform man` with `man -l` (tests/cli/newcomer_cli.rs).
 if ! command -v man >/dev/null 2>&1 && is_root && command -v apt-get >/dev/null; then
   apt_install man-db
-fi
-
-# etcd, for kube-standin's etcd store tests (three real members on loopback).
-if ! command -v etcd >/dev/null 2>&1 && is_root && command -v apt-get >/dev/null; then
-  apt_install etcd-server
 fi
 
 # Real Ansible for the compatibility tests (those gated by Need::Ansible in tests/):

@@ -6,6 +6,10 @@ use platform::error::EXIT_FAILED;
 use platform::output::{OutputFormat, Printer, init_tracing};
 
 fn main() {
+    // Inside a local-cloud host this binary is the host's init (docs/decisions/0007).
+    if let Some(code) = local_cloud::multicall() {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.output, cli.global.verbosity());
     init_tracing(cli.global.verbosity(), printer.multi().cloned());

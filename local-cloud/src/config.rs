@@ -23,6 +23,10 @@ pub struct LocalCloudOptions {
     /// Make scale-set VMs real Linux hosts reachable over SSH (needs the crate feature
     /// `hosts`, and root, iproute2, openssh-server and sudo; see `local-cloud/README.md`).
     pub realize_hosts: bool,
+    /// The executable each host runs as its init: one whose `main` first calls
+    /// [`crate::multicall`]. `None`: this process's own executable if it is `platform` or
+    /// `local-cloud-host`, else the newest of those beside it (cargo's test layout).
+    pub host_exe: Option<PathBuf>,
 }
 
 impl LocalCloudOptions {
@@ -35,6 +39,7 @@ impl LocalCloudOptions {
             faults: FaultConfig::default(),
             page_size: 100,
             realize_hosts: false,
+            host_exe: None,
         }
     }
 }

@@ -21,6 +21,9 @@
 //!   (per-type validation and side effects), `api_versions`, `ids`, `faults`, `stats`.
 //! - `hosts/`: scale-set VMs as real Linux hosts reachable over SSH, when `realize_hosts`
 //!   is set (cargo feature `hosts`; root at run time).
+//! - `guest/`: what runs inside those hosts: their init (PID 1 of each host) and service
+//!   manager, `systemctl` and `journalctl`, started from the executable that embeds this
+//!   crate through [`multicall`].
 //! - `k3s/`: the k3s stand-in the hosts run as `/usr/local/bin/k3s` (cargo feature `k3s`):
 //!   flags and config file, CAs and tokens, the supervisor, joins, nodes and leases,
 //!   packaged components, `READY=1`, over `kube-standin`'s API.
@@ -30,6 +33,8 @@ mod auth;
 mod config;
 mod control;
 mod error;
+#[cfg(feature = "hosts")]
+mod guest;
 mod hosts;
 #[cfg(feature = "k3s")]
 pub mod k3s;
@@ -187,6 +192,16 @@ impl LocalCloudHandle {
     }
 }
 
+/// Runs the program a realized host started this executable as (its init), if it was, and
+/// returns its exit code; `None` for any other start. An executable given as
+/// [`LocalCloudOptions::host_exe`] calls this first thing in `main` and exits with the code.
+pub fn multicall() -> Option<i32> {
+    #[cfg(feature = "hosts")]
+    return guest::multicall();
+    #[cfg(not(feature = "hosts"))]
+    None
+}
+
 /// Starts the local cloud: loads `data_dir/cloud.json`, prepares TLS, listens on `bind`.
 pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalCloudError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| LocalCloudError::io(&opts.data_dir, e))?;
@@ -198,7 +213,8 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
             .into_iter()
             .map(|s| s.name.to_ascii_lowercase())
             .collect();
-        let r = Arc::new(hosts::Realizer::new(&opts.data_dir, &live).await?);
+        let r =
+            Arc::new(hosts::Realizer::new(&opts.data_dir, &live, opts.host_exe.as_deref()).await?);
         store.gate = Some(r.clone());
         Some(r)
     } else {

@@ -13,6 +13,8 @@ pub async fn serve(args: &LocalCloudServe, printer: &Printer) -> Result<()> {
     opts.latency.retry_after_secs = args.retry_after;
     opts.page_size = args.page_size.max(1);
     opts.realize_hosts = args.hosts;
+    // This binary is the hosts' init (its `main` calls `local_cloud::multicall`).
+    opts.host_exe = std::env::current_exe().ok();
     opts.faults = FaultConfig {
         throttle_rate: args.throttle_rate,
         server_error_rate: args.error_rate,

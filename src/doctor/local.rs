@@ -1,6 +1,7 @@
 //! What the cluster's own local cloud needs on this machine when its VMs are real hosts (the
 //! nodes phase needs them): root, OpenSSH's server, sudo, iproute2 and the tools a host is
-//! made with; an address space that no route of this machine uses; a usable data directory.
+//! made with, etcd for embedded-etcd servers; an address space that no route of this
+//! machine uses; a usable data directory.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -8,7 +9,7 @@ use std::path::Path;
 
 use super::{Check, tools};
 use crate::cloud::addresses::{free_address_space, machine_routes_by_iface};
-use crate::config::Config;
+use crate::config::{Config, Datastore};
 
 /// Debian's OpenSSH server, the one the local cloud runs in every host.
 const SSHD: &str = "/usr/sbin/sshd";
@@ -68,9 +69,26 @@ pub(super) fn checks(config: &Config) -> Vec<Check> {
     ] {
         out.push(tools::on_path(item, program, hosts, package));
     }
+    out.push(etcd(config, hosts));
     out.push(address_space(config, hosts));
     out.push(data_dir(&crate::cloud::local_data_dir(config)));
     out
+}
+
+/// Debian's etcd, which the k3s stand-in's servers run as their embedded etcd member
+/// (looked for where the stand-in looks: `PATH`, then `/usr/bin/etcd`).
+fn etcd(config: &Config, hosts: bool) -> Check {
+    let item = "etcd-server (etcd)";
+    let required = hosts && config.k3s.datastore == Datastore::Etcd;
+    match local_cloud::k3s::etcd::process::binary() {
+        Some(p) => Check::ok(item, required, p.display().to_string()),
+        None => Check::package(
+            item,
+            required,
+            "no etcd on PATH or at /usr/bin/etcd".into(),
+            "etcd-server",
+        ),
+    }
 }
 
 /// Hosts are network namespaces, mounts and sshd processes: root only.

@@ -161,6 +161,7 @@ fn doctor_on_a_local_config_as_root_finds_root_sshd_and_ip() {
             "ok       required  openssh-server  ",
             "ok       required  iproute2 (ip) ",
             "ok       required  sudo ",
+            "ok       required  etcd-server (etcd) ",
             "ok       required  address space ",
             "ok       required  local cloud data dir ",
         ],

@@ -14,7 +14,11 @@ pub enum Realizer {}
 
 impl Realizer {
     /// Refuses: this build has no host support.
-    pub async fn new(_data_dir: &Path, _live: &HashSet<String>) -> Result<Self, HostError> {
+    pub async fn new(
+        _data_dir: &Path,
+        _live: &HashSet<String>,
+        _host_exe: Option<&Path>,
+    ) -> Result<Self, HostError> {
         Err(HostError::NotBuilt)
     }
 
@@ -52,7 +56,7 @@ mod tests {
 
     #[tokio::test]
     async fn asking_for_hosts_says_the_build_has_none() {
-        let e = Realizer::new(Path::new("/nonexistent"), &HashSet::new())
+        let e = Realizer::new(Path::new("/nonexistent"), &HashSet::new(), None)
             .await
             .unwrap_err();
         assert!(matches!(e, HostError::NotBuilt));

@@ -37,7 +37,7 @@ impl Actor {
                     match self.boot(&spec, &netns).await {
                         Ok(b) => {
                             tracing::debug!(vm = %spec.name, "host running");
-                            self.set(HostState::Running, None, b.pid());
+                            self.set(HostState::Running, None, b.sshd_pid());
                             booted = Some(b);
                         }
                         Err(e) => {
@@ -101,6 +101,7 @@ impl Actor {
             data_dir: &self.inner.data_dir,
             netns,
             config_name: &self.inner.config_name,
+            init: &self.inner.host_exe,
         };
         host::boot(&plan, spec).await
     }

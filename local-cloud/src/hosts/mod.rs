@@ -9,8 +9,10 @@
 //! control API shows), and asking for hosts fails with `HostError::NotBuilt`.
 //!
 //! Layout: `spec` (VM records to host specs), and with the feature `realizer` (follows the
-//! store, one actor per VM), `actor` (one task per host), `sys` (commands, preflight),
-//! `net` (bridge, netns, veth), `rootfs` (host key, provisioning into the upper dir), `host`
+//! store, one actor per VM), `actor` (one task per host), `exe` (which executable is the
+//! hosts' init, see `crate::guest`), `sys` (commands, preflight),
+//! `net` (bridge, netns, veth), `rootfs` (host key, provisioning into the upper dir), `image`
+//! (what makes the root look like a fresh VM's: hosts, resolv.conf, machine-id), `host`
 //! (boot and halt of one host), `cleanup` (leftovers of a crashed run); without it
 //! `absent` (the same API, refusing).
 
@@ -21,7 +23,11 @@ mod actor;
 #[cfg(feature = "hosts")]
 mod cleanup;
 #[cfg(feature = "hosts")]
+mod exe;
+#[cfg(feature = "hosts")]
 mod host;
+#[cfg(feature = "hosts")]
+mod image;
 #[cfg(feature = "hosts")]
 mod net;
 #[cfg(feature = "hosts")]
@@ -135,6 +141,7 @@ pub struct HostInfo {
     pub netns: String,
     pub host_key_fingerprint: Option<String>,
     pub host_public_key: Option<String>,
+    /// The machine's pid of the host's sshd listener when the host booted.
     pub sshd_pid: Option<u32>,
     pub error: Option<String>,
 }

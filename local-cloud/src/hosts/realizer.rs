@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::{HostError, HostInfo, HostSpec, HostState, actor, cleanup, net, sys};
+use super::{HostError, HostInfo, HostSpec, HostState, actor, cleanup, exe, net, sys};
 use crate::arm::store::{Hold, OpGate};
 use crate::error::ErrorDetail;
 
@@ -44,6 +44,8 @@ pub(super) struct Inner {
     pub(super) config_name: String,
     pub(super) bridge: tokio::sync::Mutex<net::Bridge>,
     pub(super) next_veth: AtomicU32,
+    /// The executable every host runs as its init.
+    pub(super) host_exe: PathBuf,
 }
 
 /// Realizes VM records as hosts. One per local cloud with `realize_hosts`.
@@ -70,11 +72,17 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Realizer {
-    /// Checks root and tools, picks this data dir's interface prefix, and removes what a
-    /// crashed previous run left (processes, namespaces, links, mounts, disks of VMs that
-    /// no longer exist; disks of `live` VMs are kept).
-    pub async fn new(data_dir: &Path, live: &HashSet<String>) -> Result<Self, HostError> {
+    /// Checks root, tools and the hosts' init executable (`host_exe`, see `exe::locate`),
+    /// picks this data dir's interface prefix, and removes what a crashed previous run left
+    /// (processes, namespaces, links, mounts, disks of VMs that no longer exist; disks of
+    /// `live` VMs are kept).
+    pub async fn new(
+        data_dir: &Path,
+        live: &HashSet<String>,
+        host_exe: Option<&Path>,
+    ) -> Result<Self, HostError> {
         sys::preflight()?;
+        let host_exe = exe::locate(host_exe)?;
         // Absolute paths: they go into mount options, the chroot and the hiding tmpfs.
         let data_dir = &data_dir.canonicalize().map_err(|source| HostError::Io {
             path: data_dir.display().to_string(),
@@ -95,6 +103,7 @@ impl Realizer {
             data_dir: data_dir.to_path_buf(),
             config_name,
             next_veth: AtomicU32::new(0),
+            host_exe,
         };
         Ok(Self {
             inner: Arc::new(inner),

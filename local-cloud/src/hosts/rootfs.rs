@@ -1,7 +1,8 @@
 //! A host's disk: its per-host directory (host key, overlay upper/work dirs) and the
 //! provisioning Azure's agent would do on first boot, written into the overlay's upper dir
 //! so the machine's own files are never touched: the admin user with a fresh home holding
-//! only `authorized_keys`, passwordless sudo, hostname, and the sshd configuration.
+//! only `authorized_keys`, passwordless sudo, hostname, the image files (`image`), and the
+//! sshd configuration (listening on every address of the host, as on an Azure VM).
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -22,7 +23,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HostError + '_ {
     }
 }
 
-fn write(path: &Path, content: &str, mode: u32) -> Result<(), HostError> {
+pub(super) fn write(path: &Path, content: &str, mode: u32) -> Result<(), HostError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
@@ -74,15 +75,20 @@ pub fn prepare(dir: &Path, spec: &HostSpec, config_name: &str) -> Result<PathBuf
     )?;
     let config = format!(
         "# Written by the platform local cloud for VM {vm}.\n\
-         ListenAddress {ip}:22\nHostKey {KEY_IN_HOST}\nPidFile none\nUsePAM no\n\
+         HostKey {KEY_IN_HOST}\nPidFile none\nUsePAM no\n\
          PermitRootLogin no\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
          KbdInteractiveAuthentication no\nAuthorizedKeysFile .ssh/authorized_keys\n\
          UseDNS no\nPrintMotd no\nMaxStartups 200:30:400\nMaxSessions 100\n\
          ClientAliveInterval 30\nAcceptEnv LANG LC_*\nSubsystem sftp internal-sftp\n",
         vm = spec.name,
-        ip = spec.ip,
     );
     write(&upper.join("etc/ssh").join(config_name), &config, 0o644)?;
+    // The mount point of the init executable's read-only bind mount.
+    let init = upper.join(crate::guest::INIT_PATH.trim_start_matches('/'));
+    if !init.is_file() {
+        write(&init, "", 0o755)?;
+    }
+    super::image::per_boot(&upper)?;
     if !dir.join(PROVISIONED).exists() {
         provision(&upper, spec)?;
         write(&dir.join(PROVISIONED), "", 0o644)?;
@@ -173,15 +179,7 @@ fn provision(upper: &Path, spec: &HostSpec) -> Result<(), HostError> {
         &format!("{}\n", spec.hostname),
         0o644,
     )?;
-    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    write(
-        &etc.join("hosts"),
-        &format!(
-            "127.0.0.1 localhost\n{} {}\n{hosts}",
-            spec.ip, spec.hostname
-        ),
-        0o644,
-    )?;
+    super::image::provision(upper, spec)?;
     let home_dir = upper.join(home.trim_start_matches('/'));
     std::fs::create_dir_all(&home_dir).map_err(io(&home_dir))?;
     hide_lower_entries(&home_dir, Path::new(&home))?;
@@ -208,14 +206,14 @@ fn provision(upper: &Path, spec: &HostSpec) -> Result<(), HostError> {
 
 /// A fresh home even if the machine has one at the same path: each entry of the machine's
 /// directory gets an overlay whiteout (a 0/0 character device) in the upper dir.
-fn hide_lower_entries(upper_dir: &Path, lower_dir: &Path) -> Result<(), HostError> {
+pub(super) fn hide_lower_entries(upper_dir: &Path, lower_dir: &Path) -> Result<(), HostError> {
     let Ok(entries) = std::fs::read_dir(lower_dir) else {
         return Ok(());
     };
     for e in entries.flatten() {
         let target = upper_dir.join(e.file_name());
-        if target.exists() {
-            continue;
+        if std::fs::symlink_metadata(&target).is_ok() {
+            continue; // the host's own entry (or whiteout) stays
         }
         let out = std::process::Command::new("mknod")
             .arg(&target)

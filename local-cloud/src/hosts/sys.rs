@@ -99,6 +99,35 @@ pub async fn netns_pids(netns: &str) -> Vec<u32> {
     }
 }
 
+/// A field of `/proc/<pid>/status` (`PPid`, `NSpid`, `Name`, ...).
+fn status_field(pid: u32, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// The machine's pid of the host init of namespace `netns`: the process of it that is PID 1
+/// of a PID namespace below the machine's.
+pub async fn host_init(netns: &str) -> Option<u32> {
+    netns_pids(netns).await.into_iter().find(|pid| {
+        status_field(*pid, "NSpid").is_some_and(|ns| {
+            let levels: Vec<&str> = ns.split_whitespace().collect();
+            levels.len() > 1 && levels.last() == Some(&"1")
+        })
+    })
+}
+
+/// The machine's pid of the child of `parent` in `netns` named `name` (its `comm`).
+pub async fn listener(netns: &str, parent: u32, name: &str) -> Option<u32> {
+    let parent = parent.to_string();
+    netns_pids(netns).await.into_iter().find(|pid| {
+        status_field(*pid, "PPid").as_deref() == Some(parent.as_str())
+            && status_field(*pid, "Name").as_deref() == Some(name)
+    })
+}
+
 /// Sends `signal` to each pid, ignoring those already gone.
 pub async fn kill(pids: &[u32], signal: &str) {
     if pids.is_empty() {

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::files::node_password;
 use super::lb::LoadBalancer;
 use super::pki::write_private;
-use super::server::node_password;
 use super::settings::Settings;
-use super::token::{Token, ca_hash};
-use super::{Version, kubelet, log, notify};
+use super::token::Token;
+use super::{Version, access, kubelet, log, notify};
 
 /// Runs the agent until SIGTERM; returns the exit code.
 pub async fn run(s: Settings, version: &Version) -> i32 {
@@ -46,51 +46,21 @@ pub async fn run(s: Settings, version: &Version) -> i32 {
     }
 }
 
-fn insecure() -> reqwest::Client {
-    reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default()
-}
-
 /// The CA the token pins, fetched through the balancer; retried every 2 s (scaled) forever.
 async fn validate(s: &Settings, server: &str, base: &str, token: &Token) -> Vec<u8> {
     loop {
-        let got = insecure().get(format!("{base}/cacerts")).send().await;
-        let err = match got {
-            Ok(r) if r.status().is_success() => match r.bytes().await {
-                Ok(ca) => match &token.ca_hash {
-                    Some(h) if *h != ca_hash(&ca) => format!(
-                        "token CA hash does not match the Cluster CA certificate hash: {h} != {}",
-                        ca_hash(&ca)
-                    ),
-                    _ => return ca.to_vec(),
-                },
-                Err(e) => format!("failed to get CA certs: {e}"),
+        let err = match access::fetch_cacerts(base).await {
+            Ok(ca) => match access::check_ca(token, &ca) {
+                Ok(()) => return ca,
+                Err(e) => e,
             },
-            Ok(r) => format!("failed to get CA certs: {}", r.status()),
-            Err(e) => format!(
-                "failed to get CA certs: Get \"{base}/cacerts\": {}",
-                cause(&e)
-            ),
+            Err(e) => e,
         };
         log::error(format!(
             "Failed to validate connection to cluster at {server}: {err}"
         ));
         tokio::time::sleep(s.timing.retry()).await;
     }
-}
-
-/// The innermost cause of a request error, as Go prints it (`EOF`, `connection refused`).
-fn cause(e: &reqwest::Error) -> String {
-    let mut last = e.to_string();
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        last = s.to_string();
-        src = s.source();
-    }
-    last
 }
 
 /// GETs a supervisor path as the `node` user; the error is what k3s logs.
@@ -100,22 +70,7 @@ async fn get_as_node(
     path: &str,
     token: &Token,
 ) -> Result<Value, String> {
-    let r = http
-        .get(format!("{base}{path}"))
-        .basic_auth("node", Some(&token.password))
-        .send()
-        .await
-        .map_err(|e| cause(&e))?;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(body["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| status.to_string()))
-    }
+    access::get_json(http, base, path, "node", &token.password).await
 }
 
 async fn join(s: &Settings, version: &Version, server: &str, token: &Token) -> i32 {
@@ -142,14 +97,7 @@ async fn join(s: &Settings, version: &Version, server: &str, token: &Token) -> i
     let base = format!("https://127.0.0.1:{}", lb.port);
     let ca = validate(s, server, &base, token).await;
     let ca_pem = String::from_utf8_lossy(&ca).into_owned();
-    let http = match reqwest::Certificate::from_pem(&ca) {
-        Ok(cert) => reqwest::Client::builder()
-            .tls_certs_only([cert])
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default(),
-        Err(_) => insecure(),
-    };
+    let http = access::pinned(&ca, Duration::from_secs(10));
     let password = match node_password(&s.node_password_file()) {
         Ok(p) => p,
         Err(e) => {
@@ -268,7 +216,7 @@ async fn kubelet_cert(
         .body(csr)
         .send()
         .await
-        .map_err(|e| format!("{}: {}", path.display(), cause(&e)))?;
+        .map_err(|e| format!("{}: {}", path.display(), access::cause(&e)))?;
     let status = r.status();
     let body = r.text().await.unwrap_or_default();
     if status.as_u16() == 403 {

@@ -8,13 +8,19 @@
 //! `k3s` asset is a script that does exactly that), so each mirrored version reports its
 //! own version string.
 
+pub mod access;
 pub mod agent;
 pub mod args;
+pub mod bootstrap;
 pub mod components;
 pub mod controllers;
+pub mod critical;
+pub mod etcd;
+pub mod files;
 pub mod flags;
 pub mod kubelet;
 pub mod lb;
+pub mod leader;
 pub mod log;
 pub mod nodepass;
 pub mod notify;

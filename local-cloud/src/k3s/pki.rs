@@ -1,7 +1,8 @@
 //! A k3s server's certificates on disk (`<data-dir>/server/tls`): its server CA (whose exact
 //! bytes `/cacerts` serves and the token pins), its client CA, the request-header CA, the
 //! serving certificate of port 6443 with k3s's SAN list, and the admin client certificate.
-//! Made once by the first server, received by joining servers, reused on every restart.
+//! Also etcd's CAs and the service-account key, which joining servers receive too. Made
+//! once by the first server, received by joining servers, reused on every restart.
 
 use std::net::IpAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -70,22 +71,21 @@ pub struct ServerPki {
 }
 
 impl ServerPki {
-    /// The CA files a joining server receives (`/v1-k3s/server-bootstrap`), by k3s's keys.
-    pub const BOOTSTRAP: &[(&'static str, &'static str)] = &[
-        ("ServerCA", "server-ca.crt"),
-        ("ServerCAKey", "server-ca.key"),
-        ("ClientCA", "client-ca.crt"),
-        ("ClientCAKey", "client-ca.key"),
-        ("RequestHeaderCA", "request-header-ca.crt"),
-        ("RequestHeaderCAKey", "request-header-ca.key"),
-    ];
-
     /// Loads the CAs in `dir` (making any that is missing) and (re)issues the serving
     /// certificate when its names changed.
     pub fn load_or_create(dir: &Path, dns: &[String], ips: &[IpAddr]) -> Result<Self, PkiError> {
         let server_ca = ca(dir, "server-ca", "k3s-server-ca")?;
         let client_ca = ca(dir, "client-ca", "k3s-client-ca")?;
         ca(dir, "request-header-ca", "k3s-request-header-ca")?;
+        // etcd's own CAs: k3s's etcd speaks TLS with them; the stand-in's member does not
+        // (plain HTTP), but servers still make and share them as k3s does.
+        ca(&dir.join("etcd"), "server-ca", "etcd-server-ca")?;
+        ca(&dir.join("etcd"), "peer-ca", "etcd-peer-ca")?;
+        let service_key = dir.join("service.key");
+        if !service_key.exists() {
+            let key = rcgen::KeyPair::generate().map_err(|e| io(&service_key, e))?;
+            write_private(&service_key, key.serialize_pem().as_bytes())?;
+        }
         let sans = format!("{dns:?} {ips:?}");
         let (crt, key, names) = (
             dir.join("serving-kube-apiserver.crt"),

@@ -1,136 +1,45 @@
-//! `k3s server`: prepares the data dir (CAs, `cred/passwd`, the token files), serves the
-//! supervisor and the Kubernetes API on 6443, writes the admin kubeconfig, and once the API
-//! is up registers its own node, runs the controllers and packaged components, and sends
-//! `READY=1`, in k3s's order (docs: `pkg/cli/server/server.go`).
+//! `k3s server`: prepares the data dir (CAs, `cred/passwd`, the token files), with
+//! `--cluster-init` or `--server` runs its embedded etcd member (a joining server first
+//! bootstraps over HTTP from the server it joins), serves the supervisor and the Kubernetes
+//! API on 6443, writes the admin kubeconfig, and once the API is up registers its own node,
+//! runs the controllers and packaged components, and sends `READY=1`, in k3s's order (docs:
+//! `pkg/cli/server/server.go`, `pkg/cluster/bootstrap.go`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use kube_standin::store::Store;
 use kube_standin::store::memory::MemoryStore;
 use kube_standin::{ServerConfig, VersionInfo};
 use serde_json::json;
 
+use super::controllers::{Controllers, ETCD_ADDRESS, ETCD_FINALIZER, ETCD_NAME};
+use super::etcd::ManagedEtcd;
+use super::etcd::process::MemberProcess;
+use super::files::{ipsec_psk, kubeconfig, node_password, passwd, token_files};
 use super::nodepass::NodePasswords;
 use super::pki::{ServerPki, write_private};
 use super::settings::Settings;
-use super::supervisor::{Passwd, Supervisor, bootstrap_document};
-use super::token::{Token, random_password};
-use super::{Version, components, controllers, kubelet, log, notify};
+use super::supervisor::Supervisor;
+use super::token::Token;
+use super::{Version, bootstrap, components, controllers, kubelet, leader, log, notify};
+
+/// How long a stopping server gives its etcd member to exit before killing it.
+const ETCD_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The first IP of the service CIDR (the `kubernetes` Service).
 fn service_ip(s: &Settings) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(u32::from(s.service_cidr.network()) + 1))
 }
 
-/// `cred/passwd`: `password,user,user,group` lines; made once, kept across restarts.
-fn passwd(s: &Settings, token: Option<&Token>) -> Result<Passwd, String> {
-    let path = s.server_dir().join("cred").join("passwd");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let find = |user: &str| {
-            text.lines()
-                .find(|l| l.split(',').nth(1) == Some(user))
-                .and_then(|l| l.split(',').next())
-                .map(str::to_owned)
-        };
-        if let (Some(server), Some(node)) = (find("server"), find("node")) {
-            if let Some(t) = token
-                && t.password != server
-            {
-                return Err(
-                    "bootstrap data already found and encrypted with different token".into(),
-                );
-            }
-            return Ok(Passwd { server, node });
-        }
-    }
-    let server = token
-        .map(|t| t.password.clone())
-        .unwrap_or_else(random_password);
-    let node = match &s.agent_token {
-        Some(a) => Token::parse(a)
-            .map(|t| t.password)
-            .map_err(|e| e.to_string())?,
-        None => server.clone(),
-    };
-    let text = format!("{server},server,server,k3s:server\n{node},node,node,k3s:agent\n");
-    write_private(&path, text.as_bytes()).map_err(|e| e.to_string())?;
-    Ok(Passwd { server, node })
-}
-
-/// Writes `server/token`, the `node-token` link and `agent-token` as k3s lays them out.
-fn token_files(s: &Settings, cacerts: &[u8], pw: &Passwd) -> Result<(), String> {
-    let dir = s.server_dir();
-    let token = format!("{}\n", Token::secure(cacerts, "server", &pw.server));
-    write_private(&dir.join("token"), token.as_bytes()).map_err(|e| e.to_string())?;
-    for (link, target) in [("node-token", "token"), ("agent-token", "token")] {
-        let p = dir.join(link);
-        let _ = std::fs::remove_file(&p);
-        if link == "agent-token" && s.agent_token.is_some() {
-            let t = format!("{}\n", Token::secure(cacerts, "node", &pw.node));
-            write_private(&p, t.as_bytes()).map_err(|e| e.to_string())?;
-        } else {
-            std::os::unix::fs::symlink(dir.join(target), &p).map_err(|e| e.to_string())?;
-        }
-    }
-    let ip = s
-        .node_ips
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_else(|| "127.0.0.1".into());
-    log::info(format!(
-        "Server node token is available at {}",
-        dir.join("token").display()
-    ));
-    log::info(format!(
-        "To join server node to cluster: k3s server -s https://{ip}:{} -t ${{SERVER_NODE_TOKEN}}",
-        s.https_port
-    ));
-    log::info(format!(
-        "Agent node token is available at {}",
-        dir.join("agent-token").display()
-    ));
-    log::info(format!(
-        "To join agent node to cluster: k3s agent -s https://{ip}:{} -t ${{AGENT_NODE_TOKEN}}",
-        s.https_port
-    ));
-    Ok(())
-}
-
-/// Writes the admin kubeconfig (`default` names, server on loopback) with its mode.
-fn kubeconfig(s: &Settings, pki: &ServerPki) -> Result<(), String> {
-    let host = match s.bind_address {
-        Some(a) if !a.is_unspecified() => a.to_string(),
-        _ => "127.0.0.1".into(),
-    };
-    let url = format!("https://{host}:{}", s.https_port);
-    let text = kube_standin::pki::kubeconfig(&url, pki.server_ca.cert_pem(), &pki.admin);
-    let path = &s.write_kubeconfig;
-    write_private(path, text.as_bytes()).map_err(|e| e.to_string())?;
-    if let Some(mode) = s.write_kubeconfig_mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| e.to_string())?;
-    }
-    log::info(format!("Wrote kubeconfig {}", path.display()));
-    log::info("Run: k3s kubectl");
-    Ok(())
-}
-
-/// This node's password (`/etc/rancher/node/password`, made on first use).
-pub fn node_password(path: &Path) -> Result<String, String> {
-    if let Ok(p) = std::fs::read_to_string(path)
-        && !p.trim().is_empty()
-    {
-        return Ok(p.trim().to_owned());
-    }
-    let pw = random_password();
-    write_private(path, format!("{pw}\n").as_bytes()).map_err(|e| e.to_string())?;
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-    }
-    Ok(pw)
+/// A started server: its API, and its etcd member when it runs one.
+struct Running {
+    api: kube_standin::RunningServer,
+    member: Option<MemberProcess>,
 }
 
 /// Runs the server until SIGTERM; returns the exit code.
@@ -148,42 +57,42 @@ pub async fn run(s: Settings, version: &Version) -> i32 {
             super::flags::DISABLE_ITEMS.join(", ")
         ));
     }
-    match start(&s, version).await {
-        Ok(server) => {
-            super::terminated().await;
-            log::info("Shutting down k3s (stand-in)");
-            server.shutdown().await;
-            0
-        }
+    let started = tokio::select! {
+        r = start(&s, version) => r,
+        // Stopped while still starting (e.g. waiting for an etcd quorum): the member, if
+        // any, goes with the dropped future.
+        () = super::terminated() => return 0,
+    };
+    let running = match started {
+        Ok(r) => r,
         Err(e) => {
             log::fatal(format!("Error: {e}"));
-            1
+            return 1;
         }
+    };
+    let code = match &running.member {
+        Some(member) => tokio::select! {
+            () = super::terminated() => 0,
+            status = member.exited() => {
+                log::fatal(format!("etcd exited: {status}"));
+                1
+            }
+        },
+        None => {
+            super::terminated().await;
+            0
+        }
+    };
+    log::info("Shutting down k3s (stand-in)");
+    running.api.shutdown().await;
+    if let Some(member) = &running.member {
+        member.stop(ETCD_STOP_GRACE).await;
     }
+    code
 }
 
-async fn start(s: &Settings, version: &Version) -> Result<kube_standin::RunningServer, String> {
-    if let Some(ep) = &s.datastore_endpoint {
-        let scheme = ep.split("://").next().unwrap_or(ep);
-        return Err(format!(
-            "preparing server: datastore-endpoint {scheme}://: not supported yet by the local cloud's k3s stand-in (objects are kept in memory until its PostgreSQL support lands); no other store is used in its place"
-        ));
-    }
-    if s.server_url.is_some() {
-        return Err("preparing server: joining an existing server needs the shared datastore (embedded etcd), which this build of the k3s stand-in does not have yet".into());
-    }
-    let token = match &s.token {
-        Some(t) => Some(Token::parse(t).map_err(|_| {
-            "failed to normalize server token; must be in format K10<CA-HASH>::<USERNAME>:<PASSWORD> or <PASSWORD>".to_owned()
-        })?),
-        None => None,
-    };
-    let server_dir = s.server_dir();
-    for d in ["", "tls", "cred", "db", "manifests"] {
-        let p = server_dir.join(d);
-        std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700));
-    }
+/// The serving certificate's names: k3s's fixed ones, the node's, and every `tls-san`.
+fn serving_names(s: &Settings) -> (Vec<String>, Vec<IpAddr>) {
     let mut dns = vec![
         "kubernetes".to_owned(),
         "kubernetes.default".into(),
@@ -201,6 +110,46 @@ async fn start(s: &Settings, version: &Version) -> Result<kube_standin::RunningS
         }
     }
     ips.dedup();
+    (dns, ips)
+}
+
+async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
+    if let Some(ep) = &s.datastore_endpoint {
+        let scheme = ep.split("://").next().unwrap_or(ep);
+        return Err(format!(
+            "preparing server: datastore-endpoint {scheme}://: not supported yet by the local cloud's k3s stand-in (its PostgreSQL support is not built yet); no other store is used in its place"
+        ));
+    }
+    for flag in ["cluster-reset", "disable-etcd"] {
+        if s.parsed.bool(flag) {
+            return Err(format!(
+                "preparing server: --{flag} is not supported by the local cloud's k3s stand-in"
+            ));
+        }
+    }
+    let token = match &s.token {
+        Some(t) => Some(Token::parse(t).map_err(|_| {
+            "failed to normalize server token; must be in format K10<CA-HASH>::<USERNAME>:<PASSWORD> or <PASSWORD>".to_owned()
+        })?),
+        None => None,
+    };
+    let server_dir = s.server_dir();
+    for d in ["", "tls", "cred", "db", "manifests"] {
+        let p = server_dir.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700));
+    }
+    // Embedded etcd with `--cluster-init`, and for every server joining another.
+    let etcd = if s.cluster_init || s.server_url.is_some() {
+        Some(ManagedEtcd::new(s)?)
+    } else {
+        None
+    };
+    let join = match &etcd {
+        Some(e) => super::etcd::start::bootstrap(s, e, token.as_ref()).await?,
+        None => None,
+    };
+    let (dns, ips) = serving_names(s);
     let pki = ServerPki::load_or_create(&server_dir.join("tls"), &dns, &ips)
         .map_err(|e| e.to_string())?;
     let cacerts = pki.cacerts();
@@ -213,6 +162,14 @@ async fn start(s: &Settings, version: &Version) -> Result<kube_standin::RunningS
         }
     }
     let pw = passwd(s, token.as_ref())?;
+    ipsec_psk(s)?;
+    let (member, etcd_store) = match &etcd {
+        Some(e) => {
+            let (m, store) = super::etcd::start::start(e, join.as_ref()).await?;
+            (Some(m), Some(store))
+        }
+        None => (None, None),
+    };
     let api_ready = Arc::new(AtomicBool::new(false));
     let client_cell = Arc::new(tokio::sync::OnceCell::new());
     let own_password_file = s.node_password_file();
@@ -221,26 +178,29 @@ async fn start(s: &Settings, version: &Version) -> Result<kube_standin::RunningS
         .first()
         .map(ToString::to_string)
         .unwrap_or_else(|| "127.0.0.1".into());
-    let config_doc = json!({
-        "ClusterIPRange": s.cluster_cidr.to_string(),
-        "ServiceIPRange": s.service_cidr.to_string(),
-        "ClusterDNS": s.cluster_dns.to_string(),
-        "ClusterDomain": s.cluster_domain,
-        "FlannelBackend": s.flannel_backend,
-        "HTTPSPort": s.https_port,
-        "SupervisorPort": s.https_port,
-        "DisableKubeProxy": s.parsed.bool("disable-kube-proxy"),
-        "EgressSelectorMode": s.parsed.str("egress-selector-mode").unwrap_or("agent"),
-        "ServiceNodePortRange": s.parsed.str("service-node-port-range").unwrap_or("30000-32767"),
-        "CriticalControlArgs": s.critical.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-    });
+    let mut config_doc = serde_json::Map::new();
+    s.critical.write_into(&mut config_doc);
+    let (base, size) = port_range(s);
+    config_doc.extend([
+        ("HTTPSPort".to_owned(), json!(s.https_port)),
+        ("SupervisorPort".to_owned(), json!(s.https_port)),
+        (
+            "DisableKubeProxy".to_owned(),
+            json!(s.parsed.bool("disable-kube-proxy")),
+        ),
+        (
+            "ServiceNodePortRange".to_owned(),
+            json!({"Base": base, "Size": size}),
+        ),
+        ("ClusterInit".to_owned(), json!(s.cluster_init)),
+        ("ServerNodeName".to_owned(), json!(s.node_name)),
+    ]);
     let supervisor = Supervisor {
         cacerts: cacerts.clone(),
         passwd: pw.clone(),
-        config: config_doc,
-        bootstrap: s
-            .cluster_init
-            .then(|| bootstrap_document(&server_dir.join("tls"), ServerPki::BOOTSTRAP)),
+        config: serde_json::Value::Object(config_doc),
+        bootstrap: etcd.is_some().then(|| bootstrap::document(&server_dir)),
+        etcd: etcd_store.clone(),
         client_ca: Arc::new(
             kube_standin::pki::CertificateAuthority::from_pem(
                 pki.client_ca.cert_pem(),
@@ -279,7 +239,10 @@ async fn start(s: &Settings, version: &Version) -> Result<kube_standin::RunningS
         ..VersionInfo::default()
     };
     config.front = Some(Arc::new(supervisor));
-    let store = Arc::new(MemoryStore::new(1000));
+    let store: Arc<dyn Store> = match &etcd_store {
+        Some(e) => Arc::new(e.clone()),
+        None => Arc::new(MemoryStore::new(1000)),
+    };
     let server = kube_standin::start(config, store)
         .await
         .map_err(|e| format!("starting the API: {e}"))?;
@@ -292,30 +255,66 @@ async fn start(s: &Settings, version: &Version) -> Result<kube_standin::RunningS
     let _ = client_cell.set(admin.clone());
     api_ready.store(true, Ordering::SeqCst);
     log::info("Kube API server is now running");
-    if !s.parsed.bool("disable-agent") {
-        own_node(s, version, &pki, &url, &own_password_file).await?;
+    if let Some(store) = &etcd_store {
+        super::etcd::register_apiserver(store, &format!("{node_ip}:{}", s.https_port))
+            .await
+            .map_err(|e| format!("recording the API server address in etcd: {e}"))?;
     }
-    tokio::spawn(controllers::run(
+    if !s.parsed.bool("disable-agent") {
+        own_node(s, version, &pki, &url, &own_password_file, etcd.as_ref()).await?;
+    }
+    let (duration, renew_deadline, retry) = s.timing.election();
+    let identity = format!("{}_{}", s.node_name, uuid::Uuid::new_v4());
+    let leads = leader::spawn(
         admin.clone(),
-        s.cluster_cidr,
-        s.timing.grace(),
-        s.timing.heartbeat(),
-    ));
+        identity,
+        leader::Timings {
+            duration,
+            renew_deadline,
+            retry,
+        },
+    );
+    tokio::spawn(controllers::run(Controllers {
+        client: admin.clone(),
+        cluster_cidr: s.cluster_cidr,
+        grace: s.timing.grace(),
+        every: s.timing.heartbeat(),
+        leads,
+        etcd: etcd_store,
+    }));
     let (admin2, settings) = (admin.clone(), s.clone());
     tokio::spawn(async move { components::deploy(&admin2, &settings).await });
     log::info("k3s is up and running");
     notify::ready();
-    Ok(server)
+    Ok(Running {
+        api: server,
+        member,
+    })
+}
+
+/// `--service-node-port-range` as Go's `utilnet.PortRange` (`Base`, `Size`).
+fn port_range(s: &Settings) -> (u32, u32) {
+    let text = s
+        .parsed
+        .str("service-node-port-range")
+        .unwrap_or("30000-32767");
+    let (lo, hi) = text.split_once('-').unwrap_or((text, text));
+    let (lo, hi) = (
+        lo.trim().parse::<u32>().unwrap_or(30000),
+        hi.trim().parse::<u32>().unwrap_or(32767),
+    );
+    (lo, hi.saturating_sub(lo) + 1)
 }
 
 /// The server's own agent: its node password, a kubelet certificate signed locally, the
-/// Node with the server's roles, and its heartbeats.
+/// Node with the server's roles (and its etcd member's annotations), and its heartbeats.
 async fn own_node(
     s: &Settings,
     version: &Version,
     pki: &ServerPki,
     url: &str,
     password_file: &Path,
+    etcd: Option<&ManagedEtcd>,
 ) -> Result<(), String> {
     let _ = node_password(password_file)?;
     let cert = pki
@@ -335,10 +334,18 @@ async fn own_node(
     if version.minor() <= 33 {
         roles.push("master");
     }
-    if s.cluster_init {
+    if etcd.is_some() {
         roles.push("etcd");
     }
-    let node = kubelet::node_object(s, &version.tag, &roles);
+    let mut node = kubelet::node_object(s, &version.tag, &roles);
+    if let Some(e) = etcd {
+        let meta = &mut node["metadata"];
+        meta["annotations"][ETCD_NAME] = json!(e.name);
+        meta["annotations"][ETCD_ADDRESS] = json!(e.address.to_string());
+        if let Some(f) = meta["finalizers"].as_array_mut() {
+            f.push(json!(ETCD_FINALIZER));
+        }
+    }
     kubelet::register(&client, &node)
         .await
         .map_err(|e| format!("registering node {}: {e}", s.node_name))?;

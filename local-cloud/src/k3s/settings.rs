@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 use super::args::Parsed;
+use super::critical::{CriticalArgs, Inputs};
 use super::flags::{Command, DISABLE_ITEMS};
 
 /// Where the local cloud's host tells the stand-in how fast its clock runs.
@@ -49,9 +50,8 @@ pub struct Settings {
     pub datastore_endpoint: Option<String>,
     pub node_labels: Vec<String>,
     pub node_taints: Vec<String>,
-    /// The values every server must share (`CriticalControlArgs`), by k3s's flag names
-    /// (the agent token, also critical for k3s, is compared through the token itself).
-    pub critical: Vec<(String, String)>,
+    /// The values every server must share (`CriticalControlArgs`).
+    pub critical: CriticalArgs,
     pub timing: Timing,
     pub parsed: Parsed,
 }
@@ -87,6 +87,32 @@ impl Timing {
     /// How often a joining agent retries (k3s: 2 s for the CA check, 5-10 s for config).
     pub fn retry(&self) -> Duration {
         self.scaled(2.0, 200)
+    }
+    /// etcd's heartbeat interval and election timeout (k3s: 500 ms and 5 s), never under
+    /// etcd's own defaults (100 ms, 1 s).
+    pub fn etcd_raft(&self) -> (Duration, Duration) {
+        (self.scaled(0.5, 100), self.scaled(5.0, 1000))
+    }
+    /// How often the etcd readiness test runs until it passes (k3s: 5 s).
+    pub fn etcd_test(&self) -> Duration {
+        self.scaled(5.0, 200)
+    }
+    /// How often the etcd leader looks for learners to promote (k3s: 15 s).
+    pub fn learner_tick(&self) -> Duration {
+        self.scaled(15.0, 300)
+    }
+    /// How often a refused etcd join is retried (k3s: 1 s).
+    pub fn join_retry(&self) -> Duration {
+        self.scaled(1.0, 200)
+    }
+    /// Controller leader election (kube-controller-manager: lease 15 s, renewed within 10 s,
+    /// tried every 2 s).
+    pub fn election(&self) -> (Duration, Duration, Duration) {
+        (
+            self.scaled(15.0, 3000),
+            self.scaled(10.0, 2000),
+            self.scaled(2.0, 200),
+        )
     }
 }
 
@@ -219,49 +245,18 @@ impl Settings {
             .str("cluster-domain")
             .unwrap_or("cluster.local")
             .to_owned();
-        let critical = vec![
-            ("cluster-cidr".to_owned(), cluster_cidr.to_string()),
-            ("cluster-dns".to_owned(), cluster_dns.to_string()),
-            ("cluster-domain".to_owned(), cluster_domain.clone()),
-            (
-                "disable-cloud-controller".to_owned(),
-                p.bool("disable-cloud-controller").to_string(),
-            ),
-            (
-                "disable-helm-controller".to_owned(),
-                p.bool("disable-helm-controller").to_string(),
-            ),
-            (
-                "disable-network-policy".to_owned(),
-                p.bool("disable-network-policy").to_string(),
-            ),
-            (
-                "disable-service-lb".to_owned(),
-                disable.contains(&"servicelb".to_owned()).to_string(),
-            ),
-            (
-                "egress-selector-mode".to_owned(),
-                p.str("egress-selector-mode").unwrap_or("agent").to_owned(),
-            ),
-            (
-                "embedded-registry".to_owned(),
-                p.bool("embedded-registry").to_string(),
-            ),
-            ("flannel-backend".to_owned(), flannel_backend.clone()),
-            (
-                "flannel-external-ip".to_owned(),
-                p.bool("flannel-external-ip").to_string(),
-            ),
-            (
-                "flannel-ipv6-masq".to_owned(),
-                p.bool("flannel-ipv6-masq").to_string(),
-            ),
-            (
-                "secrets-encryption".to_owned(),
-                p.bool("secrets-encryption").to_string(),
-            ),
-            ("service-cidr".to_owned(), service_cidr.to_string()),
-        ];
+        let flag = |name: &str| p.bool(name);
+        let critical = CriticalArgs::new(&Inputs {
+            cluster_cidr,
+            service_cidr,
+            cluster_dns,
+            cluster_domain: &cluster_domain,
+            flannel_backend: &flannel_backend,
+            egress_selector_mode: p.str("egress-selector-mode").unwrap_or("agent"),
+            encrypt_provider: p.str("secrets-encryption-provider").unwrap_or("aescbc"),
+            flag: &flag,
+            disable_service_lb: disable.iter().any(|d| d == "servicelb"),
+        });
         Ok(Settings {
             cmd,
             data_dir: PathBuf::from(p.str("data-dir").unwrap_or("/var/lib/rancher/k3s")),

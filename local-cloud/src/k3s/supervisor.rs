@@ -3,12 +3,12 @@
 //! (HTTP basic auth) or a node's client certificate; kubelet certificates signed against
 //! the node-password Secrets; and `503 apiserver not ready` on API paths until the API is up.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine;
 use kube_standin::pki::CertificateAuthority;
+use kube_standin::store::etcd::EtcdStore;
 use kube_standin::{Front, FrontRequest, FrontResponse};
 use serde_json::{Value, json};
 
@@ -31,6 +31,8 @@ pub struct Supervisor {
     pub config: Value,
     /// `/v1-k3s/server-bootstrap` (embedded etcd only): the CAs a joining server needs.
     pub bootstrap: Option<Value>,
+    /// The embedded etcd (`/db/info`, and the apiserver addresses it records).
+    pub etcd: Option<EtcdStore>,
     pub client_ca: Arc<CertificateAuthority>,
     pub server_ca: Arc<CertificateAuthority>,
     pub own_node: String,
@@ -68,6 +70,44 @@ enum Caller {
 }
 
 impl Supervisor {
+    /// The API servers of the cluster (`host:port`): those recorded in etcd, else this one.
+    async fn apiserver_list(&self) -> Vec<String> {
+        if let Some(etcd) = &self.etcd
+            && let Ok(list) = super::etcd::apiservers(etcd).await
+            && !list.is_empty()
+        {
+            return list;
+        }
+        self.apiservers.clone()
+    }
+
+    /// `/db/info` (loopback callers or the `server` user): the etcd members, as
+    /// `etcdserverpb.Member`s (Go's JSON: numeric `ID`, empty fields left out).
+    async fn db_info(&self, req: &FrontRequest, etcd: &EtcdStore) -> Option<FrontResponse> {
+        let local = req.remote.ip().is_loopback();
+        if !local && self.caller(req) != Some(Caller::Server) {
+            return self.not_authorized(req);
+        }
+        if req.method.as_str() != "GET" {
+            return status(405, "MethodNotAllowed", "method not allowed");
+        }
+        match etcd.member_list().await {
+            Ok(members) => {
+                let list: Vec<Value> = members.iter().map(super::etcd::member_json).collect();
+                Some(FrontResponse {
+                    status: 200,
+                    content_type: "application/json".into(),
+                    body: json!({"members": list}).to_string().into_bytes(),
+                })
+            }
+            Err(e) => status(
+                500,
+                "InternalError",
+                &format!("failed to get etcd MemberList: {e}"),
+            ),
+        }
+    }
+
     fn caller(&self, req: &FrontRequest) -> Option<Caller> {
         if let Some(u) = &req.cert_user
             && let Some(name) = u.name.strip_prefix("system:node:")
@@ -159,7 +199,7 @@ impl Supervisor {
         }
     }
 
-    fn bootstrap(&self, caller: &Caller) -> Option<FrontResponse> {
+    fn bootstrap(&self, req: &FrontRequest, caller: &Caller) -> Option<FrontResponse> {
         if *caller != Caller::Server {
             return status(403, "Forbidden", "forbidden");
         }
@@ -170,7 +210,10 @@ impl Supervisor {
                 body: b.to_string().into_bytes(),
             }),
             None => {
-                log::info("Received HTTP bootstrap request, but embedded etcd is not enabled.");
+                log::info(format!(
+                    "Received HTTP bootstrap request from {}, but embedded etcd is not enabled.",
+                    req.remote
+                ));
                 status(400, "BadRequest", "etcd disabled")
             }
         }
@@ -192,6 +235,11 @@ impl Front for Supervisor {
             ("GET", "/ping") => return text(200, "pong"),
             _ => {}
         }
+        if path == "/db/info"
+            && let Some(etcd) = &self.etcd
+        {
+            return self.db_info(req, etcd).await;
+        }
         if let Some(route) = path.strip_prefix("/v1-k3s/") {
             let Some(caller) = self.caller(req) else {
                 return self.not_authorized(req);
@@ -207,11 +255,11 @@ impl Front for Supervisor {
                 ("GET", "apiservers") => Some(FrontResponse {
                     status: 200,
                     content_type: "application/json".into(),
-                    body: json!(self.apiservers).to_string().into_bytes(),
+                    body: json!(self.apiserver_list().await).to_string().into_bytes(),
                 }),
                 ("GET", "client-ca.crt") => text(200, self.client_ca.cert_pem()),
                 ("GET", "server-ca.crt") => text(200, self.server_ca.cert_pem()),
-                ("GET", "server-bootstrap") => self.bootstrap(&caller),
+                ("GET", "server-bootstrap") => self.bootstrap(req, &caller),
                 ("POST", "client-kubelet.crt") => self.kubelet_cert(req, &caller, false).await,
                 ("POST", "serving-kubelet.crt") => self.kubelet_cert(req, &caller, true).await,
                 _ => status(404, "NotFound", "not found"),
@@ -223,30 +271,4 @@ impl Front for Supervisor {
         }
         None
     }
-}
-
-/// The CA files of `dir` as `/v1-k3s/server-bootstrap` sends them:
-/// `{"<Key>": {"Timestamp": <RFC 3339>, "Content": <base64>}}`.
-pub fn bootstrap_document(dir: &std::path::Path, files: &[(&str, &str)]) -> Value {
-    let mut out = BTreeMap::new();
-    for (key, file) in files {
-        let path = dir.join(file);
-        let (Ok(bytes), Ok(meta)) = (std::fs::read(&path), std::fs::metadata(&path)) else {
-            continue;
-        };
-        let stamp = meta
-            .modified()
-            .ok()
-            .map(time::OffsetDateTime::from)
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
-        out.insert(
-            (*key).to_owned(),
-            json!({"Timestamp": stamp, "Content": base64::engine::general_purpose::STANDARD.encode(bytes)}),
-        );
-    }
-    json!(out)
 }

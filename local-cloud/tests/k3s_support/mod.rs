@@ -4,6 +4,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a part of the support")]
 
+pub mod cluster;
+
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,11 @@ pub struct K3s {
 impl K3s {
     /// Starts `k3s <args...>` with a notify socket and its log in `dir`.
     pub fn start(dir: &Path, name: &str, args: &[&str]) -> K3s {
+        K3s::start_with_env(dir, name, args, &[])
+    }
+
+    /// [`K3s::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> K3s {
         let sock = dir.join(format!("{name}.notify"));
         let _ = std::fs::remove_file(&sock);
         let notify = UnixDatagram::bind(&sock).expect("notify socket");
@@ -77,6 +84,7 @@ impl K3s {
             .env("LOCAL_CLOUD_TIME_FACTOR", "0.01")
             .env_remove("K3S_TOKEN")
             .env_remove("K3S_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -157,6 +165,21 @@ impl K3s {
         panic!("still running after {PATIENCE:?}:\n{}", self.logs());
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, as `systemctl stop` sends it; waits for the exit and returns its code.
+    pub fn terminate(&mut self) -> i32 {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {}", self.child.id());
+        self.wait_exit()
+    }
+
     /// SIGKILL, as a crash or a pulled plug.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -196,4 +219,60 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("{what}: not within {PATIENCE:?}");
+}
+
+/// The etcd binary the stand-in will run (`etcd` on PATH, else `/usr/bin/etcd`), or `None`
+/// after saying why the test is skipped (a failure under `CI`).
+pub fn etcd_or_skip(test: &str) -> Option<PathBuf> {
+    let found = local_cloud::k3s::etcd::process::binary();
+    if found.is_none() {
+        skip(test, "no etcd binary (Debian package etcd-server)");
+    }
+    found
+}
+
+/// The etcd processes whose `--data-dir` is under `dir`, as `pid: argv` lines.
+pub fn etcd_members_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_etcd = argv
+            .first()
+            .is_some_and(|a| Path::new(a).file_name() == Some("etcd".as_ref()));
+        let data_dir = argv
+            .iter()
+            .position(|a| a == "--data-dir")
+            .and_then(|i| argv.get(i + 1));
+        if is_etcd && data_dir.is_some_and(|d| Path::new(d).starts_with(dir)) {
+            found.push(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                argv.join(" ")
+            ));
+        }
+    }
+    found
+}
+
+/// Waits until no etcd member runs on a data dir under `dir` (a killed server's member is
+/// killed by the kernel, which takes a moment); fails after [`PATIENCE`].
+pub fn wait_no_etcd_under(dir: &Path) {
+    let t0 = Instant::now();
+    loop {
+        let left = etcd_members_under(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "etcd still running after {PATIENCE:?}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

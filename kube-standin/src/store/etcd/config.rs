@@ -101,6 +101,9 @@ pub struct MemberStatus {
     pub version: String,
     /// Problems the member reports (`etcdserver: no leader`).
     pub errors: Vec<String>,
+    /// The size of the member's database file, and how much of it is in use (bytes).
+    pub db_size: i64,
+    pub db_size_in_use: i64,
 }
 
 impl MemberStatus {

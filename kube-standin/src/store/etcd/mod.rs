@@ -12,6 +12,7 @@
 
 mod client;
 mod config;
+mod members;
 mod watch;
 mod wire;
 
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 pub use self::config::{EtcdConfig, EtcdConfigError, EtcdTls, MemberStatus};
+pub use self::members::Member;
 
 use self::client::{CallError, Kind, Transport};
 use self::config::check_endpoint;
@@ -102,6 +104,8 @@ impl EtcdStore {
             is_learner: s.is_learner,
             version: s.version,
             errors: s.errors,
+            db_size: s.db_size,
+            db_size_in_use: s.db_size_in_use,
         })
     }
 

@@ -31,7 +31,7 @@ pub fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 /// A number that proto3 JSON writes as a string (int64, uint64) or as a number (int32).
-fn num<'de, D: Deserializer<'de>, T: FromStr + Default>(d: D) -> Result<T, D::Error>
+pub fn num<'de, D: Deserializer<'de>, T: FromStr + Default>(d: D) -> Result<T, D::Error>
 where
     T::Err: std::fmt::Display,
 {
@@ -172,6 +172,10 @@ pub struct StatusResponse {
     pub is_learner: bool,
     #[serde(default)]
     pub errors: Vec<String>,
+    #[serde(default, rename = "dbSize", deserialize_with = "num")]
+    pub db_size: i64,
+    #[serde(default, rename = "dbSizeInUse", deserialize_with = "num")]
+    pub db_size_in_use: i64,
 }
 
 /// An error answer to a unary call: `{"error":..,"message":..,"code":<gRPC code>}`.
