@@ -131,3 +131,5 @@ pub fn parse_extra_vars(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod until_tests;

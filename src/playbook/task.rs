@@ -191,10 +191,9 @@ async fn attempt_once(
         let ctx = refresh(&outcome, vars);
         match sh.jinja.all(conds, &ctx) {
             Ok(f) => {
+                // As in Ansible, the module's `msg` stays in the result either way.
                 outcome.failed = f;
-                if !f {
-                    outcome.msg.clear();
-                } else if outcome.msg.is_empty() {
+                if f && outcome.msg.is_empty() {
                     outcome.msg = "failed_when condition is true".into();
                 }
             }

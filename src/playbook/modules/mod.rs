@@ -338,6 +338,16 @@ pub(crate) fn unified_diff(path: &str, old: Option<&str>, new: Option<&str>) -> 
 }
 
 #[cfg(test)]
+mod get_url_tests;
+#[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
+mod http_test_server;
+#[cfg(test)]
+mod read_tests;
+#[cfg(test)]
 mod safety_tests;
+#[cfg(test)]
+mod systemd_tests;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,8 @@ use crate::ssh::host::is_env_name;
 use crate::yaml::{self, Node, Pos, Value};
 
 mod args;
+#[cfg(test)]
+mod tests;
 
 /// Ansible keywords we know but do not run, with why, for a better message than "unknown".
 const NOT_SUPPORTED: &[(&str, &str)] = &[
