@@ -4,7 +4,8 @@
 //! per host at run time, when that host's variables (and earlier `register` results) exist.
 
 use serde_json::{Map, Value as Json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A playbook file: a list of plays.
 #[derive(Debug, Clone)]
@@ -187,6 +188,8 @@ impl ModuleKind {
 #[derive(Debug, Clone)]
 pub struct Task {
     pub name: Option<String>,
+    /// The tasks file it was imported from (`import_tasks`); `None`: the playbook itself.
+    pub file: Option<Arc<Path>>,
     pub module: ModuleKind,
     /// Module arguments; a free-form string is `{"_raw_params": ...}` as in Ansible.
     pub args: Map<String, Json>,
@@ -198,14 +201,18 @@ pub struct Task {
     pub no_log: bool,
     pub ignore_errors: bool,
     pub environment: Vec<(String, Json)>,
+    /// Task variables (an import's `vars` included), rendered per host before the task:
+    /// above play variables, below registered results and `-e`, as in Ansible.
+    pub vars: Map<String, Json>,
     /// `None` inherits the play's `become`.
     pub become_root: Option<bool>,
     /// `check_mode: false` runs the task for real even under `--check` (a read-only
     /// command whose result later tasks need); `true` always checks.
     pub check_mode: Option<bool>,
-    /// Seconds before the task is killed (Ansible's task `timeout` keyword); each attempt
+    /// Seconds before the task is killed (Ansible's task `timeout` keyword): a positive
+    /// number, or a template rendered per host (`"{{ k3s_start_timeout }}"`); each attempt
     /// of an `until` loop has its own.
-    pub timeout: Option<u64>,
+    pub timeout: Option<Json>,
     /// `until`: run the task again until all of these hold (they see the `register`ed
     /// result of the latest attempt). Empty with `retries`: until it does not fail.
     pub until: Vec<Cond>,
@@ -217,6 +224,31 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task at `line` of `file` with no module arguments or keywords yet.
+    pub(crate) fn empty(file: Option<Arc<Path>>, line: u64) -> Task {
+        Task {
+            name: None,
+            file,
+            module: ModuleKind::Command,
+            args: Map::new(),
+            when: Vec::new(),
+            register: None,
+            changed_when: None,
+            failed_when: None,
+            no_log: false,
+            ignore_errors: false,
+            environment: Vec::new(),
+            vars: Map::new(),
+            become_root: None,
+            check_mode: None,
+            timeout: None,
+            until: Vec::new(),
+            retries: None,
+            delay: None,
+            line,
+        }
+    }
+
     /// The name shown in output: the task's name, or the module and its first argument.
     pub fn display_name(&self) -> String {
         if let Some(n) = &self.name {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::ast::{Cond, Play, Task};
 use super::modules::{self, ModuleCtx, Outcome};
 use super::report::{Status, TaskResult};
-use super::run::{Event, Shared, Target, emit};
+use super::run::{Event, Shared, Target, emit, resolve_vars};
 use crate::ssh::host::HostError;
 
 pub(super) fn result(
@@ -35,7 +35,8 @@ pub(super) fn result(
     }
 }
 
-/// One task on one host: `when`, render, run, `register`, `failed_when`, `changed_when`.
+/// One task on one host: `vars`, `when`, render, run, `register`, `failed_when`,
+/// `changed_when`. `vars` holds the play's variables, then the registered ones and `-e`.
 pub(super) async fn run_task(
     sh: &Shared<'_>,
     play: &Play,
@@ -44,8 +45,18 @@ pub(super) async fn run_task(
     vars: &mut Map<String, Json>,
     registered: &mut Map<String, Json>,
 ) -> (Status, Outcome) {
-    let file = sh.playbook.file.display();
+    let file = task.file.as_deref().unwrap_or(&sh.playbook.file).display();
     let at = |what: &str, e: String| Outcome::fail(format!("{file}:{}: {what}: {e}", task.line));
+    // Task variables rank below registered results and `-e` (Ansible's precedence). One
+    // that cannot be rendered fails the task only if it runs: Ansible renders them lazily.
+    let mut vars_error = None;
+    if !task.vars.is_empty() {
+        let (done, err) = resolve_vars(sh.jinja, &task.vars, vars, &sh.opts.extra_vars);
+        vars_error = err;
+        vars.extend(done);
+        vars.extend(registered.clone());
+        vars.extend(sh.opts.extra_vars.clone());
+    }
     let ctx = minijinja::Value::from_serialize(&*vars);
     match sh.jinja.all(&task.when, &ctx) {
         Ok(true) => {}
@@ -62,6 +73,22 @@ pub(super) async fn run_task(
         }
         Err(e) => return (Status::Failed, at("when", e)),
     }
+    if let Some(e) = vars_error {
+        return (Status::Failed, at("vars", e));
+    }
+    let timeout = match &task.timeout {
+        None => None,
+        Some(t) => match sh.jinja.render_json(t, &ctx) {
+            Ok(v) => match seconds(&v) {
+                Some(n) => Some(Duration::from_secs(n)),
+                None => {
+                    let e = format!("must be a positive number of seconds, found {v}");
+                    return (Status::Failed, at("timeout", e));
+                }
+            },
+            Err(e) => return (Status::Failed, at("timeout", e)),
+        },
+    };
     let args = match sh.jinja.render_json(&Json::Object(task.args.clone()), &ctx) {
         Ok(Json::Object(m)) => m,
         Ok(_) => return (Status::Failed, at("arguments", "not a mapping".into())),
@@ -83,8 +110,13 @@ pub(super) async fn run_task(
         diff: sh.opts.diff,
         become_root: task.become_root.unwrap_or(play.become_root),
         env,
-        timeout: task.timeout.map(Duration::from_secs),
+        timeout,
         playbook_dir: &sh.playbook.dir,
+        task_dir: task
+            .file
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .unwrap_or(&sh.playbook.dir),
         jinja: sh.jinja,
         vars: &ctx,
         at: &here,
@@ -165,7 +197,7 @@ async fn attempt_once(
     attempts: u64,
     attempt: u64,
 ) -> Result<Outcome, (Status, Outcome)> {
-    let file = sh.playbook.file.display();
+    let file = task.file.as_deref().unwrap_or(&sh.playbook.file).display();
     let at = |what: &str, e: String| Outcome::fail(format!("{file}:{}: {what}: {e}", task.line));
     let mut outcome = match modules::run(task.module, mctx).await {
         Ok(o) => o,
@@ -211,4 +243,15 @@ async fn attempt_once(
         vars.insert(reg.clone(), outcome.registered());
     }
     Ok(outcome)
+}
+
+/// A rendered `timeout`: a positive whole number, or a string of one (Ansible converts the
+/// keyword to an integer).
+fn seconds(v: &Json) -> Option<u64> {
+    match v {
+        Json::Number(n) => n.as_u64(),
+        Json::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|n| *n > 0)
 }

@@ -59,8 +59,8 @@ fn parses_the_subset_with_short_and_qualified_module_names() {
     );
     assert_eq!(t.changed_when, Some(vec![Cond::Literal(false)]));
     assert_eq!(
-        (t.no_log, t.become_root, t.timeout),
-        (true, Some(false), Some(5))
+        (t.no_log, t.become_root, t.timeout.clone()),
+        (true, Some(false), Some(json!(5)))
     );
 }
 

@@ -46,8 +46,12 @@ pub struct ModuleCtx<'a> {
     /// `environment`: the host exports it in the command's shell (values on stdin).
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
-    /// Where `templates/` and `files/` are.
+    /// The playbook's directory: `templates/` and `files/` are looked up in it (after
+    /// `task_dir`), and `fetch` writes under it.
     pub playbook_dir: &'a Path,
+    /// The directory of the file the task is in (an imported tasks file's), searched first
+    /// for `templates/` and `files/`, as Ansible does.
+    pub task_dir: &'a Path,
     pub jinja: &'a Jinja,
     /// The host's variables, for `template`.
     pub vars: &'a minijinja::Value,

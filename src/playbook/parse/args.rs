@@ -10,6 +10,9 @@ use crate::playbook::modules::{
 };
 use crate::yaml::{Node, Pos, Value};
 
+/// A check of one argument's literal value.
+type LiteralCheck = fn(&str) -> Result<(), String>;
+
 impl Parser {
     pub(super) fn module_args(
         &mut self,
@@ -72,7 +75,7 @@ impl Parser {
             Some(Json::String(v)) if !v.contains("{{") && !v.contains("{%") => Some(v.as_str()),
             _ => None,
         };
-        let checks: &[(&str, fn(&str) -> Result<(), String>)] = match t.module {
+        let checks: &[(&str, LiteralCheck)] = match t.module {
             ModuleKind::WaitFor => &[("host", check_host)],
             ModuleKind::GetUrl => &[
                 ("url", check_url),
