@@ -213,8 +213,9 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
             .into_iter()
             .map(|s| s.name.to_ascii_lowercase())
             .collect();
-        let r =
-            Arc::new(hosts::Realizer::new(&opts.data_dir, &live, opts.host_exe.as_deref()).await?);
+        let exe = opts.host_exe.as_deref();
+        let factor = opts.latency.time_factor;
+        let r = Arc::new(hosts::Realizer::new(&opts.data_dir, &live, exe, factor).await?);
         store.gate = Some(r.clone());
         Some(r)
     } else {

@@ -18,6 +18,7 @@ impl Realizer {
         _data_dir: &Path,
         _live: &HashSet<String>,
         _host_exe: Option<&Path>,
+        _time_factor: f64,
     ) -> Result<Self, HostError> {
         Err(HostError::NotBuilt)
     }
@@ -56,7 +57,7 @@ mod tests {
 
     #[tokio::test]
     async fn asking_for_hosts_says_the_build_has_none() {
-        let e = Realizer::new(Path::new("/nonexistent"), &HashSet::new(), None)
+        let e = Realizer::new(Path::new("/nonexistent"), &HashSet::new(), None, 1.0)
             .await
             .unwrap_err();
         assert!(matches!(e, HostError::NotBuilt));

@@ -46,6 +46,8 @@ pub(super) struct Inner {
     pub(super) next_veth: AtomicU32,
     /// The executable every host runs as its init.
     pub(super) host_exe: PathBuf,
+    /// The cloud's time factor, told to the hosts (`HOST_INFO`).
+    pub(super) time_factor: f64,
 }
 
 /// Realizes VM records as hosts. One per local cloud with `realize_hosts`.
@@ -75,11 +77,12 @@ impl Realizer {
     /// Checks root, tools and the hosts' init executable (`host_exe`, see `exe::locate`),
     /// picks this data dir's interface prefix, and removes what a crashed previous run left
     /// (processes, namespaces, links, mounts, disks of VMs that no longer exist; disks of
-    /// `live` VMs are kept).
+    /// `live` VMs are kept). `time_factor` is the cloud's, told to every host.
     pub async fn new(
         data_dir: &Path,
         live: &HashSet<String>,
         host_exe: Option<&Path>,
+        time_factor: f64,
     ) -> Result<Self, HostError> {
         sys::preflight()?;
         let host_exe = exe::locate(host_exe)?;
@@ -104,6 +107,7 @@ impl Realizer {
             config_name,
             next_veth: AtomicU32::new(0),
             host_exe,
+            time_factor,
         };
         Ok(Self {
             inner: Arc::new(inner),
