@@ -5,8 +5,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::lbspec::LbSpec;
 use super::{HostError, HostInfo, HostSpec};
-use crate::arm::store::{Hold, OpGate};
+use crate::arm::store::{AddressClaims, Hold, OpGate};
 
 /// Never constructed: this build cannot realize hosts.
 #[derive(Debug)]
@@ -24,6 +25,14 @@ impl Realizer {
     }
 
     pub fn sync(&self, _specs: Vec<HostSpec>) {
+        match *self {}
+    }
+
+    pub fn sync_network(&self, _lbs: Vec<LbSpec>, _public: &HashSet<std::net::Ipv4Addr>) {
+        match *self {}
+    }
+
+    pub fn claims(&self) -> std::sync::Arc<dyn AddressClaims> {
         match *self {}
     }
 

@@ -13,6 +13,11 @@ use super::HostError;
 pub struct Service(tokio::task::JoinHandle<()>);
 
 impl Service {
+    /// A service that is this task.
+    pub fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        Self(task)
+    }
+
     /// Stops the service and waits until its listener is closed.
     pub async fn stop(self) {
         self.0.abort();

@@ -22,15 +22,20 @@ mod absent;
 #[cfg(feature = "hosts")]
 mod actor;
 #[cfg(feature = "hosts")]
+mod claim;
+#[cfg(feature = "hosts")]
 mod cleanup;
 #[cfg(feature = "hosts")]
 mod exe;
+#[cfg(feature = "hosts")]
+mod forward;
 #[cfg(feature = "hosts")]
 mod gateway;
 #[cfg(feature = "hosts")]
 mod host;
 #[cfg(feature = "hosts")]
 mod image;
+mod lbspec;
 #[cfg(feature = "hosts")]
 mod net;
 #[cfg(feature = "hosts")]
@@ -48,6 +53,7 @@ use serde::Serialize;
 
 #[cfg(not(feature = "hosts"))]
 pub use absent::{Realizer, preflight};
+pub use lbspec::{lb_specs, public_addresses};
 #[cfg(feature = "hosts")]
 pub use realizer::Realizer;
 pub use spec::specs;
@@ -57,6 +63,7 @@ pub use sys::preflight;
 /// What the local cloud tells a host's own programs about the cloud (JSON, written at every
 /// boot): `vm` and `time_factor` (how fast the cloud's clock runs, which the k3s stand-in
 /// scales its delays by: it has no flag for it, as unknown k3s flags must fail).
+#[cfg(any(feature = "hosts", feature = "k3s"))]
 pub const HOST_INFO: &str = "/etc/local-cloud/host.json";
 
 /// Why a host could not be realized, or hosts cannot be realized at all.

@@ -58,6 +58,29 @@ impl Bridge {
         Ok(())
     }
 
+    /// Adds `ip/32` to the bridge (a load balancer's frontend), creating the bridge if
+    /// needed: the address is then local to this machine and routed to by every host.
+    pub async fn add_address(&mut self, ip: Ipv4Addr) -> Result<(), HostError> {
+        self.ensure_created().await?;
+        run(
+            "ip",
+            &["addr", "replace", &format!("{ip}/32"), "dev", &self.name],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Removes `ip/32` from the bridge.
+    pub async fn remove_address(&mut self, ip: Ipv4Addr) {
+        if self.created {
+            run_quiet(
+                "ip",
+                &["addr", "del", &format!("{ip}/32"), "dev", &self.name],
+            )
+            .await;
+        }
+    }
+
     /// Stops the gateway services and deletes the bridge (its veth ends go with the
     /// namespaces).
     pub async fn remove(&mut self) {
