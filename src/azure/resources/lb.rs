@@ -137,6 +137,33 @@ mod tests {
     use crate::azure::resources::owner_tags;
     use crate::azure::resources::spec_check::{SpecNote, assert_matches_examples};
 
+    fn spec(name: &str, frontend: Frontend) -> LoadBalancerSpec {
+        LoadBalancerSpec {
+            name: name.into(),
+            resource_group: "rg".into(),
+            location: "westeurope".into(),
+            tags: owner_tags("demo"),
+            frontend,
+            subscription: "s".into(),
+        }
+    }
+
+    /// Checks `body` against the example, with our notes on top of the tags.
+    fn check(body: &Value, notes: &[SpecNote]) {
+        let all: Vec<SpecNote> = std::iter::once(SpecNote::TAGS)
+            .chain(notes.iter().cloned())
+            .collect();
+        assert_matches_examples(
+            body,
+            &[(
+                "LoadBalancerCreateStandardSku.json",
+                Some("2025-09-01 copy not readable; 2025-05-01 and 2026-01-01 bodies identical"),
+            )],
+            LoadBalancerSpec::API_VERSION,
+            &all,
+        );
+    }
+
     // Spec: specification/network/resource-manager/Microsoft.Network/Network/stable/2026-01-01/
     //       examples/LoadBalancerCreateStandardSku.json. The pinned 2025-09-01 copy is not in
     //       the index we could read; the 2025-05-01 copy (read) has the same request body, so
@@ -145,24 +172,14 @@ mod tests {
     //       which we could only read through the Go SDK sample generated from it.
     #[test]
     fn body_follows_spec_example() {
-        let lb = LoadBalancerSpec {
-            name: "demo-api-lb".into(),
-            resource_group: "rg".into(),
-            location: "westeurope".into(),
-            tags: owner_tags("demo"),
-            frontend: Frontend::Public("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/demo-api-pip".into()),
-            subscription: "s".into(),
-        };
+        let lb = spec(
+            "demo-api-lb",
+            Frontend::Public("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/demo-api-pip".into()),
+        );
         let body = lb.body();
-        assert_matches_examples(
+        check(
             &body,
-            &[(
-                "LoadBalancerCreateStandardSku.json",
-                Some("2025-09-01 copy not readable; 2025-05-01 and 2026-01-01 bodies identical"),
-            )],
-            LoadBalancerSpec::API_VERSION,
             &[
-                SpecNote::TAGS,
                 SpecNote {
                     path: "properties.frontendIPConfigurations[].properties.publicIPAddress",
                     why: "FrontendIPConfigurationPropertiesFormat.publicIPAddress (id); \
@@ -193,27 +210,18 @@ mod tests {
     #[test]
     fn internal_body_follows_spec_example() {
         let subnet = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/nodes";
-        let ilb = LoadBalancerSpec {
-            name: "demo-api-ilb".into(),
-            resource_group: "rg".into(),
-            location: "westeurope".into(),
-            tags: owner_tags("demo"),
-            frontend: Frontend::Private {
+        let address = internal_api_address("10.0.1.0/24".parse().unwrap()).unwrap();
+        let body = spec(
+            "demo-api-ilb",
+            Frontend::Private {
                 subnet_id: subnet.into(),
-                address: internal_api_address("10.0.1.0/24".parse().unwrap()).unwrap(),
+                address,
             },
-            subscription: "s".into(),
-        };
-        let body = ilb.body();
-        assert_matches_examples(
+        )
+        .body();
+        check(
             &body,
-            &[(
-                "LoadBalancerCreateStandardSku.json",
-                Some("2025-09-01 copy not readable; 2025-05-01 and 2026-01-01 bodies identical"),
-            )],
-            LoadBalancerSpec::API_VERSION,
             &[
-                SpecNote::TAGS,
                 SpecNote {
                     path: "properties.frontendIPConfigurations[].properties.privateIPAllocationMethod",
                     why: "FrontendIPConfigurationPropertiesFormat.privateIPAllocationMethod: Static|Dynamic",
