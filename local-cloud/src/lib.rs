@@ -82,7 +82,7 @@ impl Cloud {
         let Some(realizer) = &self.hosts else {
             return;
         };
-        let specs = {
+        let (specs, lbs, public) = {
             let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             if settle
                 && store.settle(arm::ops::now_ms())
@@ -90,9 +90,14 @@ impl Cloud {
             {
                 tracing::error!(error = %e, "local cloud could not persist its store");
             }
-            hosts::specs(&store)
+            (
+                hosts::specs(&store),
+                hosts::lb_specs(&store),
+                hosts::public_addresses(&store),
+            )
         };
         realizer.sync(specs);
+        realizer.sync_network(lbs, &public);
     }
 
     fn stats(&self) -> MutexGuard<'_, RequestStats> {
@@ -213,9 +218,12 @@ pub async fn start(opts: LocalCloudOptions) -> Result<LocalCloudHandle, LocalClo
             .into_iter()
             .map(|s| s.name.to_ascii_lowercase())
             .collect();
-        let r =
-            Arc::new(hosts::Realizer::new(&opts.data_dir, &live, opts.host_exe.as_deref()).await?);
+        let exe = opts.host_exe.as_deref();
+        let factor = opts.latency.time_factor;
+        let r = Arc::new(hosts::Realizer::new(&opts.data_dir, &live, exe, factor).await?);
         store.gate = Some(r.clone());
+        store.claims = Some(r.claims());
+        r.sync_network(hosts::lb_specs(&store), &hosts::public_addresses(&store));
         Some(r)
     } else {
         None

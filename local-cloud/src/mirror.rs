@@ -16,6 +16,9 @@ use axum::routing::get;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+/// The port the mirror listens on at each subnet gateway of the hosts' network.
+pub const PORT: u16 = 80;
+
 /// The versions the mirror serves, oldest first.
 pub const VERSIONS: &[&str] = &["v1.31.4+k3s1", "v1.32.5+k3s1", "v1.33.1+k3s1"];
 

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::local_cloud::{Env, SUB, res_path, start};
+use support::local_cloud::{Env, SUB, res_path, rg_path, start};
 
 fn lb_body(pip_id: &str, lb_id: &str) -> Value {
     json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {
@@ -165,5 +165,94 @@ async fn load_balancer_references_are_checked_and_protect_in_use_resources() {
     let r = env.delete(&pip).await;
     assert_eq!(env.wait(&r).await.0, "Succeeded");
     assert_eq!(env.get(&pip).await.status(), StatusCode::NOT_FOUND);
+    env.cloud.shutdown().await;
+}
+
+/// An internal load balancer: a private frontend takes exactly a subnet, its `Static` address
+/// is checked as ARM checks it, a `Dynamic` one is allocated, and NICs never get them.
+#[tokio::test]
+async fn private_frontends_get_checked_addresses_in_their_subnet() {
+    let env = start(100).await;
+    env.create_group("rg").await;
+    env.create_network("rg").await;
+    let lb_path = res_path("rg", "Microsoft.Network/loadBalancers", "ilb");
+    let lb_id = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/ilb"
+    );
+    let subnet = env.subnet_id("rg", "nodes");
+    let with = |fe: Value| {
+        let mut b = lb_body("", &lb_id);
+        b["properties"]["frontendIPConfigurations"][0]["properties"] = fe;
+        b
+    };
+    let pip = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/x"
+    );
+    for (fe, code) in [
+        (json!({}), "FrontendIPConfigHasNoSubnetOrPublicIP"),
+        (
+            json!({"subnet": {"id": subnet}, "publicIPAddress": {"id": pip}}),
+            "FrontendIPConfigHasBothSubnetAndPublicIP",
+        ),
+        (
+            json!({"subnet": {"id": subnet}, "privateIPAllocationMethod": "Static", "privateIPAddress": "10.10.2.9"}),
+            "PrivateIPAddressNotInSubnet",
+        ),
+        (
+            json!({"subnet": {"id": subnet}, "privateIPAllocationMethod": "Static", "privateIPAddress": "10.10.1.3"}),
+            "PrivateIPAddressInReservedRange",
+        ),
+        (
+            json!({"subnet": {"id": subnet}, "privateIPAllocationMethod": "Static", "privateIPAddress": "10.10.1.255"}),
+            "PrivateIPAddressInReservedRange",
+        ),
+    ] {
+        let r = env.put(&lb_path, with(fe.clone())).await;
+        assert_eq!(Env::error_code(r).await.1, code, "{fe}");
+    }
+    let fixed = json!({"subnet": {"id": subnet}, "privateIPAllocationMethod": "Static", "privateIPAddress": "10.10.1.4"});
+    let r = env.put(&lb_path, with(fixed.clone())).await;
+    assert_eq!(env.wait(&r).await.0, "Succeeded");
+    // Its own address again is no conflict; another load balancer cannot take it.
+    let r = env.put(&lb_path, with(fixed.clone())).await;
+    assert_eq!(env.wait(&r).await.0, "Succeeded");
+    let other = res_path("rg", "Microsoft.Network/loadBalancers", "other");
+    let other_id = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/other"
+    );
+    let mut clash = lb_body("", &other_id);
+    clash["properties"]["frontendIPConfigurations"][0]["properties"] = fixed;
+    assert_eq!(
+        Env::error_code(env.put(&other, clash.clone()).await)
+            .await
+            .1,
+        "PrivateIPAddressInUse"
+    );
+    clash["properties"]["frontendIPConfigurations"][0]["properties"] =
+        json!({"subnet": {"id": subnet}});
+    let r = env.put(&other, clash).await;
+    assert_eq!(env.wait(&r).await.0, "Succeeded");
+    let fe = &env.json(&other).await["properties"]["frontendIPConfigurations"][0]["properties"];
+    assert_eq!(fe["privateIPAddress"], "10.10.1.5", "{fe}");
+    assert_eq!(fe["privateIPAllocationMethod"], "Dynamic");
+    // A scale set's VM gets the next free address.
+    let r = env
+        .put(
+            &res_path("rg", "Microsoft.Compute/virtualMachineScaleSets", "vm"),
+            env.vmss_body("rg", 1),
+        )
+        .await;
+    assert_eq!(env.wait(&r).await.0, "Succeeded");
+    let nics = env
+        .json(&format!(
+            "{}/providers/Microsoft.Network/networkInterfaces",
+            rg_path("rg")
+        ))
+        .await;
+    assert_eq!(
+        nics["value"][0]["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"],
+        "10.10.1.6",
+        "{nics}"
+    );
     env.cloud.shutdown().await;
 }

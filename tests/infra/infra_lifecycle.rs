@@ -119,6 +119,22 @@ fn create_noop_change_and_down() {
             .count()
     };
     assert_eq!((vms(cloud, "servers"), vms(cloud, "agents")), (3, 2));
+    // The internal API load balancer's frontend: the node subnet's last usable host, in the
+    // outputs agents will register through; both API pools hold the servers.
+    let infra = c.outputs("infra");
+    let ilb = made
+        .iter()
+        .find(|r| {
+            r["id"]
+                .as_str()
+                .unwrap()
+                .ends_with("/loadBalancers/life-api-ilb")
+        })
+        .expect("the internal API load balancer exists");
+    assert_eq!(ilb["provisioningState"], "Succeeded");
+    let private_ip = infra["api_endpoint"]["private_ip"].as_str().unwrap();
+    assert!(private_ip.ends_with(".254"), "{infra}");
+    assert!(infra["resources"]["api-internal-load-balancer"]["id"].is_string());
 
     // A re-run is a no-op: the phase is skipped; forced, it reads everything and writes nothing.
     let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));

@@ -126,6 +126,13 @@ pub trait OpGate: Send + Sync + std::fmt::Debug {
     fn hold(&self, vm_key: &str) -> Hold;
 }
 
+/// Claims public addresses for this cloud, machine-wide (hosts enabled only: two clouds
+/// with hosts on one machine must not forward the same address).
+pub trait AddressClaims: Send + Sync + std::fmt::Debug {
+    /// Whether `ip` is now this cloud's (false: another cloud on the machine holds it).
+    fn claim(&self, ip: std::net::Ipv4Addr) -> bool;
+}
+
 /// What an `OpGate` says about one VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(
@@ -159,6 +166,9 @@ pub struct Store {
     /// Holds VM create/update operations until their hosts are up (hosts enabled only).
     #[serde(skip)]
     pub gate: Option<Arc<dyn OpGate>>,
+    /// Claims public addresses machine-wide before they are handed out (hosts enabled only).
+    #[serde(skip)]
+    pub claims: Option<Arc<dyn AddressClaims>>,
 }
 
 impl Store {

@@ -5,8 +5,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::lbspec::LbSpec;
 use super::{HostError, HostInfo, HostSpec};
-use crate::arm::store::{Hold, OpGate};
+use crate::arm::store::{AddressClaims, Hold, OpGate};
 
 /// Never constructed: this build cannot realize hosts.
 #[derive(Debug)]
@@ -18,11 +19,20 @@ impl Realizer {
         _data_dir: &Path,
         _live: &HashSet<String>,
         _host_exe: Option<&Path>,
+        _time_factor: f64,
     ) -> Result<Self, HostError> {
         Err(HostError::NotBuilt)
     }
 
     pub fn sync(&self, _specs: Vec<HostSpec>) {
+        match *self {}
+    }
+
+    pub fn sync_network(&self, _lbs: Vec<LbSpec>, _public: &HashSet<std::net::Ipv4Addr>) {
+        match *self {}
+    }
+
+    pub fn claims(&self) -> std::sync::Arc<dyn AddressClaims> {
         match *self {}
     }
 
@@ -56,7 +66,7 @@ mod tests {
 
     #[tokio::test]
     async fn asking_for_hosts_says_the_build_has_none() {
-        let e = Realizer::new(Path::new("/nonexistent"), &HashSet::new(), None)
+        let e = Realizer::new(Path::new("/nonexistent"), &HashSet::new(), None, 1.0)
             .await
             .unwrap_err();
         assert!(matches!(e, HostError::NotBuilt));

@@ -91,7 +91,12 @@ impl Actor {
             i.host_public_key = Some(public);
             i.host_key_fingerprint = Some(fp);
         }
-        rootfs::prepare(&self.dir, spec, &self.inner.config_name)?;
+        rootfs::prepare(
+            &self.dir,
+            spec,
+            &self.inner.config_name,
+            self.inner.time_factor,
+        )?;
         if !net::netns_exists(netns) {
             let bridge = self.inner.bridge.lock().await.name.clone();
             net::create_netns(netns, &self.veth, &bridge, spec.ip, spec.subnet).await?;

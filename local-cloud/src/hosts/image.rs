@@ -1,15 +1,14 @@
 //! What makes a host's root look like a fresh Azure VM rather than a copy of the machine:
 //! its own `/etc/hosts`, `/etc/resolv.conf` and `/etc/machine-id`, written once at
 //! provisioning into the overlay's upper dir (the VM may change them later, as on Azure);
-//! and at every boot, the host's `systemctl`/`journalctl` (symlinks to its init) and no
-//! service enabled but sshd: the machine's own enabled units (a PostgreSQL, a timer) are
-//! not the host's.
+//! and at every boot, the host's `systemctl`/`journalctl` (symlinks to its init), no
+//! service enabled but sshd (the machine's own enabled units, a PostgreSQL, a timer, are
+//! not the host's), and `/etc/local-cloud/host.json` (`super::HOST_INFO`).
 
 use std::path::Path;
 
-use super::HostError;
-use super::HostSpec;
 use super::rootfs::{hide_lower_entries, write};
+use super::{HOST_INFO, HostError, HostSpec};
 use crate::guest::{INIT_PATH, TOOLS};
 
 /// Where the machine's units are enabled (`*.wants`, `*.requires` directories).
@@ -61,7 +60,12 @@ pub fn provision(upper: &Path, spec: &HostSpec) -> Result<(), HostError> {
 /// machine's enabled units the host has not enabled itself (an entry the host made or
 /// removed is in the upper dir already and stays as it is). `ssh.service` is enabled, as
 /// on an Azure image.
-pub fn per_boot(upper: &Path) -> Result<(), HostError> {
+pub fn per_boot(upper: &Path, spec: &HostSpec, time_factor: f64) -> Result<(), HostError> {
+    write(
+        &upper.join(HOST_INFO.trim_start_matches('/')),
+        &host_info(spec, time_factor),
+        0o644,
+    )?;
     for tool in TOOLS {
         let link = upper.join(tool.trim_start_matches('/'));
         if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(INIT_PATH)) {
@@ -87,6 +91,12 @@ pub fn per_boot(upper: &Path) -> Result<(), HostError> {
     Ok(())
 }
 
+/// `host.json`: the VM's name and the cloud's time factor, for the host's programs.
+fn host_info(spec: &HostSpec, time_factor: f64) -> String {
+    let v = serde_json::json!({"vm": spec.name, "time_factor": time_factor});
+    format!("{v:#}\n")
+}
+
 fn replace_with_link(link: &Path, target: &Path) -> Result<(), HostError> {
     let io = |source| HostError::Io {
         path: link.display().to_string(),
@@ -105,9 +115,8 @@ fn replace_with_link(link: &Path, target: &Path) -> Result<(), HostError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_hosts_file_names_localhost_and_the_host_itself() {
-        let spec = HostSpec {
+    fn spec() -> HostSpec {
+        HostSpec {
             key: "k".into(),
             name: "pool_0a".into(),
             hostname: "agent000001".into(),
@@ -117,12 +126,23 @@ mod tests {
             subnet: "10.0.1.0/24".parse().unwrap(),
             running: true,
             problem: None,
-        };
-        let text = hosts_file(&spec);
+        }
+    }
+
+    #[test]
+    fn the_hosts_file_names_localhost_and_the_host_itself() {
+        let text = hosts_file(&spec());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "127.0.0.1 localhost");
         assert_eq!(lines[1], "10.0.1.4 agent000001");
         assert!(text.contains("::1 ip6-localhost"));
+    }
+
+    #[test]
+    fn host_info_carries_the_time_factor() {
+        let v: serde_json::Value = serde_json::from_str(&host_info(&spec(), 0.01)).unwrap();
+        assert_eq!(v["time_factor"], 0.01);
+        assert_eq!(v["vm"], "pool_0a");
     }
 
     #[test]

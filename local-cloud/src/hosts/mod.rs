@@ -10,9 +10,10 @@
 //!
 //! Layout: `spec` (VM records to host specs), and with the feature `realizer` (follows the
 //! store, one actor per VM), `actor` (one task per host), `exe` (which executable is the
-//! hosts' init, see `crate::guest`), `sys` (commands, preflight),
-//! `net` (bridge, netns, veth), `rootfs` (host key, provisioning into the upper dir), `image`
-//! (what makes the root look like a fresh VM's: hosts, resolv.conf, machine-id), `host`
+//! hosts' init, see `crate::guest`), `sys` (commands, preflight), `net` (bridge, netns,
+//! veth), `gateway` (the release mirror on each subnet's gateway), `rootfs` (host key,
+//! provisioning into the upper dir), `image` (what makes the root look like a fresh VM's:
+//! hosts, resolv.conf, machine-id, `/etc/local-cloud/host.json`), `host`
 //! (boot and halt of one host), `cleanup` (leftovers of a crashed run); without it
 //! `absent` (the same API, refusing).
 
@@ -21,13 +22,20 @@ mod absent;
 #[cfg(feature = "hosts")]
 mod actor;
 #[cfg(feature = "hosts")]
+mod claim;
+#[cfg(feature = "hosts")]
 mod cleanup;
 #[cfg(feature = "hosts")]
 mod exe;
 #[cfg(feature = "hosts")]
+mod forward;
+#[cfg(feature = "hosts")]
+mod gateway;
+#[cfg(feature = "hosts")]
 mod host;
 #[cfg(feature = "hosts")]
 mod image;
+mod lbspec;
 #[cfg(feature = "hosts")]
 mod net;
 #[cfg(feature = "hosts")]
@@ -45,11 +53,18 @@ use serde::Serialize;
 
 #[cfg(not(feature = "hosts"))]
 pub use absent::{Realizer, preflight};
+pub use lbspec::{lb_specs, public_addresses};
 #[cfg(feature = "hosts")]
 pub use realizer::Realizer;
 pub use spec::specs;
 #[cfg(feature = "hosts")]
 pub use sys::preflight;
+
+/// What the local cloud tells a host's own programs about the cloud (JSON, written at every
+/// boot): `vm` and `time_factor` (how fast the cloud's clock runs, which the k3s stand-in
+/// scales its delays by: it has no flag for it, as unknown k3s flags must fail).
+#[cfg(any(feature = "hosts", feature = "k3s"))]
+pub const HOST_INFO: &str = "/etc/local-cloud/host.json";
 
 /// Why a host could not be realized, or hosts cannot be realized at all.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +104,15 @@ pub enum HostError {
         subnet: String,
         route: String,
         dev: String,
+    },
+    /// A service of the hosts' network could not listen on its gateway address.
+    #[error(
+        "cannot serve the hosts' network service on {addr}: {source} (does another program \
+         of this machine listen on that port of every address?)"
+    )]
+    Gateway {
+        addr: String,
+        source: std::io::Error,
     },
     /// The VM record cannot be made into a host.
     #[error("VM {vm} cannot be realized: {detail}")]

@@ -1,14 +1,15 @@
 //! Host networking: one bridge per local cloud instance holding each subnet's gateway
-//! address (`.1`), and per host a network namespace joined to it by a veth pair. The bridge
-//! has no uplink and nothing forwards or NATs, so host addresses are reachable from this
-//! machine only.
+//! address (`.1`) with its services (`gateway`), and per host a network namespace joined to
+//! it by a veth pair. The bridge has no uplink and nothing forwards or NATs, so host
+//! addresses are reachable from this machine only.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use super::HostError;
+use super::gateway::{self, Service};
 use super::sys::{run, run_quiet};
 
 /// The instance's bridge: created on first use, gateway addresses added per subnet.
@@ -16,7 +17,8 @@ use super::sys::{run, run_quiet};
 pub struct Bridge {
     pub name: String,
     created: bool,
-    subnets: HashSet<Ipv4Net>,
+    /// Each subnet whose gateway the bridge holds, with the services listening on it.
+    subnets: HashMap<Ipv4Net, Vec<Service>>,
 }
 
 impl Bridge {
@@ -25,37 +27,72 @@ impl Bridge {
         Self {
             name,
             created: false,
-            subnets: HashSet::new(),
+            subnets: HashMap::new(),
         }
     }
 
     /// Creates the bridge if needed and gives it the gateway (first host address) of
-    /// `subnet`, after checking that no other interface routes an overlapping prefix (another
+    /// `subnet` with its services (the release mirror), after checking that no other interface routes an overlapping prefix (another
     /// local cloud with hosts on the same address space would make both unreachable).
     pub async fn ensure_subnet(&mut self, subnet: Ipv4Net) -> Result<(), HostError> {
-        if self.subnets.contains(&subnet) {
+        if self.subnets.contains_key(&subnet) {
             return Ok(());
         }
         check_free(&self.name, subnet).await?;
+        self.ensure_created().await?;
+        let gw = format!("{}/{}", gateway(subnet), subnet.prefix_len());
+        run("ip", &["addr", "replace", &gw, "dev", &self.name]).await?;
+        let services = gateway::start(gateway(subnet)).await?;
+        self.subnets.insert(subnet, services);
+        Ok(())
+    }
+
+    /// Creates the bridge (up, no address) if this instance has not yet.
+    pub async fn ensure_created(&mut self) -> Result<(), HostError> {
         if !self.created {
             run_quiet("ip", &["link", "del", &self.name]).await;
             run("ip", &["link", "add", &self.name, "type", "bridge"]).await?;
             run("ip", &["link", "set", &self.name, "up"]).await?;
             self.created = true;
         }
-        let gw = format!("{}/{}", gateway(subnet), subnet.prefix_len());
-        run("ip", &["addr", "replace", &gw, "dev", &self.name]).await?;
-        self.subnets.insert(subnet);
         Ok(())
     }
 
-    /// Deletes the bridge (its veth ends go with the namespaces).
+    /// Adds `ip/32` to the bridge (a load balancer's frontend), creating the bridge if
+    /// needed: the address is then local to this machine and routed to by every host.
+    pub async fn add_address(&mut self, ip: Ipv4Addr) -> Result<(), HostError> {
+        self.ensure_created().await?;
+        run(
+            "ip",
+            &["addr", "replace", &format!("{ip}/32"), "dev", &self.name],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Removes `ip/32` from the bridge.
+    pub async fn remove_address(&mut self, ip: Ipv4Addr) {
+        if self.created {
+            run_quiet(
+                "ip",
+                &["addr", "del", &format!("{ip}/32"), "dev", &self.name],
+            )
+            .await;
+        }
+    }
+
+    /// Stops the gateway services and deletes the bridge (its veth ends go with the
+    /// namespaces).
     pub async fn remove(&mut self) {
+        for (_, services) in self.subnets.drain() {
+            for s in services {
+                s.stop().await;
+            }
+        }
         if self.created {
             run_quiet("ip", &["link", "del", &self.name]).await;
         }
         self.created = false;
-        self.subnets.clear();
     }
 }
 

@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use super::claim::Claims;
+use super::forward::Forwarders;
+use super::lbspec::LbSpec;
 use super::{HostError, HostInfo, HostSpec, HostState, actor, cleanup, exe, net, sys};
-use crate::arm::store::{Hold, OpGate};
+use crate::arm::store::{AddressClaims, Hold, OpGate};
 use crate::error::ErrorDetail;
 
 /// Subdirectory of the data dir holding one directory per host.
@@ -46,7 +49,14 @@ pub(super) struct Inner {
     pub(super) next_veth: AtomicU32,
     /// The executable every host runs as its init.
     pub(super) host_exe: PathBuf,
+    /// The cloud's time factor, told to the hosts (`HOST_INFO`).
+    pub(super) time_factor: f64,
+    /// The public addresses this cloud holds on the machine.
+    pub(super) claims: Arc<Claims>,
 }
+
+/// The task that keeps the load balancers' forwarders in line with the store.
+type LbTask = (watch::Sender<Vec<LbSpec>>, tokio::task::JoinHandle<()>);
 
 /// Realizes VM records as hosts. One per local cloud with `realize_hosts`.
 #[derive(Debug)]
@@ -54,6 +64,7 @@ pub struct Realizer {
     inner: Arc<Inner>,
     entries: Mutex<HashMap<String, Entry>>,
     retiring: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    lbs: Mutex<Option<LbTask>>,
     /// Set by `shutdown`; otherwise dropping tears the hosts down synchronously.
     shut: std::sync::atomic::AtomicBool,
 }
@@ -75,11 +86,12 @@ impl Realizer {
     /// Checks root, tools and the hosts' init executable (`host_exe`, see `exe::locate`),
     /// picks this data dir's interface prefix, and removes what a crashed previous run left
     /// (processes, namespaces, links, mounts, disks of VMs that no longer exist; disks of
-    /// `live` VMs are kept).
+    /// `live` VMs are kept). `time_factor` is the cloud's, told to every host.
     pub async fn new(
         data_dir: &Path,
         live: &HashSet<String>,
         host_exe: Option<&Path>,
+        time_factor: f64,
     ) -> Result<Self, HostError> {
         sys::preflight()?;
         let host_exe = exe::locate(host_exe)?;
@@ -104,11 +116,17 @@ impl Realizer {
             config_name,
             next_veth: AtomicU32::new(0),
             host_exe,
+            time_factor,
+            claims: Arc::default(),
         };
+        let inner = Arc::new(inner);
+        let (tx, rx) = watch::channel(Vec::new());
+        let task = tokio::spawn(lb_loop(inner.clone(), rx));
         Ok(Self {
-            inner: Arc::new(inner),
+            inner,
             entries: Mutex::new(HashMap::new()),
             retiring: Mutex::new(Vec::new()),
+            lbs: Mutex::new(Some((tx, task))),
             shut: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -181,6 +199,26 @@ impl Realizer {
         Entry { tx, info, task }
     }
 
+    /// Brings the network in line with the store: the public addresses this cloud holds
+    /// (`public`, every public IP resource's) and the load balancers' forwarders.
+    pub fn sync_network(&self, lbs: Vec<LbSpec>, public: &HashSet<std::net::Ipv4Addr>) {
+        self.inner.claims.reconcile(public);
+        if let Some((tx, _)) = lock(&self.lbs).as_ref() {
+            tx.send_if_modified(|cur| {
+                let changed = *cur != lbs;
+                if changed {
+                    *cur = lbs;
+                }
+                changed
+            });
+        }
+    }
+
+    /// What claims public addresses for this cloud before the store hands them out.
+    pub fn claims(&self) -> Arc<dyn AddressClaims> {
+        self.inner.claims.clone()
+    }
+
     /// The host of VM `name` (case-insensitive), if realized.
     pub fn info(&self, name: &str) -> Option<HostInfo> {
         lock(&self.entries)
@@ -199,8 +237,16 @@ impl Realizer {
         v
     }
 
-    /// Tears every host down (disks kept for a restart), waits, removes the bridge.
+    /// Stops the forwarders, tears every host down (disks kept for a restart), waits,
+    /// removes the bridge.
     pub async fn shutdown(&self) {
+        let lbs = lock(&self.lbs).take();
+        if let Some((tx, task)) = lbs {
+            drop(tx);
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "load balancer task failed");
+            }
+        }
         let mut tasks: Vec<_> = std::mem::take(&mut *lock(&self.retiring));
         for (_, e) in lock(&self.entries).drain() {
             e.tx.send_replace(Want::Down);
@@ -233,6 +279,21 @@ impl OpGate for Realizer {
                     .clone()
                     .unwrap_or_else(|| "The host could not be realized.".into()),
             }),
+        }
+    }
+}
+
+/// Applies each new set of load balancers; stops them all when the realizer goes.
+async fn lb_loop(inner: Arc<Inner>, mut rx: watch::Receiver<Vec<LbSpec>>) {
+    let mut fw = Forwarders::default();
+    let holds = |ip| inner.claims.holds(ip);
+    loop {
+        let lbs = rx.borrow_and_update().clone();
+        fw.apply(&lbs, &inner.bridge, inner.time_factor, holds)
+            .await;
+        if rx.changed().await.is_err() {
+            fw.apply(&[], &inner.bridge, inner.time_factor, holds).await;
+            return;
         }
     }
 }

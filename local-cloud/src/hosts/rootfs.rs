@@ -62,7 +62,12 @@ pub fn host_key(dir: &Path) -> Result<(String, String), HostError> {
 
 /// Writes the per-boot files (host key, sshd config) and, on first boot only, the
 /// provisioning (user, home, sudo, hostname): later boots keep what the VM changed itself.
-pub fn prepare(dir: &Path, spec: &HostSpec, config_name: &str) -> Result<PathBuf, HostError> {
+pub fn prepare(
+    dir: &Path,
+    spec: &HostSpec,
+    config_name: &str,
+    time_factor: f64,
+) -> Result<PathBuf, HostError> {
     let upper = dir.join("upper");
     for d in ["upper", "work", "merged"] {
         std::fs::create_dir_all(dir.join(d)).map_err(io(&dir.join(d)))?;
@@ -88,7 +93,7 @@ pub fn prepare(dir: &Path, spec: &HostSpec, config_name: &str) -> Result<PathBuf
     if !init.is_file() {
         write(&init, "", 0o755)?;
     }
-    super::image::per_boot(&upper)?;
+    super::image::per_boot(&upper, spec, time_factor)?;
     if !dir.join(PROVISIONED).exists() {
         provision(&upper, spec)?;
         write(&dir.join(PROVISIONED), "", 0o644)?;

@@ -13,7 +13,7 @@ use super::critical::{CriticalArgs, Inputs};
 use super::flags::{Command, DISABLE_ITEMS};
 
 /// Where the local cloud's host tells the stand-in how fast its clock runs.
-pub const HOST_INFO: &str = "/etc/local-cloud/host.json";
+pub const HOST_INFO: &str = crate::hosts::HOST_INFO;
 /// The same, for a stand-in started by hand or by a test (wins over the file).
 pub const TIME_FACTOR_ENV: &str = "LOCAL_CLOUD_TIME_FACTOR";
 
@@ -117,9 +117,16 @@ impl Timing {
 }
 
 fn time_factor() -> f64 {
-    let from_env = std::env::var(TIME_FACTOR_ENV).ok();
+    time_factor_from(
+        std::env::var(TIME_FACTOR_ENV).ok(),
+        std::path::Path::new(HOST_INFO),
+    )
+}
+
+/// The factor from the variable when set, else from the host's `host.json`, else 1.
+fn time_factor_from(from_env: Option<String>, host_info: &std::path::Path) -> f64 {
     let from_file = || {
-        let text = std::fs::read_to_string(HOST_INFO).ok()?;
+        let text = std::fs::read_to_string(host_info).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         v["time_factor"].as_f64().map(|f| f.to_string())
     };
@@ -346,5 +353,21 @@ impl Settings {
     /// `agent/` under the data dir.
     pub fn agent_dir(&self) -> PathBuf {
         self.data_dir.join("agent")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_factor_comes_from_the_variable_then_host_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("host.json");
+        assert_eq!(time_factor_from(None, &file), 1.0);
+        std::fs::write(&file, r#"{"vm": "a_1", "time_factor": 0.01}"#).unwrap();
+        assert_eq!(time_factor_from(None, &file), 0.01);
+        assert_eq!(time_factor_from(Some("0.5".into()), &file), 0.5);
+        assert_eq!(time_factor_from(Some("-1".into()), &file), 1.0);
     }
 }

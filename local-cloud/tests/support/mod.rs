@@ -113,17 +113,89 @@ impl Cloud {
         cloud
     }
 
-    /// PUTs `body` at `path` and follows the operation to its end; panics unless it succeeds.
-    async fn put(&self, path: &str, rtype: &str, body: Value) {
-        let url = format!(
+    /// The resource group's id.
+    pub fn group(&self) -> String {
+        format!("/subscriptions/{SUB}/resourceGroups/rg")
+    }
+
+    /// The `nodes` subnet's id (`10.<net>.1.0/24`).
+    pub fn subnet(&self) -> String {
+        format!(
+            "{}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/nodes",
+            self.group()
+        )
+    }
+
+    fn url(&self, path: &str, rtype: &str) -> String {
+        format!(
             "{}{}?api-version={}",
             self.handle.endpoint,
             &path[1..],
             version(rtype)
-        );
+        )
+    }
+
+    /// GETs the resource at `path`.
+    pub async fn get(&self, path: &str, rtype: &str) -> Value {
         let r = self
             .http
-            .put(url)
+            .get(self.url(path, rtype))
+            .bearer_auth(self.handle.token())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// DELETEs the resource at `path` and follows `Location` until it is gone.
+    pub async fn delete(&self, path: &str, rtype: &str) {
+        let r = self
+            .http
+            .delete(self.url(path, rtype))
+            .bearer_auth(self.handle.token())
+            .send()
+            .await
+            .unwrap();
+        if !r.status().is_success() {
+            panic!(
+                "DELETE {path}: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        let Some(loc) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        let loc = loc.to_string();
+        let start = Instant::now();
+        loop {
+            let s = self
+                .http
+                .get(&loc)
+                .bearer_auth(self.handle.token())
+                .send()
+                .await
+                .unwrap()
+                .status();
+            match s.as_u16() {
+                202 => {}
+                200 | 204 => return,
+                other => panic!("DELETE {path} ended {other}"),
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "DELETE {path} never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// PUTs `body` at `path` and follows the operation to its end; panics unless it succeeds.
+    pub async fn put(&self, path: &str, rtype: &str, body: Value) {
+        let r = self
+            .http
+            .put(self.url(path, rtype))
             .bearer_auth(self.handle.token())
             .json(&body)
             .send()
@@ -165,9 +237,15 @@ impl Cloud {
 
     /// Creates (or resizes) scale set `name` with `count` VMs; returns their hosts, running.
     pub async fn scale_set(&self, name: &str, count: u64) -> Vec<Host> {
-        let group = format!("/subscriptions/{SUB}/resourceGroups/rg");
-        let subnet =
-            format!("{group}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/nodes");
+        self.scale_set_in_pools(name, count, &[]).await
+    }
+
+    /// Like `scale_set`, with the VMs' ipConfiguration in the load balancer backend pools
+    /// `pools` (ids).
+    pub async fn scale_set_in_pools(&self, name: &str, count: u64, pools: &[String]) -> Vec<Host> {
+        let group = self.group();
+        let subnet = self.subnet();
+        let pools: Vec<Value> = pools.iter().map(|p| json!({"id": p})).collect();
         let body = json!({"location": "eastus", "sku": {"name": "Standard_D2s_v5", "capacity": count},
             "properties": {"orchestrationMode": "Flexible", "platformFaultDomainCount": 1,
                 "virtualMachineProfile": {
@@ -177,7 +255,8 @@ impl Cloud {
                             {"path": "/home/azureuser/.ssh/authorized_keys", "keyData": self.public_key}]}}},
                     "networkProfile": {"networkApiVersion": "2022-11-01", "networkInterfaceConfigurations": [
                         {"name": "nic", "properties": {"primary": true, "ipConfigurations": [
-                            {"name": "ip", "properties": {"primary": true, "subnet": {"id": subnet}}}]}}]}}}});
+                            {"name": "ip", "properties": {"primary": true, "subnet": {"id": subnet},
+                                "loadBalancerBackendAddressPools": pools}}]}}]}}}});
         self.put(
             &format!("{group}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"),
             "Microsoft.Compute/virtualMachineScaleSets",

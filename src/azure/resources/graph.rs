@@ -18,8 +18,10 @@ pub enum ResourceKey {
     NatGateway,
     /// The VNet with its subnets.
     VirtualNetwork,
-    /// The API load balancer.
+    /// The API load balancer (public frontend).
     LoadBalancer,
+    /// The internal API load balancer (private frontend in the node subnet).
+    InternalLoadBalancer,
     /// The server scale set.
     Servers,
     /// The agent scale set.
@@ -48,7 +50,14 @@ impl ResourceKey {
             // The node subnet references the NSG and the NAT gateway.
             VirtualNetwork => vec![ResourceGroup, NetworkSecurityGroup, NatGateway],
             LoadBalancer => vec![ResourceGroup, ApiPublicIp],
-            Servers => vec![ResourceGroup, VirtualNetwork, LoadBalancer],
+            // Its frontend is in the node subnet.
+            InternalLoadBalancer => vec![ResourceGroup, VirtualNetwork],
+            Servers => vec![
+                ResourceGroup,
+                VirtualNetwork,
+                LoadBalancer,
+                InternalLoadBalancer,
+            ],
             // Agents are not in the API pool, so they need only the subnet.
             Agents => vec![ResourceGroup, VirtualNetwork],
             DnsZoneLink => vec![ResourceGroup, PrivateDnsZone, VirtualNetwork],
@@ -75,6 +84,7 @@ impl fmt::Display for ResourceKey {
             NatGateway => "nat-gateway",
             VirtualNetwork => "vnet",
             LoadBalancer => "api-load-balancer",
+            InternalLoadBalancer => "api-internal-load-balancer",
             Servers => "servers",
             Agents => "agents",
             PrivateDnsZone => "postgres-dns-zone",

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::dns::{PrivateDnsZoneSpec, VirtualNetworkLinkSpec};
 use super::group::ResourceGroupSpec;
-use super::lb::LoadBalancerSpec;
+use super::lb::{Frontend, LoadBalancerSpec, internal_api_address};
 use super::network::{NetworkSecurityGroupSpec, SubnetSpec, VirtualNetworkSpec};
 use super::postgres::{PostgresDatabaseSpec, PostgresServerSpec};
 use super::public_ip::{NatGatewaySpec, PublicIpSpec};
@@ -274,12 +274,36 @@ pub fn desired_infra(input: &InfraInput) -> Result<Vec<DesiredResource>, InfraEr
         resource_group: rg.clone(),
         location: loc.clone(),
         tags: tags.clone(),
-        public_ip_id: api_pip.id(sub),
+        frontend: Frontend::Public(api_pip.id(sub)),
         subscription: sub.clone(),
     };
     out.push(DesiredResource::new(ResourceKey::LoadBalancer, &lb, sub));
 
     let node_subnet_id = vnet.subnet_id(sub, NODE_SUBNET);
+    let ilb = LoadBalancerSpec {
+        name: format!("{c}-api-ilb"),
+        frontend: Frontend::Private {
+            subnet_id: node_subnet_id.clone(),
+            address: input
+                .node_subnet
+                .parse()
+                .ok()
+                .and_then(internal_api_address)
+                .ok_or_else(|| {
+                    super::validate::invalid(
+                        "node_subnet",
+                        &input.node_subnet,
+                        "an IPv4 subnet of /29 or larger",
+                    )
+                })?,
+        },
+        ..lb.clone()
+    };
+    out.push(DesiredResource::new(
+        ResourceKey::InternalLoadBalancer,
+        &ilb,
+        sub,
+    ));
     let scale_set =
         |suffix: &str, role: char, pool: &NodePoolInput, pools: Vec<String>| ScaleSetSpec {
             name: format!("{c}-{suffix}"),
@@ -298,7 +322,12 @@ pub fn desired_infra(input: &InfraInput) -> Result<Vec<DesiredResource>, InfraEr
             backend_pool_ids: pools,
             public_ip_per_vm: pool.public_ip,
         };
-    let servers = scale_set("servers", 's', &input.servers, vec![lb.backend_pool_id()]);
+    let servers = scale_set(
+        "servers",
+        's',
+        &input.servers,
+        vec![lb.backend_pool_id(), ilb.backend_pool_id()],
+    );
     let agents = scale_set("agents", 'a', &input.agents, vec![]);
     out.push(DesiredResource::new(ResourceKey::Servers, &servers, sub));
     out.push(DesiredResource::new(ResourceKey::Agents, &agents, sub));

@@ -77,6 +77,7 @@ fn names_follow_the_convention() {
             "demo-natgw",
             "demo-vnet",
             "demo-api-lb",
+            "demo-api-ilb",
             "demo-servers",
             "demo-agents",
             "demo.private.postgres.database.azure.com",
@@ -124,6 +125,12 @@ fn order_respects_the_dependency_graph() {
     );
     assert!(VirtualNetwork.dependencies().contains(&NatGateway));
     assert!(Servers.dependencies().contains(&LoadBalancer));
+    assert!(Servers.dependencies().contains(&InternalLoadBalancer));
+    assert!(
+        InternalLoadBalancer
+            .dependencies()
+            .contains(&VirtualNetwork)
+    );
     assert!(PostgresServer.dependencies().contains(&DnsZoneLink));
     assert_eq!(
         PostgresDatabase("app".into()).dependencies(),
@@ -136,7 +143,7 @@ fn postgres_disabled_leaves_it_out() {
     let mut input = sample();
     input.postgres.enabled = false;
     let all = desired_infra(&input).unwrap();
-    assert_eq!(all.len(), 9);
+    assert_eq!(all.len(), 10);
     assert!(
         all.iter()
             .all(|r| !r.resource_type.contains("DBforPostgreSQL"))
@@ -171,6 +178,13 @@ fn servers_join_the_lb_and_agents_do_not() {
             .as_str()
             .unwrap()
             .ends_with("/demo-api-lb/backendAddressPools/servers")
+    );
+    // ...and the internal one agents register through.
+    assert!(
+        servers["loadBalancerBackendAddressPools"][1]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/demo-api-ilb/backendAddressPools/servers")
     );
     assert!(
         servers["subnet"]["id"]

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 /// A body path the examples lack, allowed because the spec definitions have it.
+#[derive(Clone, Copy)]
 pub struct SpecNote {
     /// Normalised path (`[]` for array elements, `*` for tag names); covers its sub-paths.
     pub path: &'static str,

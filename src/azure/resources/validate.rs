@@ -29,7 +29,7 @@ pub enum InfraError {
     NoAdminCidrs,
 }
 
-fn invalid(field: impl Into<String>, value: &str, allowed: &str) -> InfraError {
+pub(super) fn invalid(field: impl Into<String>, value: &str, allowed: &str) -> InfraError {
     InfraError::Invalid {
         field: field.into(),
         value: value.to_string(),

@@ -44,6 +44,10 @@ pub struct ResourceGroup {
 pub struct ApiEndpoint {
     /// The API load balancer's public IP (null until Azure assigned it).
     pub ip: Option<String>,
+    /// The internal API load balancer's frontend in the node subnet: the address agents
+    /// register through (null in a state written before it existed).
+    #[serde(default)]
+    pub private_ip: Option<String>,
     pub port: u16,
 }
 
@@ -106,6 +110,10 @@ impl InfraOutputs {
             },
             api_endpoint: ApiEndpoint {
                 ip: body_str(ResourceKey::ApiPublicIp, "/properties/ipAddress"),
+                private_ip: body_str(
+                    ResourceKey::InternalLoadBalancer,
+                    "/properties/frontendIPConfigurations/0/properties/privateIPAddress",
+                ),
                 port: API_PORT,
             },
             scale_sets: ScaleSets {

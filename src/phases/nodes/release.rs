@@ -23,7 +23,7 @@ pub const SUMS_ASSET: &str = "sha256sum-amd64.txt";
 /// The binary asset.
 pub const BINARY_ASSET: &str = "k3s";
 /// The port the local cloud's release mirror listens on, at each subnet gateway.
-pub const LOCAL_MIRROR_PORT: u16 = 80;
+pub const LOCAL_MIRROR_PORT: u16 = local_cloud::mirror::PORT;
 
 /// Why a release could not be resolved or fetched.
 #[derive(Debug, thiserror::Error)]

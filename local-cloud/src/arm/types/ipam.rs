@@ -25,20 +25,22 @@ pub fn subnet_prefix(subnet: &Value) -> Option<Ipv4Net> {
     p.parse().ok()
 }
 
-/// Private addresses in use in `subnet_id` by NICs (other than `except_nic`) plus `taken`.
-fn used_private(store: &Store, subnet_id: &str, except_nic: &str) -> HashSet<Ipv4Addr> {
+/// Private addresses in use in `subnet_id` by NICs' ipConfigurations and load balancers'
+/// private frontends, but those of resource `except` (the one being PUT).
+pub fn used_private(store: &Store, subnet_id: &str, except: &str) -> HashSet<Ipv4Addr> {
     let mut used = HashSet::new();
-    for nic in store
-        .resources
-        .values()
-        .filter(|r| r.rtype == "Microsoft.Network/networkInterfaces")
-    {
-        if nic.id.eq_ignore_ascii_case(except_nic) {
+    for res in store.resources.values() {
+        let key = match res.rtype.as_str() {
+            "Microsoft.Network/networkInterfaces" => "ipConfigurations",
+            "Microsoft.Network/loadBalancers" => "frontendIPConfigurations",
+            _ => continue,
+        };
+        if res.id.eq_ignore_ascii_case(except) {
             continue;
         }
-        for cfg in nic
+        for cfg in res
             .body
-            .pointer("/properties/ipConfigurations")
+            .pointer(&format!("/properties/{key}"))
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -88,7 +90,45 @@ pub fn allocate_private(
         })
 }
 
-/// Allocates a public address not used by any public IP resource nor in `taken`.
+/// Checks a static private address as Azure does: inside the subnet, not one of the
+/// addresses Azure reserves (the first four and the broadcast), not held by another NIC or
+/// frontend (`except` is the resource being PUT), nor in `taken`.
+pub fn check_static(
+    store: &Store,
+    subnet_id: &str,
+    prefix: Ipv4Net,
+    ip: Ipv4Addr,
+    except: &str,
+    taken: &HashSet<Ipv4Addr>,
+) -> Result<(), ArmError> {
+    if !prefix.contains(&ip) {
+        return Err(ArmError::bad_request(
+            "PrivateIPAddressNotInSubnet",
+            format!(
+                "The private IP address {ip} is not in the address prefix {prefix} of subnet {subnet_id}."
+            ),
+        ));
+    }
+    let (n, net) = (u32::from(ip), u32::from(prefix.network()));
+    if n < net + 4 || ip == prefix.broadcast() {
+        return Err(ArmError::bad_request(
+            "PrivateIPAddressInReservedRange",
+            format!(
+                "The private IP address {ip} is in a range Azure reserves in subnet {subnet_id} ({prefix}): the first four addresses and the last."
+            ),
+        ));
+    }
+    if taken.contains(&ip) || used_private(store, subnet_id, except).contains(&ip) {
+        return Err(ArmError::bad_request(
+            "PrivateIPAddressInUse",
+            format!("The private IP address {ip} of subnet {subnet_id} is already in use."),
+        ));
+    }
+    Ok(())
+}
+
+/// Allocates a public address not used by any public IP resource nor in `taken`, and, with
+/// hosts, not held by another local cloud on this machine.
 pub fn allocate_public(store: &Store, taken: &HashSet<Ipv4Addr>) -> Result<Ipv4Addr, ArmError> {
     let used: HashSet<Ipv4Addr> = store
         .resources
@@ -105,7 +145,11 @@ pub fn allocate_public(store: &Store, taken: &HashSet<Ipv4Addr>) -> Result<Ipv4A
         .iter()
         .filter_map(|r| r.parse::<Ipv4Net>().ok())
         .flat_map(|n| n.hosts().collect::<Vec<_>>())
-        .find(|ip| !used.contains(ip) && !taken.contains(ip))
+        .find(|ip| {
+            !used.contains(ip)
+                && !taken.contains(ip)
+                && store.claims.as_ref().is_none_or(|c| c.claim(*ip))
+        })
         .ok_or_else(|| {
             ArmError::bad_request(
                 "PublicIPCountLimitReached",

@@ -94,22 +94,45 @@ pub fn load_balancer(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
             own_ids.insert(c["id"].as_str().unwrap_or_default().to_ascii_lowercase());
         }
     }
+    let mut taken = HashSet::new();
     for fe in props
-        .get("frontendIPConfigurations")
-        .and_then(Value::as_array)
+        .get_mut("frontendIPConfigurations")
+        .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
     {
-        if let Some(pip) = str_at(fe, "/properties/publicIPAddress/id") {
-            require_ref(
-                ctx.store,
-                pip,
-                "Microsoft.Network/publicIPAddresses",
-                "frontendIPConfigurations.publicIPAddress",
-            )?;
-        }
-        if let Some(sn) = str_at(fe, "/properties/subnet/id") {
-            find_subnet(ctx.store, sn, "frontendIPConfigurations.subnet")?;
+        let fe_id = fe["id"].as_str().unwrap_or_default().to_string();
+        let pip = str_at(fe, "/properties/publicIPAddress/id").map(str::to_string);
+        let subnet = str_at(fe, "/properties/subnet/id").map(str::to_string);
+        match (pip, subnet) {
+            (Some(_), Some(_)) => {
+                return Err(ArmError::bad_request(
+                    "FrontendIPConfigHasBothSubnetAndPublicIP",
+                    format!(
+                        "Frontend IP Configuration {fe_id} must not reference both a Subnet and a Public IP Address."
+                    ),
+                ));
+            }
+            (None, None) => {
+                return Err(ArmError::bad_request(
+                    "FrontendIPConfigHasNoSubnetOrPublicIP",
+                    format!(
+                        "Frontend IP Configuration {fe_id} must reference either a Subnet or a Public IP Address."
+                    ),
+                ));
+            }
+            (Some(pip), None) => {
+                require_ref(
+                    ctx.store,
+                    &pip,
+                    "Microsoft.Network/publicIPAddresses",
+                    "frontendIPConfigurations.publicIPAddress",
+                )?;
+            }
+            (None, Some(sn)) => {
+                let ip = private_frontend(ctx, fe, &sn, &taken)?;
+                taken.insert(ip);
+            }
         }
     }
     // Every reference from a rule into this load balancer must name one of its children.
@@ -138,6 +161,41 @@ pub fn load_balancer(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
         }
     }
     Ok(Value::Object(body))
+}
+
+/// A private frontend's address in subnet `sid`: the `Static` one asked for, checked as
+/// Azure checks it, or the lowest free one (`Dynamic`, the default). Written into `fe`.
+fn private_frontend(
+    ctx: &PutCtx,
+    fe: &mut Value,
+    sid: &str,
+    taken: &HashSet<std::net::Ipv4Addr>,
+) -> Result<std::net::Ipv4Addr, ArmError> {
+    let (_, subnet) = find_subnet(ctx.store, sid, "frontendIPConfigurations.subnet")?;
+    let prefix = ipam::subnet_prefix(subnet)
+        .ok_or_else(|| ArmError::invalid("subnet", "has no IPv4 prefix"))?;
+    let fixed = str_at(fe, "/properties/privateIPAllocationMethod")
+        .is_some_and(|m| m.eq_ignore_ascii_case("Static"));
+    let ip = match str_at(fe, "/properties/privateIPAddress") {
+        Some(asked) if fixed => {
+            let ip: std::net::Ipv4Addr = asked.parse().map_err(|_| {
+                ArmError::invalid(
+                    "frontendIPConfigurations.properties.privateIPAddress",
+                    "is not an IPv4 address",
+                )
+            })?;
+            ipam::check_static(ctx.store, sid, prefix, ip, ctx.id, taken)?;
+            ip
+        }
+        _ => ipam::allocate_private(ctx.store, sid, prefix, ctx.id, taken)?,
+    };
+    let props = &mut fe["properties"];
+    props["privateIPAddress"] = ip.to_string().into();
+    props["privateIPAddressVersion"] = "IPv4".into();
+    if !fixed {
+        props["privateIPAllocationMethod"] = "Dynamic".into();
+    }
+    Ok(ip)
 }
 
 fn collect_ref_ids(v: &Value, out: &mut Vec<String>) {
