@@ -30,13 +30,13 @@ fn results(up: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The changes each k3s stage reported on stderr (`ok nodes <stage>: N changes`).
+/// The changes each k3s stage reported on stderr (`ok nodes <stage>: N changes (<time>)`).
 fn stage_changes(stderr: &str) -> Vec<(String, u64)> {
     stderr
         .lines()
         .filter_map(|l| l.strip_prefix("ok nodes "))
-        .filter_map(|l| l.strip_suffix(" changes"))
-        .filter_map(|l| l.rsplit_once(": "))
+        .filter_map(|l| l.rsplit_once(" changes ("))
+        .filter_map(|(l, _)| l.rsplit_once(": "))
         .map(|(what, n)| (what.to_owned(), n.parse().unwrap_or(u64::MAX)))
         .collect()
 }
@@ -80,7 +80,9 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
         "{out}"
     );
     assert_eq!(out["channel"], "stable");
-    let roles: Vec<(String, String)> = out["nodes"]
+    // (node name, role, inventory host): scale-set VM names have a '_', so the Node is named
+    // after the VM's computer name.
+    let roles: Vec<(String, String, String)> = out["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -88,9 +90,13 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
             (
                 n["name"].as_str().unwrap().to_owned(),
                 n["role"].as_str().unwrap().to_owned(),
+                n["host"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
+    for r in &roles {
+        assert!(r.2.contains('_') && !r.0.contains('_'), "{r:?}");
+    }
     assert_eq!(roles.iter().filter(|r| r.1 == "server").count(), 3, "{out}");
     assert_eq!(roles.iter().filter(|r| r.1 == "agent").count(), 2, "{out}");
     let state_text = std::fs::read_to_string(c.state_dir().join("state.json")).unwrap();
@@ -145,7 +151,7 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
     // no new token.
     let hosts = c.hosts();
     let unit = |h: &NodeHost| {
-        if roles.iter().any(|r| r.0 == h.name && r.1 == "server") {
+        if roles.iter().any(|r| r.2 == h.name && r.1 == "server") {
             "k3s"
         } else {
             "k3s-agent"

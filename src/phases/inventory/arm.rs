@@ -221,7 +221,11 @@ fn host(config: &Config, role: Role, vm: &Value, net: &Network<'_>) -> Host {
         .and_then(|z| z.first())
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let node_name = str_at(vm, "/properties/osProfile/computerName")
+        .map(|c| super::node_name_of(&c))
+        .unwrap_or_else(|| super::node_name_of(&name));
     Host {
+        node_name,
         name,
         role,
         id: vm["id"].as_str().map(str::to_owned),

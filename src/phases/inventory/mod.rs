@@ -51,6 +51,11 @@ impl Role {
 pub struct Host {
     /// Inventory name: the VM name (`<vmss>_<suffix>`) or the static file's host key.
     pub name: String,
+    /// The host's name on the network and as a Kubernetes Node: the VM's computer name (a
+    /// scale-set VM's name has a `_`, which neither allows), the static host's `node_name`,
+    /// else the inventory name made a valid DNS label ([`node_name_of`]).
+    #[serde(default)]
+    pub node_name: String,
     pub role: Role,
     /// The VM's ARM id (cloud hosts only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,4 +291,43 @@ pub async fn run_phase(
         )));
     }
     Ok(inv.to_outputs())
+}
+
+/// `name` as a valid node and host name (RFC 1123: lowercase letters, digits, `-` and `.`,
+/// alphanumeric at both ends, at most 63 characters): other characters become `-`.
+pub fn node_name_of(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let mut out: String = trimmed.chars().take(63).collect();
+    while out.ends_with(['-', '.']) {
+        out.pop();
+    }
+    if out.is_empty() { "node".into() } else { out }
+}
+
+#[cfg(test)]
+mod node_name_tests {
+    use super::node_name_of;
+
+    #[test]
+    fn inventory_names_become_valid_node_names() {
+        assert_eq!(
+            node_name_of("demo-servers_a80cec77"),
+            "demo-servers-a80cec77"
+        );
+        assert_eq!(node_name_of("Web_01."), "web-01");
+        assert_eq!(node_name_of("_x_"), "x");
+        assert_eq!(node_name_of("___"), "node");
+        assert_eq!(node_name_of(&"a".repeat(80)).len(), 63);
+    }
 }

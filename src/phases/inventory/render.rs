@@ -41,6 +41,7 @@ pub fn hostvars(h: &Host) -> Map<String, Value> {
     if !ssh_args.is_empty() {
         put("ansible_ssh_common_args", json!(ssh_args.join(" ")));
     }
+    put("node_name", json!(h.node_name));
     put("private_ip", json!(h.private_ip));
     if let Some(p) = &h.public_ip {
         put("public_ip", json!(p));
@@ -227,6 +228,7 @@ mod tests {
     fn h(name: &str, role: Role, ok: bool) -> Host {
         Host {
             name: name.into(),
+            node_name: name.into(),
             role,
             id: None,
             private_ip: Some("10.0.1.4".into()),

@@ -370,7 +370,23 @@ pub fn parse(text: &str, config: &Config) -> Result<Inventory, Vec<ConfigIssue>>
         }
         let zone = take(&mut vars, "zone");
         let vm_size = take(&mut vars, "vm_size");
+        let node_name = match take(&mut vars, "node_name") {
+            Some(n) if super::node_name_of(&n) == n => n,
+            Some(n) => {
+                issues.push(issue(
+                    &format!("{}.node_name", r.path),
+                    r.pos,
+                    format!(
+                        "host {}: {n:?} is not a valid node name (lowercase letters, digits, '-' and '.', alphanumeric at both ends, at most 63 characters)",
+                        r.name
+                    ),
+                ));
+                n
+            }
+            None => super::node_name_of(&r.name),
+        };
         hosts.push(Host {
+            node_name,
             name: r.name.clone(),
             role: r.role,
             id: None,

@@ -91,10 +91,23 @@ pub async fn run(
         images_src,
     };
     let installed = install::install(config, &hosts, &roles, &install_plan, progress).await?;
+    let node_names: std::collections::BTreeMap<String, String> = hosts
+        .iter()
+        .map(|t| {
+            let host = t.host.name().to_owned();
+            let node = t
+                .vars
+                .get("node_name")
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| host.clone(), str::to_owned);
+            (host, node)
+        })
+        .collect();
     drop(hosts);
     let out = NodesOutputs::new(
         config,
         &roles,
+        &|h: &str| node_names.get(h).cloned().unwrap_or_else(|| h.to_owned()),
         &install_plan.tag,
         &install_plan.addresses.api_server,
     );

@@ -34,21 +34,32 @@ pub struct NodesOutputs {
 /// One node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRecord {
+    /// The Node's name (the host's `node_name`).
     pub name: String,
+    /// The inventory host.
+    pub host: String,
     /// `server` or `agent`.
     pub role: String,
     pub version: String,
 }
 
 impl NodesOutputs {
-    /// The outputs for `roles` all at `version`.
-    pub fn new(config: &Config, roles: &Roles, version: &str, api_server: &str) -> Self {
+    /// The outputs for `roles` all at `version`; `node_name` maps an inventory host to its
+    /// Node's name.
+    pub fn new(
+        config: &Config,
+        roles: &Roles,
+        node_name: &dyn Fn(&str) -> String,
+        version: &str,
+        api_server: &str,
+    ) -> Self {
         let mut nodes: Vec<NodeRecord> = std::iter::once(&roles.init)
             .chain(&roles.servers)
             .map(|n| (n, "server"))
             .chain(roles.agents.iter().map(|n| (n, "agent")))
-            .map(|(name, role)| NodeRecord {
-                name: name.clone(),
+            .map(|(host, role)| NodeRecord {
+                name: node_name(host),
+                host: host.clone(),
                 role: role.into(),
                 version: version.into(),
             })
