@@ -236,7 +236,7 @@ fn up_records_every_phase_and_stops_at_nodes_without_real_hosts() {
     let text = c.run(&["status"]);
     assert!(
         text.stdout
-            .contains("live: all 13 infra resources exist and are Succeeded"),
+            .contains("live: all 14 infra resources exist and are Succeeded"),
         "{text:?}"
     );
     let offline = c.run(&["status", "--offline"]);
