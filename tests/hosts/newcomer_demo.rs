@@ -136,6 +136,8 @@ fn demo_runs_every_built_phase_on_real_hosts_and_leaves_nothing_running() {
         let ready = r
             .stdout
             .lines()
+            // `kubectl get nodes -o wide` rows (status's own node table has 4 columns).
+            .filter(|l| l.split_whitespace().count() >= 9)
             .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
             .count();
         assert_eq!(ready, 5, "{}", r.stdout);

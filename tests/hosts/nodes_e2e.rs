@@ -102,19 +102,22 @@ fn up_prepares_real_hosts_over_ssh_and_a_second_run_changes_nothing() {
             h,
             "cat /etc/hostname; echo --; cat /etc/modules-load.d/k3s.conf; echo --; \
              cat /etc/sysctl.d/90-k3s.conf; echo --; grep '^127.0.1.1' /etc/hosts; echo --; \
-             stat -c '%a %U %F %n' /etc/modules-load.d/k3s.conf /etc/sysctl.d/90-k3s.conf \
+             sudo -n stat -c '%a %U %F %n' /etc/modules-load.d/k3s.conf /etc/sysctl.d/90-k3s.conf \
              /etc/rancher/k3s /var/lib/rancher/k3s/server/manifests \
              /var/lib/rancher/k3s/agent/images",
         );
         let parts: Vec<&str> = out.split("--\n").collect();
         assert_eq!(parts.len(), 5, "{out}");
-        assert_eq!(parts[0], format!("{}\n", h.name));
+        // The node name: the VM's computer name (a scale-set VM's name has a '_').
+        let node_name = vm["computerName"].as_str().unwrap();
+        assert!(h.name.contains('_') && !node_name.contains('_'), "{vm}");
+        assert_eq!(parts[0], format!("{node_name}\n"));
         assert_eq!(parts[1], "overlay\nbr_netfilter\n");
         assert_eq!(
             parts[2],
             "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\n"
         );
-        assert_eq!(parts[3], format!("127.0.1.1 {}\n", h.name));
+        assert_eq!(parts[3], format!("127.0.1.1 {node_name}\n"));
         assert_eq!(
             parts[4],
             "644 root regular file /etc/modules-load.d/k3s.conf\n\
@@ -124,7 +127,7 @@ fn up_prepares_real_hosts_over_ssh_and_a_second_run_changes_nothing() {
              755 root directory /var/lib/rancher/k3s/agent/images\n"
         );
         // The hosts are copy-on-write: the machine itself is untouched.
-        assert_ne!(machine_hostname.trim(), h.name);
+        assert_ne!(machine_hostname.trim(), node_name);
     }
 
     // Second run through `platform play`: zero changes on every host.

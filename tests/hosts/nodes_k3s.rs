@@ -168,6 +168,12 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
     for (what, n) in &changes {
         assert_eq!(*n, 0, "{what}: {}", again.stderr);
     }
+    // prepare.yml too: k3s left the modes of the directories it made alone.
+    assert!(
+        again.stderr.contains("ok nodes prepared 5 hosts (0 changes)"),
+        "{}",
+        again.stderr
+    );
     let after: Vec<String> = hosts.iter().map(|h| k3s_identity(&c, h, unit(h))).collect();
     assert_eq!(before, after, "a k3s unit restarted or a token changed");
     assert_eq!(

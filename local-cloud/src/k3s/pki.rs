@@ -19,9 +19,13 @@ fn io(path: &Path, e: impl std::fmt::Display) -> PkiError {
     PkiError(format!("{}: {e}", path.display()))
 }
 
-/// Writes `bytes` with mode 0600 (creating parents with 0700).
+/// Writes `bytes` with mode 0600, creating a missing parent with 0700. An existing
+/// directory keeps its mode, as with k3s (`/etc/rancher/k3s`, made 0755 by the install, stays
+/// so when k3s writes `k3s.yaml` into it).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent()
+        && !dir.is_dir()
+    {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }

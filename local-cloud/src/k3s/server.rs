@@ -134,10 +134,14 @@ async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
         None => None,
     };
     let server_dir = s.server_dir();
+    // k3s makes server/ and its secret directories 0700; manifests/ (inside the private
+    // server/) keeps whatever mode it has, as the install made it.
     for d in ["", "tls", "cred", "db", "manifests"] {
         let p = server_dir.join(d);
         std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700));
+        if d != "manifests" {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700));
+        }
     }
     // Embedded etcd with `--cluster-init`, and for every server joining another.
     let etcd = if s.cluster_init || s.server_url.is_some() {
