@@ -20,3 +20,4 @@ mod playbook_output;
 mod playbooks_lint;
 mod state_atomic;
 mod state_lock;
+mod state_shared;
