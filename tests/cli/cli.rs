@@ -162,6 +162,31 @@ fn config_errors_name_every_field_with_its_line_and_exit_2() {
     assert!(!dir.path().join(".platform").exists(), "nothing touched");
 }
 
+/// An integer beyond 64 bits is a config error at its field (exit 2), as the user wrote it:
+/// not a rounded float, and not the YAML parser's own wording about its options.
+#[test]
+fn integers_beyond_64_bits_name_their_field_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = format!("1{}", "0".repeat(400));
+    for v in ["9223372036854775808", "-9223372036854775809", &huge] {
+        std::fs::write(
+            dir.path().join("platform.yaml"),
+            format!("cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\nnodes:\n  servers:\n    count: {v}\n"),
+        )
+        .unwrap();
+        let r = run(dir.path(), &["plan"]);
+        assert_eq!(r.code, 2, "{v}: {r:?}");
+        let want = format!(
+            "platform.yaml:6:12: nodes.servers.count: {v} is out of range; allowed: 0 to 1000"
+        );
+        assert!(r.stderr.contains(&want), "{v}: {r:?}");
+        for parser_words in ["policy", "non-finite", "too large", "i64", "u64", "e+"] {
+            assert!(!r.stderr.contains(parser_words), "{v}: {r:?}");
+        }
+    }
+    assert!(!dir.path().join(".platform").exists(), "nothing touched");
+}
+
 #[test]
 fn invalid_yaml_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
