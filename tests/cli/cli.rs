@@ -311,8 +311,9 @@ fn help_documents_exit_codes() {
     assert_eq!(bad.code, 2, "clap usage errors exit 2");
 }
 
-/// Input files must be regular files under a size cap: a FIFO hung `platform` and
-/// `/dev/zero` exhausted its memory. (`timeout` keeps a regression from hanging the suite.)
+/// Input files (config, playbook, static inventory) must be regular files under a size cap:
+/// a FIFO hung `platform` and `/dev/zero` exhausted its memory. (`timeout` keeps a regression
+/// from hanging the suite.)
 #[test]
 fn fifos_devices_and_huge_files_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -351,5 +352,37 @@ fn fifos_devices_and_huge_files_are_refused_at_once() {
         let (code, err) = bounded(&["play", playbook, "--connection", "local"]);
         assert_eq!(code, Some(2), "{playbook}: {err}");
         assert!(err.contains("not a regular file"), "{playbook}: {err}");
+    }
+    // A static inventory (`cloud.inventory`), read by `inventory --refresh` and by `up`.
+    // Its cap is 16 MiB; a sparse file is over it without writing 17 MB.
+    let big_inventory = dir.path().join("big-inventory.yml");
+    std::fs::File::create(&big_inventory)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    for (inventory, why) in [
+        (fifo.to_str().unwrap(), "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        (
+            big_inventory.to_str().unwrap(),
+            "is larger than 16384 KiB, the limit for this kind of file",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("platform.yaml"),
+            format!("cluster: byo\ncloud: {{kind: static, inventory: {inventory}}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops: {{controller: none}}\npostgres: {{enabled: false}}\n"),
+        )
+        .unwrap();
+        let want = format!(
+            "error: {inventory} has 1 error:\n  - cannot read the static inventory (cloud.inventory): {why}"
+        );
+        for args in [
+            &["inventory", "--list", "--refresh"][..],
+            &["up", "--only", "infra", "--only", "inventory"],
+        ] {
+            let (code, err) = bounded(args);
+            assert_eq!(code, Some(2), "{inventory} {args:?}: {err}");
+            assert!(err.contains(&want), "{inventory} {args:?}: {err}");
+        }
     }
 }
