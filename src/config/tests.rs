@@ -372,28 +372,26 @@ fn integers_beyond_64_bits_are_out_of_range_at_their_field() {
             format!("{v} is out of range; allowed: 0 to 1000")
         );
     }
-    // A number field and a number that is not finite.
-    let text = format!("{MINIMAL}nodes:\n  servers:\n    count: 3\n").replace(
+    // A number field, and numbers that are not finite: the first issue, at its field.
+    let first = |text: &str| {
+        let issues = load(text).unwrap_err();
+        (issues[0].path.clone(), issues[0].message.clone())
+    };
+    let (path, message) = first(&MINIMAL.replace(
         "kind: local}",
         "kind: local, local_time_factor: 99999999999999999999}",
-    );
-    let issues = load(&text).unwrap_err();
-    assert_eq!(issues[0].path, "cloud.local_time_factor", "{issues:?}");
+    ));
+    assert_eq!(path, "cloud.local_time_factor");
     assert!(
-        issues[0]
-            .message
-            .starts_with("99999999999999999999 is out of range; allowed: "),
-        "{issues:?}"
+        message.starts_with("99999999999999999999 is out of range; allowed: "),
+        "{message}"
     );
     for v in [".inf", "-.inf", ".nan", "1e400"] {
-        let text = format!("{MINIMAL}nodes:\n  servers:\n    count: {v}\n");
-        let issues = load(&text).unwrap_err();
-        assert_eq!(issues[0].path, "nodes.servers.count", "{v}: {issues:?}");
+        let (path, message) = first(&format!("{MINIMAL}nodes:\n  servers:\n    count: {v}\n"));
+        assert_eq!(path, "nodes.servers.count", "{v}");
         assert!(
-            issues[0]
-                .message
-                .ends_with("is not a finite number; give a number"),
-            "{v}: {issues:?}"
+            message.ends_with("is not a finite number; give a number"),
+            "{v}: {message}"
         );
     }
 }
