@@ -18,5 +18,7 @@ mod newcomer_cli;
 mod playbook_cli;
 mod playbook_output;
 mod playbooks_lint;
+mod ssh_connect_guard;
 mod state_atomic;
 mod state_lock;
+mod state_shared;
