@@ -107,12 +107,21 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
     let text = String::from_utf8_lossy(&out.stdout);
     let (show, results) = text.rsplit_once(MARKER).unwrap_or((&text, ""));
     data.insert("status".into(), Json::Object(parse_show(show)));
+    let mut warnings = Vec::new();
     for line in results.lines() {
         match line.split_once('=') {
             Some(("enabled", v)) => data.insert("enabled".into(), (v == "1").into()),
             Some(("state", v)) => data.insert("state".into(), v.into()),
+            // A chroot or SYSTEMD_OFFLINE=1: what Ansible's module warns about then.
+            Some(("warning", v)) => {
+                warnings.push(Json::from(v));
+                None
+            }
             _ => None,
         };
+    }
+    if !warnings.is_empty() {
+        data.insert("warnings".into(), Json::Array(warnings));
     }
     outcome.data = data;
     Ok(outcome)
