@@ -4,8 +4,10 @@
 //! The script reads `systemctl show UNIT` (LoadState, ActiveState...), then changes only what
 //! differs: `masked`, then `enabled` (`systemctl is-enabled`), then `state` (`restarted`
 //! always changes; `reloaded` reloads a running unit and starts a stopped one).
-//! `daemon_reload` runs first, and not in check mode. A host without systemctl, or whose
-//! systemctl cannot reach systemd, fails with a message that says so.
+//! `daemon_reload` runs first, and not in check mode. Where `show` cannot answer, the unit
+//! files decide (`is-enabled`, `list-unit-files`); in a chroot or with `SYSTEMD_OFFLINE=1`
+//! that is Ansible's offline mode (enable on the files, start nothing, warn). A host without
+//! systemctl, or whose systemctl cannot reach systemd otherwise, fails saying so.
 
 use serde_json::{Map, Value as Json};
 
