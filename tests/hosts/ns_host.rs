@@ -54,6 +54,30 @@ impl NsHost {
     }
 }
 
+impl NsHost {
+    /// `ansible-playbook ARGS` run inside the host with the interpreter beside it (the
+    /// system's may not be usable): its exit status and stdout.
+    pub(crate) async fn ansible_playbook(&self, args: &str) -> (i32, String) {
+        let ansible = support::ansible("ansible-playbook");
+        let cmd = format!(
+            "ANSIBLE_NOCOLOR=1 HOME=/root {} -e ansible_python_interpreter={} {args}",
+            ansible.display(),
+            ansible.with_file_name("python").display(),
+        );
+        let out = self
+            .exec(ExecRequest {
+                command: &cmd,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
 impl Drop for NsHost {
     fn drop(&mut self) {
         let _ = std::process::Command::new("ip")

@@ -10,7 +10,6 @@
 //! ansible-core.
 
 use platform::playbook::{self, RunOptions, Status, Target};
-use platform::ssh::host::{ExecRequest, Host};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -86,6 +85,18 @@ fn setup() -> (tempfile::TempDir, PathBuf, serde_json::Value) {
     (dir, binary.clone(), vars(&binary))
 }
 
+/// The host as the one server of an inventory, with its private address.
+fn server(host: Arc<NsHost>) -> Vec<Target> {
+    vec![Target {
+        host,
+        groups: vec!["servers".into()],
+        vars: json!({"private_ip": "10.0.0.4"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    }]
+}
+
 fn ours(vars: &serde_json::Value, check: bool) -> RunOptions {
     RunOptions {
         check,
@@ -101,14 +112,7 @@ async fn k3s_server_yml_runs_on_a_namespace_host_up_to_the_unit_start() {
     }
     let (dir, _binary, vars) = setup();
     let host = Arc::new(NsHost::create(dir.path(), "k3s-ours"));
-    let targets = vec![Target {
-        host: host.clone(),
-        groups: vec!["servers".into()],
-        vars: json!({"private_ip": "10.0.0.4"})
-            .as_object()
-            .unwrap()
-            .clone(),
-    }];
+    let targets = server(host.clone());
     let book = playbook::load(&repo().join("playbooks/k3s-server.yml")).unwrap();
     // Check mode first: nothing written, so the token has no directory to go to (as with
     // Ansible's copy in check mode).
@@ -170,7 +174,6 @@ async fn ansible_playbook_runs_k3s_server_yml_to_the_same_files() {
     if !(require(&NS_HOSTS) && require(&[Need::Ansible("ansible-playbook")])) {
         return;
     }
-    let ansible = support::ansible("ansible-playbook");
     let (dir, _binary, vars) = setup();
     let books = dir.path().join("playbooks");
     for sub in ["", "tasks", "templates"] {
@@ -192,24 +195,15 @@ async fn ansible_playbook_runs_k3s_server_yml_to_the_same_files() {
         "[servers]\nk3s-node ansible_connection=local private_ip=10.0.0.4\n",
     )
     .unwrap();
-    let python = ansible.with_file_name("python");
-    let cmd = format!(
-        "ANSIBLE_NOCOLOR=1 HOME=/root {} -i {} -e @{} -e ansible_python_interpreter={} {}",
-        ansible.display(),
-        inventory.display(),
-        vars_file.display(),
-        python.display(),
-        books.join("k3s-server.yml").display()
-    );
-    let out = theirs
-        .exec(ExecRequest {
-            command: &cmd,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status, 0, "{stdout}");
+    let (status, stdout) = theirs
+        .ansible_playbook(&format!(
+            "-i {} -e @{} {}",
+            inventory.display(),
+            vars_file.display(),
+            books.join("k3s-server.yml").display()
+        ))
+        .await;
+    assert_eq!(status, 0, "{stdout}");
     assert!(
         stdout.contains("ok=6    changed=6    unreachable=0    failed=0    skipped=4"),
         "{stdout}"
@@ -217,14 +211,7 @@ async fn ansible_playbook_runs_k3s_server_yml_to_the_same_files() {
     assert!(!stdout.contains(TOKEN), "{stdout}");
 
     let ours_host = Arc::new(NsHost::create(&dir.path().join("ours"), "k3s-node"));
-    let targets = vec![Target {
-        host: ours_host.clone(),
-        groups: vec!["servers".into()],
-        vars: json!({"private_ip": "10.0.0.4"})
-            .as_object()
-            .unwrap()
-            .clone(),
-    }];
+    let targets = server(ours_host.clone());
     let book = playbook::load(&books.join("k3s-server.yml")).unwrap();
     let r = playbook::run_playbook(&book, &targets, &ours(&vars, false))
         .await

@@ -5,7 +5,7 @@
 //! Needs root, `ip`, `unshare` and `chroot` ([`NS_HOSTS`], through `support::require`).
 
 use platform::playbook::{self, RunOptions, Status, Target};
-use platform::ssh::host::{ExecRequest, Host};
+use platform::ssh::host::Host;
 use std::sync::Arc;
 use support::{Need, require};
 
@@ -120,28 +120,15 @@ async fn ansible_playbook_runs_prepare_to_the_same_end_state() {
     if !(require(&NS_HOSTS) && require(&[Need::Ansible("ansible-playbook")])) {
         return;
     }
-    let ansible = support::ansible("ansible-playbook");
     let _restore = RestoreHostname(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap());
     let dir = tempfile::tempdir().unwrap();
     let book_path = dir.path().join("prepare.yml");
     std::fs::write(&book_path, playbook::PREPARE_YML).unwrap();
     let host = Arc::new(NsHost::create(dir.path(), "node-a"));
-    let python = ansible.with_file_name("python");
-    let cmd = format!(
-        "ANSIBLE_NOCOLOR=1 HOME=/root {} -i node-a, -c local -e ansible_python_interpreter={} {}",
-        ansible.display(),
-        python.display(),
-        book_path.display()
-    );
-    let out = host
-        .exec(ExecRequest {
-            command: &cmd,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status, 0, "{stdout}");
+    let (status, stdout) = host
+        .ansible_playbook(&format!("-i node-a, -c local {}", book_path.display()))
+        .await;
+    assert_eq!(status, 0, "{stdout}");
     assert!(stdout.contains("failed=0"), "{stdout}");
     let up = |p: &str| std::fs::read_to_string(host.upper.join(p)).unwrap();
     assert_eq!(up("etc/hostname"), "node-a\n");
