@@ -98,6 +98,11 @@ fn event_line(p: &Progress, e: &Event) -> String {
             format!("\nPLAY [{name}]\nskipping: no hosts matched")
         }
         Event::PlayStart { name, .. } => format!("\nPLAY [{name}]"),
+        Event::Retry {
+            host,
+            task,
+            retries_left,
+        } => format!("FAILED - RETRYING: [{host}]: {task} ({retries_left} retries left)."),
         Event::Task(r) => {
             let word = match r.status {
                 Status::Ok => s.green("ok"),

@@ -4,7 +4,8 @@
 //! per host at run time, when that host's variables (and earlier `register` results) exist.
 
 use serde_json::{Map, Value as Json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A playbook file: a list of plays.
 #[derive(Debug, Clone)]
@@ -56,9 +57,39 @@ pub enum ModuleKind {
     File,
     Lineinfile,
     WaitFor,
+    GetUrl,
+    Stat,
+    Slurp,
+    Fetch,
+    SystemdService,
 }
 
 impl ModuleKind {
+    /// Every module of the subset, in the order messages list them.
+    pub const ALL: &'static [ModuleKind] = &[
+        ModuleKind::Command,
+        ModuleKind::Shell,
+        ModuleKind::Copy,
+        ModuleKind::Template,
+        ModuleKind::File,
+        ModuleKind::Lineinfile,
+        ModuleKind::WaitFor,
+        ModuleKind::GetUrl,
+        ModuleKind::Stat,
+        ModuleKind::Slurp,
+        ModuleKind::Fetch,
+        ModuleKind::SystemdService,
+    ];
+
+    /// The names of every module, for messages (`command, shell, ...`).
+    pub fn names() -> String {
+        ModuleKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Looks a module up by its short or fully qualified name.
     pub fn from_name(name: &str) -> Option<ModuleKind> {
         let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
@@ -70,6 +101,12 @@ impl ModuleKind {
             "file" => ModuleKind::File,
             "lineinfile" => ModuleKind::Lineinfile,
             "wait_for" => ModuleKind::WaitFor,
+            "get_url" => ModuleKind::GetUrl,
+            "stat" => ModuleKind::Stat,
+            "slurp" => ModuleKind::Slurp,
+            "fetch" => ModuleKind::Fetch,
+            // `systemd` is the older name of the same module in ansible-core.
+            "systemd_service" | "systemd" => ModuleKind::SystemdService,
             _ => return None,
         })
     }
@@ -84,6 +121,11 @@ impl ModuleKind {
             ModuleKind::File => "file",
             ModuleKind::Lineinfile => "lineinfile",
             ModuleKind::WaitFor => "wait_for",
+            ModuleKind::GetUrl => "get_url",
+            ModuleKind::Stat => "stat",
+            ModuleKind::Slurp => "slurp",
+            ModuleKind::Fetch => "fetch",
+            ModuleKind::SystemdService => "systemd_service",
         }
     }
 
@@ -99,6 +141,40 @@ impl ModuleKind {
                 "path", "dest", "name", "line", "regexp", "create", "state", "mode",
             ],
             ModuleKind::WaitFor => &["port", "host", "timeout", "path", "state", "delay"],
+            ModuleKind::GetUrl => &[
+                "url", "dest", "checksum", "force", "timeout", "headers", "mode", "owner", "group",
+            ],
+            ModuleKind::Stat => &[
+                "path",
+                "dest",
+                "name",
+                "follow",
+                "get_checksum",
+                "checksum_algorithm",
+                "checksum",
+                "checksum_algo",
+                "get_mime",
+                "get_attributes",
+            ],
+            ModuleKind::Slurp => &["src", "path"],
+            ModuleKind::Fetch => &[
+                "src",
+                "dest",
+                "flat",
+                "fail_on_missing",
+                "validate_checksum",
+            ],
+            ModuleKind::SystemdService => &[
+                "name",
+                "service",
+                "unit",
+                "state",
+                "enabled",
+                "masked",
+                "daemon_reload",
+                "daemon-reload",
+                "no_block",
+            ],
         }
     }
 
@@ -112,6 +188,8 @@ impl ModuleKind {
 #[derive(Debug, Clone)]
 pub struct Task {
     pub name: Option<String>,
+    /// The tasks file it was imported from (`import_tasks`); `None`: the playbook itself.
+    pub file: Option<Arc<Path>>,
     pub module: ModuleKind,
     /// Module arguments; a free-form string is `{"_raw_params": ...}` as in Ansible.
     pub args: Map<String, Json>,
@@ -123,17 +201,54 @@ pub struct Task {
     pub no_log: bool,
     pub ignore_errors: bool,
     pub environment: Vec<(String, Json)>,
+    /// Task variables (an import's `vars` included), rendered per host before the task:
+    /// above play variables, below registered results and `-e`, as in Ansible.
+    pub vars: Map<String, Json>,
     /// `None` inherits the play's `become`.
     pub become_root: Option<bool>,
     /// `check_mode: false` runs the task for real even under `--check` (a read-only
     /// command whose result later tasks need); `true` always checks.
     pub check_mode: Option<bool>,
-    /// Seconds before the task is killed (Ansible's task `timeout` keyword).
-    pub timeout: Option<u64>,
+    /// Seconds before the task is killed (Ansible's task `timeout` keyword): a positive
+    /// number, or a template rendered per host (`"{{ k3s_start_timeout }}"`); each attempt
+    /// of an `until` loop has its own.
+    pub timeout: Option<Json>,
+    /// `until`: run the task again until all of these hold (they see the `register`ed
+    /// result of the latest attempt). Empty with `retries`: until it does not fail.
+    pub until: Vec<Cond>,
+    /// `retries`: attempts after the first (Ansible's default is 3 when `until` is set).
+    pub retries: Option<u64>,
+    /// `delay`: seconds between attempts (default 5).
+    pub delay: Option<f64>,
     pub line: u64,
 }
 
 impl Task {
+    /// A task at `line` of `file` with no module arguments or keywords yet.
+    pub(crate) fn empty(file: Option<Arc<Path>>, line: u64) -> Task {
+        Task {
+            name: None,
+            file,
+            module: ModuleKind::Command,
+            args: Map::new(),
+            when: Vec::new(),
+            register: None,
+            changed_when: None,
+            failed_when: None,
+            no_log: false,
+            ignore_errors: false,
+            environment: Vec::new(),
+            vars: Map::new(),
+            become_root: None,
+            check_mode: None,
+            timeout: None,
+            until: Vec::new(),
+            retries: None,
+            delay: None,
+            line,
+        }
+    }
+
     /// The name shown in output: the task's name, or the module and its first argument.
     pub fn display_name(&self) -> String {
         if let Some(n) = &self.name {

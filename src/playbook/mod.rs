@@ -34,6 +34,8 @@ pub const PREPARE_YML: &str = include_str!("../../playbooks/prepare.yml");
 /// One problem in a playbook file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
+    /// The tasks file it is in (`import_tasks`); `None`: the playbook itself.
+    pub file: Option<PathBuf>,
     /// 1-based line (0 when unknown).
     pub line: u64,
     /// The keyword at fault (empty when the problem is not one keyword).
@@ -68,7 +70,7 @@ fn invalid_message(file: &Path, issues: &[Issue]) -> String {
     for i in issues {
         s.push_str(&format!(
             "\n  - {}:{}: {}",
-            file.display(),
+            i.file.as_deref().unwrap_or(file).display(),
             i.line,
             i.message
         ));
@@ -130,4 +132,8 @@ pub fn parse_extra_vars(
 }
 
 #[cfg(test)]
+mod import_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod until_tests;

@@ -42,6 +42,10 @@ pub struct TaskResult {
     pub stderr: String,
     pub msg: String,
     pub diff: Option<String>,
+    /// The module's own return values (`stat`, `status_code`, `attempts`...); emptied by
+    /// `no_log`, like the output.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub data: serde_json::Map<String, serde_json::Value>,
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
 }

@@ -53,6 +53,13 @@ pub enum Event {
     PlayStart { name: String, hosts: Vec<String> },
     /// A task finished on a host.
     Task(TaskResult),
+    /// A task's `until` condition was false: it runs again after its `delay`.
+    Retry {
+        host: String,
+        task: String,
+        /// Attempts still to come.
+        retries_left: u64,
+    },
 }
 
 /// A callback for [`Event`]s.
@@ -192,7 +199,7 @@ pub async fn run_playbook(
     })
 }
 
-fn emit(opts: &RunOptions, e: &Event) {
+pub(super) fn emit(opts: &RunOptions, e: &Event) {
     if let Some(f) = &opts.on_event {
         f(e);
     }
@@ -244,8 +251,8 @@ async fn run_host(
         sh.playbook.dir.display().to_string().into(),
     );
     let play_vars = match resolve_vars(sh.jinja, &play.vars, &base, &sh.opts.extra_vars) {
-        Ok(v) => v,
-        Err(msg) => {
+        (v, None) => v,
+        (_, Some(msg)) => {
             let r = result(
                 &name,
                 "play vars",
@@ -279,6 +286,7 @@ async fn run_host(
             r.stdout.clear();
             r.stderr.clear();
             r.diff = None;
+            r.data.clear();
             r.msg = hidden.into();
         }
         emit(sh.opts, &Event::Task(r.clone()));
@@ -291,14 +299,15 @@ async fn run_host(
     (registered, results)
 }
 
-/// Resolves play vars that refer to each other (Ansible templates vars lazily): rounds of
-/// rendering until every var renders or no round makes progress.
-fn resolve_vars(
+/// Resolves play or task vars that refer to each other (Ansible templates vars lazily):
+/// rounds of rendering until every var renders or no round makes progress. Returns those
+/// that rendered, and why the others did not.
+pub(super) fn resolve_vars(
     jinja: &Jinja,
     vars: &Map<String, Json>,
     base: &Map<String, Json>,
     extra: &Map<String, Json>,
-) -> Result<Map<String, Json>, String> {
+) -> (Map<String, Json>, Option<String>) {
     let mut done = Map::new();
     let mut pending: Vec<(&String, &Json)> = vars
         .iter()
@@ -317,15 +326,15 @@ fn resolve_vars(
                     done.insert(k.clone(), r);
                 }
                 Err(e) => {
-                    last_err = format!("play var `{k}`: {e}");
+                    last_err = format!("`{k}`: {e}");
                     next.push((k, v));
                 }
             }
         }
         if next.len() == pending.len() {
-            return Err(last_err);
+            return (done, Some(last_err));
         }
         pending = next;
     }
-    Ok(done)
+    (done, None)
 }

@@ -6,11 +6,11 @@ use crate::ssh::host::LocalHost;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
-fn parse(text: &str) -> Result<Playbook, PlaybookError> {
+pub(super) fn parse(text: &str) -> Result<Playbook, PlaybookError> {
     parse_playbook(text, Path::new("site.yml"), Path::new("/tmp"))
 }
 
-fn issues(text: &str) -> Vec<Issue> {
+pub(super) fn issues(text: &str) -> Vec<Issue> {
     match parse(text) {
         Err(PlaybookError::Invalid { issues, .. }) => issues,
         other => panic!("expected invalid, got {other:?}"),
@@ -59,8 +59,8 @@ fn parses_the_subset_with_short_and_qualified_module_names() {
     );
     assert_eq!(t.changed_when, Some(vec![Cond::Literal(false)]));
     assert_eq!(
-        (t.no_log, t.become_root, t.timeout),
-        (true, Some(false), Some(5))
+        (t.no_log, t.become_root, t.timeout.clone()),
+        (true, Some(false), Some(json!(5)))
     );
 }
 
@@ -140,7 +140,7 @@ fn extra_vars_parse_as_strings_or_json() {
     assert!(parse_extra_vars(&["novalue".into()]).is_err());
 }
 
-fn target(name: &str, groups: &[&str], vars: serde_json::Value) -> Target {
+pub(super) fn target(name: &str, groups: &[&str], vars: serde_json::Value) -> Target {
     Target {
         host: Arc::new(LocalHost::new(name)),
         groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -148,13 +148,13 @@ fn target(name: &str, groups: &[&str], vars: serde_json::Value) -> Target {
     }
 }
 
-async fn run_text(text: &str, targets: &[Target], opts: RunOptions) -> RunReport {
+pub(super) async fn run_text(text: &str, targets: &[Target], opts: RunOptions) -> RunReport {
     run_playbook(&parse(text).unwrap(), targets, &opts)
         .await
         .unwrap()
 }
 
-fn statuses(r: &RunReport, host: &str) -> Vec<(String, Status)> {
+pub(super) fn statuses(r: &RunReport, host: &str) -> Vec<(String, Status)> {
     r.results
         .iter()
         .filter(|t| t.host == host)

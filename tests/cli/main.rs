@@ -1,7 +1,7 @@
 //! The `platform` binary as a user meets it on a directory of its own: commands, exit codes
 //! and config errors (`cli`), a newcomer's completions, man pages and `doctor`, the state lock
 //! and atomic state writes, playbooks over a local connection (and the same files through
-//! Ansible), static inventories, and the api-version pins. Clusters here have a local cloud
+//! Ansible, the k3s playbooks' modules included), static inventories, and the api-version pins. Clusters here have a local cloud
 //! of their own or none (decision 0006).
 
 #![allow(
@@ -16,6 +16,7 @@ mod inventory_static;
 mod kubeconfig;
 mod newcomer_cli;
 mod playbook_cli;
+mod playbook_modules;
 mod playbook_output;
 mod playbooks_lint;
 mod ssh_connect_guard;

@@ -147,23 +147,12 @@ fn ansible_playbook_runs_the_same_file_to_the_same_end_state() {
     if !require(&[Need::Ansible("ansible-playbook")]) {
         return;
     }
-    let ansible = support::ansible("ansible-playbook");
     let ours = tempfile::tempdir().unwrap();
     let theirs = tempfile::tempdir().unwrap();
     assert_eq!(play(ours.path(), &[]).code, 0);
-    // Use the interpreter next to ansible-playbook: the system's may not be usable.
-    let python = ansible.with_file_name("python");
-    let mut cmd = std::process::Command::new(&ansible);
-    cmd.args(["-i", "localhost,", "-c", "local", "-e"])
-        .arg(format!("base={}", theirs.path().display()))
-        .env("ANSIBLE_NOCOLOR", "1");
-    if python.exists() {
-        cmd.arg("-e")
-            .arg(format!("ansible_python_interpreter={}", python.display()));
-    }
-    let out = cmd.arg(fixture()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let base = format!("base={}", theirs.path().display());
+    let (ok, stdout) = ansible_local(&fixture(), &["-e", &base]);
+    assert!(ok, "{stdout}");
     assert!(stdout.contains("ok=8    changed=5"), "{stdout}");
     for f in ["app.conf", "motd", "limits.conf", "stamp"] {
         let a = ours.path().join("etc/app").join(f);
@@ -177,4 +166,27 @@ fn ansible_playbook_runs_the_same_file_to_the_same_end_state() {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
         assert_eq!(mode(&a), mode(&b), "{f} mode differs");
     }
+}
+
+/// `ansible-playbook -i localhost, -c local ARGS BOOK` (gate the test with
+/// `Need::Ansible("ansible-playbook")`): whether it succeeded, and its stdout and stderr.
+pub(crate) fn ansible_local(book: &Path, args: &[&str]) -> (bool, String) {
+    let ansible = support::ansible("ansible-playbook");
+    // Use the interpreter next to ansible-playbook: the system's may not be usable.
+    let python = ansible.with_file_name("python");
+    let mut cmd = std::process::Command::new(&ansible);
+    cmd.args(["-i", "localhost,", "-c", "local"])
+        .args(args)
+        .env("ANSIBLE_NOCOLOR", "1");
+    if python.exists() {
+        cmd.arg("-e")
+            .arg(format!("ansible_python_interpreter={}", python.display()));
+    }
+    let out = cmd.arg(book).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }

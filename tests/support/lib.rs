@@ -13,6 +13,7 @@
 //! - [`local_cloud`]: a local cloud served in the test process, driven over raw ARM HTTP.
 //! - [`sshd`]: real OpenSSH servers on loopback or in a network namespace.
 //! - [`arm_server`]: a scripted ARM server for the ARM client's protocol tests.
+//! - [`http_files`]: files over plain HTTP on loopback, for `get_url`.
 //! - [`inventory`]: reading an Ansible `--list` document. [`procs`]: what a host left behind.
 
 #![allow(
@@ -24,6 +25,7 @@
 pub mod arm_server;
 pub mod cloud;
 pub mod cluster;
+pub mod http_files;
 pub mod inventory;
 pub mod local_cloud;
 pub mod nodes;

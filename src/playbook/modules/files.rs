@@ -22,7 +22,7 @@ pub(super) async fn copy(ctx: &ModuleCtx<'_>, template: bool) -> Result<Outcome,
             (Some(c), None) if !template => c,
             (None, Some(src)) => {
                 let sub = if template { "templates" } else { "files" };
-                let path = find_local(ctx.playbook_dir, sub, &src)?;
+                let path = find_local(&[ctx.task_dir, ctx.playbook_dir], sub, &src)?;
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 if template {
@@ -164,13 +164,24 @@ exit 0
 }
 
 /// Finds a local `src` like Ansible: `<playbook dir>/<sub>/src`, then `<playbook dir>/src`.
-fn find_local(dir: &Path, sub: &str, src: &str) -> Result<PathBuf, String> {
+/// A controller file as Ansible finds one (`path_dwim_relative_stack`): in each of `dirs`
+/// (the task's file's directory, then the playbook's), `SUB/src` (unless `src` already
+/// starts with `SUB/`), then `src`.
+fn find_local(dirs: &[&Path], sub: &str, src: &str) -> Result<PathBuf, String> {
     let p = Path::new(src);
-    let candidates: Vec<PathBuf> = if p.is_absolute() {
-        vec![p.to_owned()]
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if p.is_absolute() {
+        candidates.push(p.to_owned());
     } else {
-        vec![dir.join(sub).join(p), dir.join(p)]
-    };
+        for dir in dirs {
+            if !p.starts_with(sub) {
+                candidates.push(dir.join(sub).join(p));
+            }
+            candidates.push(dir.join(p));
+        }
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|c| seen.insert(c.clone()));
+    }
     candidates
         .iter()
         .find(|c| c.is_file())

@@ -11,8 +11,12 @@
 //! (two execs: read, then a compare-and-swap write), because its edit needs a regex engine.
 
 mod command;
+mod fetch;
 mod files;
+mod get_url;
 mod lineinfile;
+mod stat;
+mod systemd;
 mod wait_for;
 mod write;
 
@@ -20,6 +24,8 @@ use serde_json::{Map, Value as Json};
 use std::path::Path;
 use std::time::Duration;
 
+pub(crate) use get_url::{check_url, parse_checksum};
+pub(crate) use systemd::{check_state, check_unit};
 pub(crate) use wait_for::check_host;
 
 use super::ast::ModuleKind;
@@ -40,8 +46,12 @@ pub struct ModuleCtx<'a> {
     /// `environment`: the host exports it in the command's shell (values on stdin).
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
-    /// Where `templates/` and `files/` are.
+    /// The playbook's directory: `templates/` and `files/` are looked up in it (after
+    /// `task_dir`), and `fetch` writes under it.
     pub playbook_dir: &'a Path,
+    /// The directory of the file the task is in (an imported tasks file's), searched first
+    /// for `templates/` and `files/`, as Ansible does.
+    pub task_dir: &'a Path,
     pub jinja: &'a Jinja,
     /// The host's variables, for `template`.
     pub vars: &'a minijinja::Value,
@@ -105,6 +115,9 @@ pub struct Outcome {
     pub msg: String,
     /// A unified diff of the change, when `--diff` was asked and the module supports it.
     pub diff: Option<String>,
+    /// The module's own return values (`stat`, `content`, `status_code`, `attempts`...),
+    /// registered beside the common fields under Ansible's names.
+    pub data: Map<String, Json>,
 }
 
 impl Outcome {
@@ -133,6 +146,9 @@ impl Outcome {
         m.insert("stdout_lines".into(), lines(&self.stdout));
         m.insert("stderr_lines".into(), lines(&self.stderr));
         m.insert("msg".into(), self.msg.clone().into());
+        for (k, v) in &self.data {
+            m.insert(k.clone(), v.clone());
+        }
         Json::Object(m)
     }
 }
@@ -151,6 +167,11 @@ pub async fn run(kind: ModuleKind, ctx: &ModuleCtx<'_>) -> Result<Outcome, HostE
         ModuleKind::File => files::file(ctx).await,
         ModuleKind::Lineinfile => lineinfile::run(ctx).await,
         ModuleKind::WaitFor => wait_for::run(ctx).await,
+        ModuleKind::GetUrl => get_url::run(ctx).await,
+        ModuleKind::Stat => stat::stat(ctx).await,
+        ModuleKind::Slurp => stat::slurp(ctx).await,
+        ModuleKind::Fetch => fetch::run(ctx).await,
+        ModuleKind::SystemdService => systemd::run(ctx).await,
     }
 }
 
@@ -220,6 +241,24 @@ impl ModuleCtx<'_> {
         }
     }
 
+    /// A boolean argument that may be absent.
+    pub fn opt_bool_arg(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.args.get(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(_) => self.bool_arg(key).map(Some),
+        }
+    }
+
+    /// A whole number argument (a number or a string of digits), `default` when absent.
+    pub fn u64_arg(&self, key: &str, default: u64) -> Result<u64, String> {
+        match self.str_arg(key)? {
+            None => Ok(default),
+            Some(s) => s
+                .parse::<u64>()
+                .map_err(|_| format!("`{key}` must be a whole number, found {s:?}")),
+        }
+    }
+
     /// The path argument of file modules (`path`, or its aliases `dest`/`name`).
     pub fn path_arg(&self) -> Result<String, String> {
         for k in ["path", "dest", "name"] {
@@ -232,6 +271,23 @@ impl ModuleCtx<'_> {
         }
         Err("`path` is required".into())
     }
+}
+
+/// The coreutils program that computes a digest with one of Ansible's checksum algorithms.
+pub(crate) fn digest_tool(algorithm: &str) -> Result<&'static str, String> {
+    Ok(match algorithm {
+        "md5" => "md5sum",
+        "sha1" => "sha1sum",
+        "sha224" => "sha224sum",
+        "sha256" => "sha256sum",
+        "sha384" => "sha384sum",
+        "sha512" => "sha512sum",
+        other => {
+            return Err(format!(
+                "checksum algorithm {other:?} is not supported; use md5, sha1, sha224, sha256, sha384 or sha512"
+            ));
+        }
+    })
 }
 
 /// Normalizes an octal mode to what `stat -c %a` prints (`0644` -> `644`).
@@ -286,6 +342,16 @@ pub(crate) fn unified_diff(path: &str, old: Option<&str>, new: Option<&str>) -> 
 }
 
 #[cfg(test)]
+mod get_url_tests;
+#[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
+mod http_test_server;
+#[cfg(test)]
+mod read_tests;
+#[cfg(test)]
 mod safety_tests;
+#[cfg(test)]
+mod systemd_tests;
 #[cfg(test)]
 mod tests;

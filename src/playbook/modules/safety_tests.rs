@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 
 /// A value that creates `$PWNED` if any part of it is ever run as shell code. It holds no
 /// `/`, so it is also a valid file name.
-const EVIL: &str = "x'; touch \"$PWNED\"; ' \" ; touch \"$PWNED\" \" $(touch \"$PWNED\") `touch \"$PWNED\"`\ntouch \"$PWNED\"\n;touch $PWNED #";
+pub(super) const EVIL: &str = "x'; touch \"$PWNED\"; ' \" ; touch \"$PWNED\" \" $(touch \"$PWNED\") `touch \"$PWNED\"`\ntouch \"$PWNED\"\n;touch $PWNED #";
 
-fn assert_inert(e: &Env) {
+pub(super) fn assert_inert(e: &Env) {
     assert!(
         !e.dir.path().join("pwned").exists(),
         "a hostile value ran as code"

@@ -56,6 +56,7 @@ impl Env {
             env: self.env.clone(),
             timeout: Some(Duration::from_secs(20)),
             playbook_dir: self.dir.path(),
+            task_dir: self.dir.path(),
             jinja: &self.jinja,
             vars: &self.vars,
             at: "site.yml:7: task \"t\"",

@@ -21,14 +21,6 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
         });
     }
     let prepared = (|| -> Result<_, String> {
-        let num = |k: &str, default: u64| -> Result<u64, String> {
-            match ctx.str_arg(k)? {
-                None => Ok(default),
-                Some(s) => s
-                    .parse::<u64>()
-                    .map_err(|_| format!("`{k}` must be a whole number, found {s:?}")),
-            }
-        };
         let port = ctx.str_arg("port")?;
         if let Some(p) = &port
             && p.parse::<u16>().is_err()
@@ -56,8 +48,8 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
             path,
             host,
             want_up,
-            num("timeout", 300)?,
-            num("delay", 0)?,
+            ctx.u64_arg("timeout", 300)?,
+            ctx.u64_arg("delay", 0)?,
         ))
     })();
     let (port, path, host, want_up, timeout, delay) = match prepared {

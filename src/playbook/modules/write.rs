@@ -10,24 +10,44 @@
 
 use super::{ModuleCtx, Params, octal_mode};
 
-/// Shell lines that create the temp file for `$d` (directory `$dir`, random `$rand`), write
-/// stdin to it and give it `$d`'s mode and owner (or the umask's mode for a new file). They
-/// set `tmp` (removed on exit unless renamed) and `t`, the path attributes are fixed on.
-pub(super) const WRITE_TEMP: &str = r#"tmp="$dir/.platform-tmp.$rand"
+/// The lines of [`CREATE_TEMP`] (a macro, so that [`WRITE_TEMP`] can be built with `concat!`).
+macro_rules! create_temp {
+    () => {
+        r#"tmp="$dir/.platform-tmp.$rand"
 if [ -e "$tmp" ] || [ -L "$tmp" ]; then cat >/dev/null; echo "$tmp already exists: refusing to write through it" >&2; exit 1; fi
 um=$(umask); umask 077; set -C
 if ! command exec 3>"$tmp"; then cat >/dev/null; echo "cannot create a temporary file in $dir" >&2; exit 1; fi
 set +C; umask "$um"
 trap '[ -z "$tmp" ] || rm -f -- "$tmp"' EXIT
 t=/proc/self/fd/3
-cat >&3 || exit 1
-if [ -e "$d" ]; then
+"#
+    };
+}
+
+/// The lines of [`LIKE_DEST`].
+macro_rules! like_dest {
+    () => {
+        r#"if [ -e "$d" ]; then
   chmod --reference="$d" "$t" || exit 1
   chown --reference="$d" "$t" 2>/dev/null
 else
   chmod "$(printf %o $(( 0666 & ~0$um )))" "$t" || exit 1
 fi
-"#;
+"#
+    };
+}
+
+/// Shell lines that create the temp file for `$d` (directory `$dir`, random `$rand`) as fd 3,
+/// empty and private. They set `tmp` (removed on exit unless renamed) and `t`
+/// (`/proc/self/fd/3`), the path the content is written to and attributes are fixed on.
+pub(super) const CREATE_TEMP: &str = create_temp!();
+
+/// Shell lines that give the temp file `$d`'s mode and owner, or the umask's mode for a new
+/// file (Ansible's `atomic_move` does the same).
+pub(super) const LIKE_DEST: &str = like_dest!();
+
+/// [`CREATE_TEMP`], stdin written to it, then [`LIKE_DEST`].
+pub(super) const WRITE_TEMP: &str = concat!(create_temp!(), "cat >&3 || exit 1\n", like_dest!());
 
 /// Shell lines that put the temp file in place (after the attributes were fixed).
 pub(super) const RENAME_TEMP: &str = r#"if [ -n "$tmp" ]; then mv -fT -- "$tmp" "$d" || exit 1; tmp=; fi

@@ -5,8 +5,13 @@ use serde_json::{Map, Value as Json};
 
 use super::{Parser, to_json};
 use crate::playbook::ast::{ModuleKind, Task};
-use crate::playbook::modules::check_host;
+use crate::playbook::modules::{
+    check_host, check_state, check_unit, check_url, digest_tool, parse_checksum,
+};
 use crate::yaml::{Node, Pos, Value};
+
+/// A check of one argument's literal value.
+type LiteralCheck = fn(&str) -> Result<(), String>;
 
 impl Parser {
     pub(super) fn module_args(
@@ -66,13 +71,35 @@ impl Parser {
     /// Checks argument values that are plain text (no `{{ }}`) now, so the playbook fails
     /// before any host is touched; templated ones are checked by the module at run time.
     pub(super) fn check_literals(&mut self, t: &Task, pos: Option<Pos>) {
-        if t.module == ModuleKind::WaitFor
-            && let Some(Json::String(h)) = t.args.get("host")
-            && !h.contains("{{")
-            && !h.contains("{%")
-            && let Err(e) = check_host(h)
-        {
-            self.issue(pos, "host", format!("task {:?}: {e}", t.display_name()));
+        let literal = |k: &str| match t.args.get(k) {
+            Some(Json::String(v)) if !v.contains("{{") && !v.contains("{%") => Some(v.as_str()),
+            _ => None,
+        };
+        let checks: &[(&str, LiteralCheck)] = match t.module {
+            ModuleKind::WaitFor => &[("host", check_host)],
+            ModuleKind::GetUrl => &[
+                ("url", check_url),
+                ("checksum", |c| parse_checksum(c).map(|_| ())),
+            ],
+            ModuleKind::SystemdService => &[
+                ("name", check_unit),
+                ("service", check_unit),
+                ("unit", check_unit),
+                ("state", check_state),
+            ],
+            ModuleKind::Stat => &[
+                ("checksum_algorithm", |a| digest_tool(a).map(|_| ())),
+                ("checksum", |a| digest_tool(a).map(|_| ())),
+                ("checksum_algo", |a| digest_tool(a).map(|_| ())),
+            ],
+            _ => &[],
+        };
+        for (key, check) in checks {
+            if let Some(v) = literal(key)
+                && let Err(e) = check(v)
+            {
+                self.issue(pos, key, format!("task {:?}: {e}", t.display_name()));
+            }
         }
     }
 
@@ -103,6 +130,15 @@ impl Parser {
             ModuleKind::File => !(has("path") || has("dest") || has("name")),
             ModuleKind::Lineinfile => !(has("path") || has("dest") || has("name")) || !has("line"),
             ModuleKind::WaitFor => !(has("port") || has("path")),
+            ModuleKind::GetUrl => !has("url") || !has("dest"),
+            ModuleKind::Stat => !(has("path") || has("dest") || has("name")),
+            ModuleKind::Slurp => !(has("src") || has("path")),
+            ModuleKind::Fetch => !has("src") || !has("dest"),
+            ModuleKind::SystemdService => {
+                let name = has("name") || has("service") || has("unit");
+                let acts = has("state") || has("enabled") || has("masked");
+                !(acts || has("daemon_reload") || has("daemon-reload")) || (acts && !name)
+            }
         };
         if missing {
             let need = match kind {
@@ -113,6 +149,13 @@ impl Parser {
                 ModuleKind::File => "`path`",
                 ModuleKind::Lineinfile => "`path` and `line` (only state=present is supported)",
                 ModuleKind::WaitFor => "`port` or `path`",
+                ModuleKind::GetUrl => "`url` and `dest`",
+                ModuleKind::Stat => "`path`",
+                ModuleKind::Slurp => "`src`",
+                ModuleKind::Fetch => "`src` and `dest`",
+                ModuleKind::SystemdService => {
+                    "`state`, `enabled`, `masked` or `daemon_reload`, and `name` with the first three"
+                }
             };
             self.issue(pos, kind.name(), format!("`{}` needs {need}", kind.name()));
         }

@@ -5,7 +5,8 @@
 //! playbook written for full Ansible shows at once everything this engine would not run.
 
 use serde_json::{Map, Value as Json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::ast::{Cond, ModuleKind, Play, Playbook, Serial, Task};
 use super::{Issue, PlaybookError};
@@ -13,6 +14,9 @@ use crate::ssh::host::is_env_name;
 use crate::yaml::{self, Node, Pos, Value, to_json};
 
 mod args;
+mod import;
+#[cfg(test)]
+mod tests;
 
 /// Ansible keywords we know but do not run, with why, for a better message than "unknown".
 const NOT_SUPPORTED: &[(&str, &str)] = &[
@@ -31,9 +35,14 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ),
     ("roles", "roles are not supported"),
     ("block", "blocks are not supported"),
-    ("import_tasks", "includes are not supported"),
-    ("include_tasks", "includes are not supported"),
-    ("import_playbook", "includes are not supported"),
+    (
+        "include_tasks",
+        "dynamic includes are not supported; use `import_tasks` (a static import)",
+    ),
+    (
+        "import_playbook",
+        "playbook imports are not supported; run each playbook",
+    ),
     ("become_user", "only `become` to root is supported"),
     ("delegate_to", "delegation is not supported"),
     ("tags", "tags are not supported"),
@@ -60,10 +69,14 @@ const TASK_KEYS: &[&str] = &[
     "no_log",
     "ignore_errors",
     "environment",
+    "vars",
     "become",
     "timeout",
     "check_mode",
     "args",
+    "until",
+    "retries",
+    "delay",
 ];
 
 /// Parses playbook text. `file` names it in messages; `dir` is where `templates/` and
@@ -75,12 +88,13 @@ pub fn parse_playbook(text: &str, file: &Path, dir: &Path) -> Result<Playbook, P
     };
     let root = yaml::parse(text).map_err(|e| {
         invalid(vec![Issue {
+            file: None,
             line: e.pos.map_or(0, |p| p.line),
             keyword: String::new(),
             message: e.message,
         }])
     })?;
-    let mut p = Parser { issues: Vec::new() };
+    let mut p = Parser::new(file, dir);
     let plays = match &root.value {
         Value::Seq(items) => items.iter().filter_map(|n| p.play(n)).collect(),
         other => {
@@ -99,13 +113,25 @@ pub fn parse_playbook(text: &str, file: &Path, dir: &Path) -> Result<Playbook, P
             plays,
         })
     } else {
-        p.issues.sort_by_key(|i| i.line);
+        // The playbook's own issues first, then each imported file's, each by line.
+        p.issues
+            .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         Err(invalid(p.issues))
     }
 }
 
 struct Parser {
     issues: Vec<Issue>,
+    /// The playbook's directory: Ansible's basedir, where imports are resolved.
+    basedir: PathBuf,
+    /// The playbook file itself, resolved (for import cycles).
+    top: Option<PathBuf>,
+    /// The tasks file being read (`import_tasks`); `None`: the playbook.
+    file: Option<Arc<Path>>,
+    /// The imports being read, outermost first: each file resolved, and as written.
+    chain: Vec<(PathBuf, String)>,
+    /// The keywords of the import being read, which each of its tasks inherits.
+    parent: Option<Task>,
 }
 
 fn line(pos: Option<Pos>) -> u64 {
@@ -113,8 +139,23 @@ fn line(pos: Option<Pos>) -> u64 {
 }
 
 impl Parser {
+    fn new(file: &Path, dir: &Path) -> Parser {
+        let top = file
+            .file_name()
+            .and_then(|n| std::fs::canonicalize(dir.join(n)).ok());
+        Parser {
+            issues: Vec::new(),
+            basedir: dir.to_owned(),
+            top,
+            file: None,
+            chain: Vec::new(),
+            parent: None,
+        }
+    }
+
     fn issue(&mut self, pos: Option<Pos>, keyword: &str, message: String) {
         self.issues.push(Issue {
+            file: self.file.as_deref().map(Path::to_owned),
             line: line(pos),
             keyword: keyword.to_owned(),
             message,
@@ -123,10 +164,8 @@ impl Parser {
 
     /// Reports a key that is not in `allowed`, with a reason when it is a known Ansible one.
     fn unknown(&mut self, pos: Option<Pos>, key: &str, what: &str, allowed: &[&str]) {
-        let why = NOT_SUPPORTED
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, why)| why.to_string())
+        let why = not_supported(key)
+            .map(str::to_owned)
             .unwrap_or_else(|| format!("unknown {what} keyword; allowed: {}", allowed.join(", ")));
         self.issue(pos, key, format!("`{key}`: {why}"));
     }
@@ -180,7 +219,7 @@ impl Parser {
                 "serial" => play.serial = self.serial(v),
                 "tasks" => match &v.value {
                     Value::Seq(items) => {
-                        play.tasks = items.iter().filter_map(|t| self.task(t)).collect()
+                        play.tasks = items.iter().flat_map(|t| self.task(t)).collect()
                     }
                     Value::Null => {}
                     other => self.issue(
@@ -198,51 +237,48 @@ impl Parser {
         Some(play)
     }
 
-    fn task(&mut self, node: &Node) -> Option<Task> {
+    /// One entry of a task list: a task, or the tasks an `import_tasks` brings in.
+    fn task(&mut self, node: &Node) -> Vec<Task> {
         let Value::Map(entries) = &node.value else {
             self.issue(
                 node.pos,
                 "",
                 format!("a task is a mapping, found {}", node.value.kind()),
             );
-            return None;
+            return Vec::new();
         };
-        let mut t = Task {
-            name: None,
-            module: ModuleKind::Command,
-            args: Map::new(),
-            when: Vec::new(),
-            register: None,
-            changed_when: None,
-            failed_when: None,
-            no_log: false,
-            ignore_errors: false,
-            environment: Vec::new(),
-            become_root: None,
-            timeout: None,
-            check_mode: None,
-            line: line(node.pos),
-        };
+        let mut t = self.inherited(line(node.pos));
         let mut module: Option<(ModuleKind, Option<Pos>, &Node)> = None;
+        let mut import: Option<(Option<Pos>, &Node)> = None;
         let mut extra_args: Option<(Option<Pos>, Map<String, Json>)> = None;
         let before = self.issues.len();
         for (key, kpos, v) in entries {
             match key.as_str() {
                 "name" => t.name = self.string(v, key),
-                "when" => t.when = self.conds(v, key),
+                // An import's conditions come first, as Ansible prepends a parent's `when`.
+                "when" => t.when.extend(self.conds(v, key)),
                 "register" => t.register = self.string(v, key),
                 "changed_when" => t.changed_when = Some(self.conds(v, key)),
                 "failed_when" => t.failed_when = Some(self.conds(v, key)),
                 "no_log" => t.no_log = self.boolean(v, key).unwrap_or(false),
                 "ignore_errors" => t.ignore_errors = self.boolean(v, key).unwrap_or(false),
-                "environment" => t.environment = self.env(v, key),
+                "environment" => t.environment.extend(self.env(v, key)),
+                "vars" => t.vars.extend(self.mapping(v, key).unwrap_or_default()),
                 "become" => t.become_root = self.boolean(v, key),
                 "check_mode" => t.check_mode = self.boolean(v, key),
-                "timeout" => match &v.value {
-                    Value::Int(n) if *n > 0 => t.timeout = Some(*n as u64),
-                    _ => self.issue(v.pos, key, "`timeout` must be a positive number of seconds".into()),
+                "timeout" => t.timeout = self.timeout(v),
+                "until" => t.until = self.conds(v, key),
+                "retries" => match &v.value {
+                    Value::Int(n) if *n >= 0 => t.retries = Some(*n as u64),
+                    _ => self.issue(v.pos, key, "`retries` must be a whole number of attempts after the first (0 or more)".into()),
+                },
+                "delay" => match &v.value {
+                    Value::Int(n) if *n >= 0 => t.delay = Some(*n as f64),
+                    Value::Float(f) if *f >= 0.0 && f.is_finite() => t.delay = Some(*f),
+                    _ => self.issue(v.pos, key, "`delay` must be a number of seconds (0 or more)".into()),
                 },
                 "args" => extra_args = self.mapping(v, key).map(|m| (*kpos, m)),
+                "import_tasks" | "ansible.builtin.import_tasks" => import = Some((*kpos, v)),
                 other => match ModuleKind::from_name(other) {
                     Some(kind) => {
                         if module.is_some() {
@@ -250,27 +286,54 @@ impl Parser {
                         }
                         module = Some((kind, *kpos, v));
                     }
-                    None if NOT_SUPPORTED.iter().any(|(k, _)| *k == other) => {
+                    None if not_supported(other).is_some() => {
                         self.unknown(*kpos, other, "task", TASK_KEYS)
                     }
                     None => self.issue(
                         *kpos,
                         other,
                         format!(
-                            "`{other}`: unknown module or task keyword; modules: command, shell, copy, template, file, lineinfile, wait_for (also as ansible.builtin.*); task keywords: {}",
+                            "`{other}`: unknown module or task keyword; modules: {} (also as ansible.builtin.*); task keywords: {}",
+                            ModuleKind::names(),
                             TASK_KEYS.join(", ")
                         ),
                     ),
                 },
             }
         }
+        if let Some((ipos, target)) = import {
+            if let Some((kind, mpos, _)) = module {
+                self.issue(
+                    mpos,
+                    kind.name(),
+                    "a task either imports tasks or runs a module, not both".into(),
+                );
+            }
+            for (key, kpos, _) in entries {
+                if !import::IMPORT_KEYS.contains(&key.as_str()) && TASK_KEYS.contains(&key.as_str())
+                {
+                    self.issue(
+                        *kpos,
+                        key,
+                        format!("`{key}` is not supported on `import_tasks` (each imported task inherits only {}); write it on the imported tasks", import::IMPORT_KEYS.join(", ")),
+                    );
+                }
+            }
+            return self.import(ipos, target, t);
+        }
         let Some((kind, mpos, margs)) = module else {
             // An unknown module was already reported; "needs a module" would only repeat it.
-            if self.issues.len() > before {
-                return None;
+            if self.issues.len() == before {
+                self.issue(
+                    node.pos,
+                    "",
+                    format!(
+                        "a task needs a module ({}) or `import_tasks`",
+                        ModuleKind::names()
+                    ),
+                );
             }
-            self.issue(node.pos, "", "a task needs a module (command, shell, copy, template, file, lineinfile, wait_for)".into());
-            return None;
+            return Vec::new();
         };
         t.module = kind;
         t.args = self.module_args(kind, mpos, margs);
@@ -284,7 +347,27 @@ impl Parser {
         }
         self.check_required(kind, mpos, &t.args);
         self.check_literals(&t, mpos);
-        Some(t)
+        vec![t]
+    }
+
+    /// `timeout`: a positive number of seconds, or a template rendered per host.
+    fn timeout(&mut self, v: &Node) -> Option<Json> {
+        match &v.value {
+            Value::Int(n) if *n > 0 => Some(Json::from(*n)),
+            Value::Str(s) if s.contains("{{") => Some(Json::String(s.clone())),
+            // Ansible converts the keyword to an integer, so "300" is 300.
+            Value::Str(s) if s.trim().parse::<u64>().is_ok_and(|n| n > 0) => {
+                s.trim().parse::<u64>().ok().map(Json::from)
+            }
+            _ => {
+                self.issue(
+                    v.pos,
+                    "timeout",
+                    "`timeout` must be a positive number of seconds, or a template such as \"{{ start_timeout }}\"".into(),
+                );
+                None
+            }
+        }
     }
 
     fn string(&mut self, v: &Node, key: &str) -> Option<String> {
@@ -393,4 +476,13 @@ impl Parser {
             }
         }
     }
+}
+
+/// Why a known Ansible keyword (short or `ansible.builtin.` name) is not run, if it is one.
+fn not_supported(key: &str) -> Option<&'static str> {
+    let short = key.strip_prefix("ansible.builtin.").unwrap_or(key);
+    NOT_SUPPORTED
+        .iter()
+        .find(|(k, _)| *k == short)
+        .map(|(_, why)| *why)
 }
