@@ -6,6 +6,7 @@
 //! playbooks and the static inventories all read YAML through this module.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value as Json;
 use serde_saphyr::Spanned;
 use std::fmt;
 
@@ -39,6 +40,9 @@ pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
+    /// An integer literal beyond `i64`, as written: every integer field refuses it with its
+    /// own path and range, never with a rounded float or the parser's wording.
+    BigInt(String),
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
@@ -51,7 +55,7 @@ impl Value {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
-            Value::Int(_) => "an integer",
+            Value::Int(_) | Value::BigInt(_) => "an integer",
             Value::Float(_) => "a number",
             Value::Str(_) => "a string",
             Value::Seq(_) => "a list",
@@ -70,13 +74,16 @@ pub fn parse(text: &str) -> Result<Node, Issue> {
     }
     // Repeated keys reach our visitor, so they are reported below with their field path
     // instead of the parser's advice about its own options.
+    // Non-finite numbers too, and integer literals too long for a float (which the parser
+    // calls non-finite), so that both are reported below with their field path.
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
+        non_finite_float_policy: serde_saphyr::options::NonFiniteFloatPolicy::PassThrough,
     };
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(raw) => {
-            let node = Node::from(raw);
-            match first_duplicate(&node, "") {
+            let node = node_from(raw, text);
+            match first_problem(&node, "") {
                 Some(issue) => Err(issue),
                 None => Ok(node),
             }
@@ -112,8 +119,9 @@ pub fn parse(text: &str) -> Result<Node, Issue> {
     }
 }
 
-/// The first key that appears twice in one mapping, as an issue at its second place.
-fn first_duplicate(node: &Node, path: &str) -> Option<Issue> {
+/// The first key that appears twice in one mapping (as an issue at its second place), or the
+/// first number that is not finite (`.inf`, `.nan`, `1e999`).
+fn first_problem(node: &Node, path: &str) -> Option<Issue> {
     let child = |key: &str| {
         if path.is_empty() {
             key.to_owned()
@@ -135,7 +143,7 @@ fn first_duplicate(node: &Node, path: &str) -> Option<Issue> {
                         ),
                     });
                 }
-                if let Some(issue) = first_duplicate(v, &child(k)) {
+                if let Some(issue) = first_problem(v, &child(k)) {
                     return Some(issue);
                 }
             }
@@ -144,7 +152,12 @@ fn first_duplicate(node: &Node, path: &str) -> Option<Issue> {
         Value::Seq(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, n)| first_duplicate(n, &format!("{path}[{i}]"))),
+            .find_map(|(i, n)| first_problem(n, &format!("{path}[{i}]"))),
+        Value::Float(f) if !f.is_finite() => Some(Issue {
+            path: path.to_owned(),
+            pos: node.pos,
+            message: format!("{f} is not a finite number; give a number"),
+        }),
         _ => None,
     }
 }
@@ -183,11 +196,36 @@ pub fn pos_at(root: &Node, path: &str) -> Option<Pos> {
     }
 }
 
+/// A YAML node as JSON (positions dropped), as playbooks and static inventories use it.
+pub fn to_json(n: &Node) -> Json {
+    match &n.value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        // Beyond i64: the nearest float, or the digits themselves when no float holds them.
+        Value::BigInt(i) => i
+            .parse()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Json::String(i.clone()), Json::Number),
+        Value::Str(s) => Json::String(s.clone()),
+        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, _, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
 /// What serde-saphyr gives us: every node wrapped in `Spanned`.
 enum Raw {
     Null,
     Bool(bool),
     Int(i64),
+    BigInt(String),
     Float(f64),
     Str(String),
     Seq(Vec<Spanned<Raw>>),
@@ -202,28 +240,45 @@ fn pos_of<T>(s: &Spanned<T>) -> Option<Pos> {
     })
 }
 
-impl From<Spanned<Raw>> for Node {
-    fn from(s: Spanned<Raw>) -> Node {
-        let pos = pos_of(&s);
-        let value = match s.value {
-            Raw::Null => Value::Null,
-            Raw::Bool(b) => Value::Bool(b),
-            Raw::Int(i) => Value::Int(i),
-            Raw::Float(f) => Value::Float(f),
-            Raw::Str(s) => Value::Str(s),
-            Raw::Seq(items) => Value::Seq(items.into_iter().map(Node::from).collect()),
-            Raw::Map(entries) => Value::Map(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let kp = pos_of(&k);
-                        (k.value, kp, Node::from(v))
-                    })
-                    .collect(),
-            ),
-        };
-        Node { value, pos }
-    }
+/// The tree of a parsed document; `text` is its source, for the literals the parser turned
+/// into floats.
+fn node_from(s: Spanned<Raw>, text: &str) -> Node {
+    let pos = pos_of(&s);
+    let value = match s.value {
+        Raw::Null => Value::Null,
+        Raw::Bool(b) => Value::Bool(b),
+        Raw::Int(i) => Value::Int(i),
+        Raw::BigInt(i) => Value::BigInt(i),
+        // An integer below i64 or above u64 reaches us as a float: keep it as written.
+        Raw::Float(f) => match integer_literal(text, &s.referenced) {
+            Some(lit) => Value::BigInt(lit),
+            None => Value::Float(f),
+        },
+        Raw::Str(s) => Value::Str(s),
+        Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| node_from(n, text)).collect()),
+        Raw::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| {
+                    let kp = pos_of(&k);
+                    (k.value, kp, node_from(v, text))
+                })
+                .collect(),
+        ),
+    };
+    Node { value, pos }
+}
+
+/// The source of a scalar when it is a decimal integer literal (`-` or `+`, digits), without
+/// a `+`.
+fn integer_literal(text: &str, at: &serde_saphyr::Location) -> Option<String> {
+    let span = at.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    let lit = text.get(start..start.checked_add(len)?)?.trim();
+    let digits = lit.strip_prefix(['-', '+']).unwrap_or(lit);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| lit.trim_start_matches('+').to_owned())
 }
 
 impl<'de> Deserialize<'de> for Raw {
@@ -252,9 +307,9 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(Raw::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
-        // Beyond i64: a number, which every integer field then refuses with its path and
-        // allowed range (the parser's own "integer too large" named no field).
-        Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
+        // Beyond i64: kept exact, for every integer field to refuse with its path and allowed
+        // range (the parser's own "integer too large" named no field).
+        Ok(i64::try_from(v).map_or_else(|_| Raw::BigInt(v.to_string()), Raw::Int))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
         Ok(Raw::Float(v))
@@ -416,10 +471,41 @@ mod tests {
         let e = parse("a: 1\n---\na: 2\n").unwrap_err();
         assert!(e.message.contains("second YAML document"), "{e:?}");
         assert!(!e.message.contains("from_str"), "{e:?}");
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_kept_as_written_and_infinities_are_refused_at_their_path() {
         // Out of i64's range: still a value, judged (with its path) by the field's decoder.
-        let n = parse("count: 9223372036854775808\n").unwrap();
-        let Value::Map(m) = &n.value else { panic!() };
-        assert!(matches!(m[0].2.value, Value::Float(_)));
+        let huge = format!("-{}", "9".repeat(400));
+        for (text, want) in [
+            ("9223372036854775808", "9223372036854775808"),
+            ("+18446744073709551616", "18446744073709551616"),
+            ("-9223372036854775809", "-9223372036854775809"),
+            (huge.as_str(), huge.as_str()),
+        ] {
+            let n = parse(&format!("a: {{count: {text}}}\n")).unwrap();
+            let got = node_at(&n, "a.count").map(|n| &n.value);
+            assert!(
+                matches!(got, Some(Value::BigInt(s)) if s == want),
+                "{text}: {got:?}"
+            );
+        }
+        let n = parse("a: [9223372036854775807, -9223372036854775808, 1.5]\n").unwrap();
+        let Some(Value::Seq(items)) = node_at(&n, "a").map(|n| &n.value) else {
+            panic!()
+        };
+        assert!(matches!(items[0].value, Value::Int(i64::MAX)));
+        assert!(matches!(items[1].value, Value::Int(i64::MIN)));
+        assert!(matches!(items[2].value, Value::Float(f) if f == 1.5));
+        for bad in [".inf", "-.Inf", ".nan", "1e400"] {
+            let e = parse(&format!("a:\n  - {{b: {bad}}}\n")).unwrap_err();
+            assert_eq!(e.path, "a[0].b", "{bad}: {e:?}");
+            assert!(
+                e.message.ends_with("is not a finite number; give a number"),
+                "{e:?}"
+            );
+            assert!(!e.message.contains("policy"), "{e:?}");
+        }
     }
 
     #[test]

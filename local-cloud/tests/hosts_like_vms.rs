@@ -2,7 +2,8 @@
 //! sshd answers on every address of the host (so `wait_for: {port: 22}`, whose default host
 //! is 127.0.0.1, works), the loopback is the host's own, `/etc/hosts` names localhost and
 //! the host, its own name resolves, and `/run`, `/tmp`, `/dev/shm` and the machine id belong
-//! to the host alone. Checked over real SSH sessions (root needed).
+//! to the host alone; the cloud's API token is nowhere a host can read it. Checked over real
+//! SSH sessions and the hosts' processes and disks (root needed).
 #![cfg(feature = "hosts")]
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +13,8 @@
 
 mod support;
 
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use support::{Cloud, machine_marker, root_or_skip, until};
 
 /// Reads the first bytes a TCP service at `addr` port `port` sends, from inside a host.
@@ -24,7 +27,10 @@ async fn a_host_looks_like_a_vm_from_inside() {
     if !root_or_skip("a_host_looks_like_a_vm_from_inside") {
         return;
     }
-    let cloud = Cloud::start(171).await;
+    // The data dir (which holds the API token) outside /tmp, which hosts do not share: the
+    // cloud must hide it from its hosts itself, as it must `.platform/local-cloud`.
+    let data = tempfile::Builder::new().tempdir_in("/var/tmp").unwrap();
+    let cloud = Cloud::start_in(data, 171).await;
     let hosts = cloud.scale_set("vm", 2).await;
     let (a, b) = (&hosts[0], &hosts[1]);
 
@@ -131,7 +137,97 @@ async fn a_host_looks_like_a_vm_from_inside() {
         "{ids:?}"
     );
 
+    // The cloud's API token reaches no host: not the data dir that holds it, not the
+    // environment or command line of any process of the host (init, sshd, sessions), not
+    // a file the realizer wrote or the host's own disk (the overlay's upper dir).
+    let token = cloud.handle.token().to_owned();
+    let data_dir = cloud.data.path();
+    assert!(data_dir.join(local_cloud::TOKEN_FILE).is_file());
+    assert_eq!(a.ok(&format!("sudo ls -A {}", data_dir.display())), "");
+    for h in [a, b] {
+        let pids = std::process::Command::new("ip")
+            .args(["netns", "pids", &h.netns])
+            .output()
+            .unwrap();
+        let pids = String::from_utf8(pids.stdout).unwrap();
+        let mut commands = Vec::new();
+        for pid in pids.split_whitespace() {
+            let proc = Path::new("/proc").join(pid);
+            let (Ok(env), Ok(cmd)) = (
+                std::fs::read(proc.join("environ")),
+                std::fs::read(proc.join("cmdline")),
+            ) else {
+                continue; // (ended meanwhile)
+            };
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            assert!(
+                !contains(&env, &token),
+                "{}: {cmd} has the token in its environment",
+                h.name
+            );
+            assert!(
+                !cmd.contains(&token),
+                "{}: {cmd} has the token on its command line",
+                h.name
+            );
+            commands.push(cmd);
+        }
+        assert!(
+            commands.iter().any(|c| c.contains("sshd")),
+            "{}: {commands:?}",
+            h.name
+        );
+        assert!(
+            commands.len() >= 2,
+            "{}: init and sshd at least: {commands:?}",
+            h.name
+        );
+    }
+    let mut files = Vec::new();
+    files_without(&data_dir.join("hosts"), &token, &mut files);
+    for h in [a, b] {
+        // The walk did read each host's provisioning, its sshd config among it.
+        let upper = cloud.vm_dir(&h.name).join("upper");
+        assert!(
+            files.iter().any(|f| f.starts_with(upper.join("etc/ssh"))),
+            "{}: {files:?}",
+            upper.display()
+        );
+    }
+
     std::fs::remove_file(&tmp_marker).unwrap();
     std::fs::remove_file(&shm_marker).unwrap();
     cloud.handle.shutdown().await;
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Asserts that no regular file below `dir` holds `token` (without crossing into a mounted
+/// filesystem, such as a host's running root); collects the files read.
+fn files_without(dir: &Path, token: &str, files: &mut Vec<std::path::PathBuf>) {
+    let dev = std::fs::symlink_metadata(dir).unwrap().dev();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.dev() != dev {
+            continue;
+        }
+        if meta.is_dir() {
+            files_without(&path, token, files);
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !contains(&bytes, token),
+                "{} holds the token",
+                path.display()
+            );
+            files.push(path);
+        }
+    }
 }

@@ -25,7 +25,17 @@ use crate::output::Printer;
 /// Runs the parsed command line.
 pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
     let g = &cli.global;
-    let load = || Config::load(&g.config, g.state_dir.as_deref());
+    // Every command but `doctor` (which reports it) refuses a state directory others can
+    // write, before reading a file in it or starting the local cloud there: a state file,
+    // `local-cloud/` or a lock planted by another user would otherwise be used as ours.
+    let load = || -> Result<Config> {
+        let config = Config::load(&g.config, g.state_dir.as_deref())?;
+        if config.state_dir.exists() {
+            crate::fsutil::check_not_shared(&config.state_dir)?;
+        }
+        Ok(config)
+    };
+    let load_for_doctor = || Config::load(&g.config, g.state_dir.as_deref());
     match cli.command {
         Command::Init {
             cloud,
@@ -90,7 +100,7 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
                 diff,
                 connection,
             };
-            play::run(&args, || Ok(load()?), printer).await
+            play::run(&args, load, printer).await
         }
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Serve(args),
@@ -98,7 +108,7 @@ pub async fn execute(cli: Cli, printer: &Printer) -> Result<()> {
         Command::LocalCloud {
             command: crate::cli::LocalCloudCommand::Stop,
         } => local_cloud::stop(&load()?, printer),
-        Command::Doctor => doctor::run(&load()?, printer).await,
+        Command::Doctor => doctor::run(&load_for_doctor()?, printer).await,
         Command::Completions { shell } => completions::run(shell, printer),
         Command::Man { command } => man::run(&command, printer),
     }

@@ -17,6 +17,7 @@ pub fn show(node: &Node) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
+        Value::BigInt(i) => i.clone(),
         Value::Float(f) => f.to_string(),
         Value::Str(s) => format!("{s:?}"),
         Value::Seq(_) => "a list".into(),
@@ -58,12 +59,12 @@ pub fn int(
     let node = d.get(key)?;
     match &node.value {
         Value::Int(i) if (min..=max).contains(i) => Some(*i),
-        Value::Int(i) => {
+        Value::Int(_) | Value::BigInt(_) => {
             issue(
                 issues,
                 d.child_path(key),
                 node.pos,
-                format!("{i} is out of range; allowed: {min} to {max}"),
+                format!("{} is out of range; allowed: {min} to {max}", show(node)),
             );
             None
         }
@@ -221,6 +222,7 @@ pub fn number(
     let v = match &node.value {
         Value::Int(i) => *i as f64,
         Value::Float(f) => *f,
+        Value::BigInt(i) => i.parse().unwrap_or(f64::INFINITY),
         other => {
             issue(
                 issues,
@@ -238,7 +240,7 @@ pub fn number(
             issues,
             d.child_path(key),
             node.pos,
-            format!("{v} is out of range; allowed: {min} to {max}"),
+            format!("{} is out of range; allowed: {min} to {max}", show(node)),
         );
         None
     }

@@ -349,3 +349,49 @@ fn k3s_install_sources_urls_and_names_are_checked() {
     ));
     assert_eq!(p, ["k3s.api_address"]);
 }
+
+/// Integers beyond 64 bits reached the parser's own wording ("non-finite float ... rejected
+/// by the configured policy", no field) or a rounded float ("found a number
+/// 9223372036854776000"); each is now out of range at its field, as written.
+#[test]
+fn integers_beyond_64_bits_are_out_of_range_at_their_field() {
+    let huge = format!("1{}", "0".repeat(400));
+    for v in [
+        "9223372036854775808",
+        "18446744073709551616",
+        "-9223372036854775809",
+        huge.as_str(),
+    ] {
+        let text = format!("{MINIMAL}nodes:\n  servers:\n    count: {v}\n");
+        let issues = load(&text).unwrap_err();
+        assert_eq!(issues.len(), 1, "{v}: {issues:?}");
+        assert_eq!(issues[0].path, "nodes.servers.count");
+        assert_eq!(issues[0].pos.map(|p| p.line), Some(7));
+        assert_eq!(
+            issues[0].message,
+            format!("{v} is out of range; allowed: 0 to 1000")
+        );
+    }
+    // A number field, and numbers that are not finite: the first issue, at its field.
+    let first = |text: &str| {
+        let issues = load(text).unwrap_err();
+        (issues[0].path.clone(), issues[0].message.clone())
+    };
+    let (path, message) = first(&MINIMAL.replace(
+        "kind: local}",
+        "kind: local, local_time_factor: 99999999999999999999}",
+    ));
+    assert_eq!(path, "cloud.local_time_factor");
+    assert!(
+        message.starts_with("99999999999999999999 is out of range; allowed: "),
+        "{message}"
+    );
+    for v in [".inf", "-.inf", ".nan", "1e400"] {
+        let (path, message) = first(&format!("{MINIMAL}nodes:\n  servers:\n    count: {v}\n"));
+        assert_eq!(path, "nodes.servers.count", "{v}");
+        assert!(
+            message.ends_with("is not a finite number; give a number"),
+            "{v}: {message}"
+        );
+    }
+}

@@ -64,7 +64,9 @@ impl Jinja {
     pub fn render_json(&self, v: &Json, ctx: &Value) -> Result<Json, String> {
         Ok(match v {
             Json::String(s) => {
-                if let Some(expr) = single_expression(s) {
+                // Only the whole string keeps the value's type: text around the `{{ }}`,
+                // even a newline (`"{{ token }}\n"`), makes it a string, as in Ansible.
+                if let Some(expr) = single_expression(s).filter(|_| s.trim() == s) {
                     let value = self
                         .env
                         .compile_expression(expr)
@@ -240,6 +242,15 @@ mod tests {
             j.render_json(&json!({"a": ["{{ list | length }}", "x{{ port }}"]}), &c)
                 .unwrap(),
             json!({"a": [2, "x6443"]})
+        );
+        // Text around the expression, a newline included, makes a string.
+        assert_eq!(
+            j.render_json(&json!("{{ name }}\n"), &c).unwrap(),
+            json!("srv-0\n")
+        );
+        assert_eq!(
+            j.render_json(&json!(" {{ port }}"), &c).unwrap(),
+            json!(" 6443")
         );
         assert_eq!(j.render_str("no template", &c).unwrap(), "no template");
     }

@@ -16,7 +16,8 @@ pub struct Target {
 impl Target {
     /// Refuses an address, user or name that `ssh` or `ssh-keyscan` would read as an option
     /// (`-oProxyCommand=...`) or that carries whitespace or control characters. Checked
-    /// before any process is started for the host.
+    /// before any process is started for the host. The message does not name the host: the
+    /// caller's error does.
     pub fn check(&self) -> Result<(), String> {
         let bad = |what: &str, v: &str| {
             if v.is_empty() {
@@ -34,10 +35,9 @@ impl Target {
             }
         };
         let user = self.user.as_deref().and_then(|u| bad("ansible_user", u));
-        match bad("ansible_host", &self.address).or(user) {
-            Some(m) => Err(format!("{}: {m}", self.name)),
-            None => Ok(()),
-        }
+        bad("ansible_host", &self.address)
+            .or(user)
+            .map_or(Ok(()), Err)
     }
 }
 
@@ -56,7 +56,7 @@ mod tests {
         assert!(t("10.0.0.4", Some("azureuser")).check().is_ok());
         let e = t("-oProxyCommand=touch /tmp/x", None).check().unwrap_err();
         assert!(
-            e.starts_with("h1: ansible_host") && e.contains("read as an option"),
+            e.starts_with("ansible_host \"-oProxyCommand") && e.contains("read as an option"),
             "{e}"
         );
         assert!(t("10.0.0.4", Some("-lroot")).check().is_err());

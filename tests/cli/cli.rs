@@ -162,6 +162,31 @@ fn config_errors_name_every_field_with_its_line_and_exit_2() {
     assert!(!dir.path().join(".platform").exists(), "nothing touched");
 }
 
+/// An integer beyond 64 bits is a config error at its field (exit 2), as the user wrote it:
+/// not a rounded float, and not the YAML parser's own wording about its options.
+#[test]
+fn integers_beyond_64_bits_name_their_field_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = format!("1{}", "0".repeat(400));
+    for v in ["9223372036854775808", "-9223372036854775809", &huge] {
+        std::fs::write(
+            dir.path().join("platform.yaml"),
+            format!("cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\nnodes:\n  servers:\n    count: {v}\n"),
+        )
+        .unwrap();
+        let r = run(dir.path(), &["plan"]);
+        assert_eq!(r.code, 2, "{v}: {r:?}");
+        let want = format!(
+            "platform.yaml:6:12: nodes.servers.count: {v} is out of range; allowed: 0 to 1000"
+        );
+        assert!(r.stderr.contains(&want), "{v}: {r:?}");
+        for parser_words in ["policy", "non-finite", "too large", "i64", "u64", "e+"] {
+            assert!(!r.stderr.contains(parser_words), "{v}: {r:?}");
+        }
+    }
+    assert!(!dir.path().join(".platform").exists(), "nothing touched");
+}
+
 #[test]
 fn invalid_yaml_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,8 +311,9 @@ fn help_documents_exit_codes() {
     assert_eq!(bad.code, 2, "clap usage errors exit 2");
 }
 
-/// Input files must be regular files under a size cap: a FIFO hung `platform` and
-/// `/dev/zero` exhausted its memory. (`timeout` keeps a regression from hanging the suite.)
+/// Input files (config, playbook, static inventory) must be regular files under a size cap:
+/// a FIFO hung `platform` and `/dev/zero` exhausted its memory. (`timeout` keeps a regression
+/// from hanging the suite.)
 #[test]
 fn fifos_devices_and_huge_files_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -326,5 +352,37 @@ fn fifos_devices_and_huge_files_are_refused_at_once() {
         let (code, err) = bounded(&["play", playbook, "--connection", "local"]);
         assert_eq!(code, Some(2), "{playbook}: {err}");
         assert!(err.contains("not a regular file"), "{playbook}: {err}");
+    }
+    // A static inventory (`cloud.inventory`), read by `inventory --refresh` and by `up`.
+    // Its cap is 16 MiB; a sparse file is over it without writing 17 MB.
+    let big_inventory = dir.path().join("big-inventory.yml");
+    std::fs::File::create(&big_inventory)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    for (inventory, why) in [
+        (fifo.to_str().unwrap(), "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        (
+            big_inventory.to_str().unwrap(),
+            "is larger than 16384 KiB, the limit for this kind of file",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("platform.yaml"),
+            format!("cluster: byo\ncloud: {{kind: static, inventory: {inventory}}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops: {{controller: none}}\npostgres: {{enabled: false}}\n"),
+        )
+        .unwrap();
+        let want = format!(
+            "error: {inventory} has 1 error:\n  - cannot read the static inventory (cloud.inventory): {why}"
+        );
+        for args in [
+            &["inventory", "--list", "--refresh"][..],
+            &["up", "--only", "infra", "--only", "inventory"],
+        ] {
+            let (code, err) = bounded(args);
+            assert_eq!(code, Some(2), "{inventory} {args:?}: {err}");
+            assert!(err.contains(&want), "{inventory} {args:?}: {err}");
+        }
     }
 }

@@ -19,5 +19,7 @@ mod playbook_cli;
 mod playbook_modules;
 mod playbook_output;
 mod playbooks_lint;
+mod ssh_connect_guard;
 mod state_atomic;
 mod state_lock;
+mod state_shared;

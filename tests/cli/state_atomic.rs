@@ -8,18 +8,10 @@
 use platform::clock::now;
 use platform::phase::Phase;
 use platform::state::{PhaseRecord, PhaseStatus, State, StateLock};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const CHURN_ENV: &str = "PLATFORM_TEST_CHURN_DIR";
-
-/// libtest's name of [`churn_child`]: its module path without the crate's name.
-fn churn_child_name() -> String {
-    match module_path!().split_once("::") {
-        Some((_crate, module)) => format!("{module}::churn_child"),
-        None => "churn_child".to_owned(),
-    }
-}
 
 #[test]
 #[ignore = "the writer process of kill_9_during_state_writes_never_leaves_a_torn_file"]
@@ -56,12 +48,9 @@ fn churn_child() {
 #[test]
 fn kill_9_during_state_writes_never_leaves_a_torn_file() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut generations = Vec::new();
     for round in 0..25u64 {
-        let mut child = Command::new(&exe)
-            .arg(churn_child_name())
-            .args(["--exact", "--ignored", "--test-threads=1"])
+        let mut child = support::rerun_ignored(module_path!(), "churn_child")
             .env(CHURN_ENV, dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,8 +1,8 @@
 //! Real SSH hosts on this machine (root; run the suite under `flock
 //! /tmp/platform-hosts.lock`): the local cloud's scale-set VMs as namespaced hosts
 //! (`local_hosts_*`), the SSH engine and `platform run` against test sshds (`ssh_*`), the
-//! nodes phase and Ansible on a cluster's hosts (`nodes_*`), `prepare.yml` on namespace
-//! hosts (`playbook_prepare`), and `scripts/demo.sh` end to end (`newcomer_demo`). Every test
+//! nodes phase and Ansible on a cluster's hosts (`nodes_*`), `prepare.yml` and the k3s
+//! playbooks on namespace hosts (`playbook_prepare`, `playbook_k3s`), and `scripts/demo.sh` end to end (`newcomer_demo`). Every test
 //! gates itself with `support::require` and keeps to an address space of its own: fixed ones,
 //! except the demo's, which takes the machine's first free one, far below them (decision 0006).
 
@@ -18,6 +18,8 @@ mod newcomer_demo;
 mod nodes_ansible;
 mod nodes_e2e;
 mod nodes_k3s;
+mod ns_host;
+mod playbook_k3s;
 mod playbook_prepare;
 mod ssh_engine;
 mod ssh_run_command;

@@ -5,92 +5,11 @@
 //! Needs root, `ip`, `unshare` and `chroot` ([`NS_HOSTS`], through `support::require`).
 
 use platform::playbook::{self, RunOptions, Status, Target};
-use platform::ssh::host::{ExecOutput, ExecRequest, Host, HostError, shell_quote};
-use std::path::{Path, PathBuf};
+use platform::ssh::host::Host;
 use std::sync::Arc;
 use support::{Need, require};
 
-/// What a namespace host takes.
-const NS_HOSTS: [Need; 4] = [
-    Need::Root,
-    Need::Command("ip"),
-    Need::Command("unshare"),
-    Need::Command("chroot"),
-];
-
-/// A host whose every command runs in a persistent network namespace, chrooted into an
-/// overlay of `/` whose upper dir persists between commands (the mount itself lives only
-/// as long as the command's private mount namespace, so nothing is left mounted).
-struct NsHost {
-    name: String,
-    netns: String,
-    upper: PathBuf,
-    work: PathBuf,
-    merged: PathBuf,
-}
-
-impl NsHost {
-    fn create(root: &Path, name: &str) -> NsHost {
-        let netns = format!("pb-test-{}-{name}", std::process::id());
-        let dir = root.join(name);
-        let h = NsHost {
-            name: name.into(),
-            netns,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            merged: dir.join("merged"),
-        };
-        for d in [&h.upper, &h.work, &h.merged] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        let ok = std::process::Command::new("ip")
-            .args(["netns", "add", &h.netns])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ip netns add {}", h.netns);
-        h
-    }
-}
-
-impl Drop for NsHost {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-    }
-}
-
-#[async_trait::async_trait]
-impl Host for NsHost {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, HostError> {
-        let m = self.merged.display();
-        let setup = format!(
-            "mount -t overlay overlay -o lowerdir=/,upperdir={u},workdir={w} {m} && mount --bind /proc {m}/proc && mount --bind /dev {m}/dev && mount -t tmpfs tmpfs {m}/run && exec chroot {m} /bin/sh -c {cmd} sh \"$@\"",
-            u = self.upper.display(),
-            w = self.work.display(),
-            cmd = shell_quote(req.command),
-        );
-        let local = platform::ssh::host::LocalHost::new(&self.name);
-        let wrapped = format!(
-            // The request's arguments ("$@") are handed down to the command's own shell.
-            "exec ip netns exec {} unshare --mount --propagation private /bin/sh -c {} sh \"$@\"",
-            self.netns,
-            shell_quote(&setup)
-        );
-        local
-            .exec(ExecRequest {
-                command: &wrapped,
-                become_root: false,
-                ..req
-            })
-            .await
-    }
-}
+use super::ns_host::{NS_HOSTS, NsHost};
 
 /// Puts the machine's hostname back even if the test fails: a prepare.yml that renamed the
 /// machine must not leave it renamed.
@@ -137,12 +56,12 @@ async fn prepare_succeeds_on_namespace_hosts_and_is_idempotent() {
         let up = |p: &str| h.upper.join(p);
         assert_eq!(
             std::fs::read_to_string(up("etc/hostname")).unwrap(),
-            format!("{}\n", h.name)
+            format!("{}\n", h.name())
         );
         assert!(
             std::fs::read_to_string(up("etc/hosts"))
                 .unwrap()
-                .contains(&format!("127.0.1.1 {}", h.name))
+                .contains(&format!("127.0.1.1 {}", h.name()))
         );
         assert_eq!(
             std::fs::read_to_string(up("etc/modules-load.d/k3s.conf")).unwrap(),
@@ -201,28 +120,15 @@ async fn ansible_playbook_runs_prepare_to_the_same_end_state() {
     if !(require(&NS_HOSTS) && require(&[Need::Ansible("ansible-playbook")])) {
         return;
     }
-    let ansible = support::ansible("ansible-playbook");
     let _restore = RestoreHostname(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap());
     let dir = tempfile::tempdir().unwrap();
     let book_path = dir.path().join("prepare.yml");
     std::fs::write(&book_path, playbook::PREPARE_YML).unwrap();
     let host = Arc::new(NsHost::create(dir.path(), "node-a"));
-    let python = ansible.with_file_name("python");
-    let cmd = format!(
-        "ANSIBLE_NOCOLOR=1 HOME=/root {} -i node-a, -c local -e ansible_python_interpreter={} {}",
-        ansible.display(),
-        python.display(),
-        book_path.display()
-    );
-    let out = host
-        .exec(ExecRequest {
-            command: &cmd,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status, 0, "{stdout}");
+    let (status, stdout) = host
+        .ansible_playbook(&format!("-i node-a, -c local {}", book_path.display()))
+        .await;
+    assert_eq!(status, 0, "{stdout}");
     assert!(stdout.contains("failed=0"), "{stdout}");
     let up = |p: &str| std::fs::read_to_string(host.upper.join(p)).unwrap();
     assert_eq!(up("etc/hostname"), "node-a\n");

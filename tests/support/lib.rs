@@ -123,6 +123,20 @@ pub fn bench_requested(how: &str) -> bool {
     false
 }
 
+/// The test binary itself, set to run only the ignored test `name` of the module at
+/// `module_path` (`module_path!()` there): a child process for what a test must not do in its
+/// own process (be killed, run with another `PATH`). The caller adds its environment.
+pub fn rerun_ignored(module_path: &str, name: &str) -> Command {
+    let test = match module_path.split_once("::") {
+        Some((_crate, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    };
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.arg(test)
+        .args(["--exact", "--ignored", "--test-threads=1"]);
+    c
+}
+
 /// Runs `fut` to completion from synchronous test code, on one runtime shared by every
 /// helper (an HTTP client's connections belong to the runtime that opened them). Not for
 /// async tests, which already run on a runtime of their own.

@@ -19,7 +19,8 @@
 //! reported at once with its line, the host and the field (missing address, duplicate
 //! host, unknown group, bad YAML), as config errors are.
 
-use serde_json::{Map, Value, json};
+use crate::yaml::to_json;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -77,18 +78,6 @@ fn expect_map(n: &Node, path: &str, issues: &mut Vec<ConfigIssue>) -> bool {
             ));
             false
         }
-    }
-}
-
-fn to_json(n: &Node) -> Value {
-    match &n.value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => json!(b),
-        Y::Int(i) => json!(i),
-        Y::Float(f) => json!(f),
-        Y::Str(s) => json!(s),
-        Y::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        Y::Map(m) => Value::Object(m.iter().map(|(k, _, v)| (k.clone(), to_json(v))).collect()),
     }
 }
 

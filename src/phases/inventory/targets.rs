@@ -98,7 +98,9 @@ pub fn from_inventory_json(text: &str) -> Result<Vec<InventoryHost>, TargetError
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         };
-        target.check().map_err(TargetError::Inventory)?;
+        target
+            .check()
+            .map_err(|m| TargetError::Inventory(format!("{}: {m}", target.name)))?;
         targets.push(InventoryHost { target, groups });
     }
     Ok(targets)

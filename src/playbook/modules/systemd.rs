@@ -4,8 +4,10 @@
 //! The script reads `systemctl show UNIT` (LoadState, ActiveState...), then changes only what
 //! differs: `masked`, then `enabled` (`systemctl is-enabled`), then `state` (`restarted`
 //! always changes; `reloaded` reloads a running unit and starts a stopped one).
-//! `daemon_reload` runs first, and not in check mode. A host without systemctl, or whose
-//! systemctl cannot reach systemd, fails with a message that says so.
+//! `daemon_reload` runs first, and not in check mode. Where `show` cannot answer, the unit
+//! files decide (`is-enabled`, `list-unit-files`); in a chroot or with `SYSTEMD_OFFLINE=1`
+//! that is Ansible's offline mode (enable on the files, start nothing, warn). A host without
+//! systemctl, or whose systemctl cannot reach systemd otherwise, fails saying so.
 
 use serde_json::{Map, Value as Json};
 
@@ -107,12 +109,21 @@ pub(super) async fn run(ctx: &ModuleCtx<'_>) -> Result<Outcome, HostError> {
     let text = String::from_utf8_lossy(&out.stdout);
     let (show, results) = text.rsplit_once(MARKER).unwrap_or((&text, ""));
     data.insert("status".into(), Json::Object(parse_show(show)));
+    let mut warnings = Vec::new();
     for line in results.lines() {
         match line.split_once('=') {
             Some(("enabled", v)) => data.insert("enabled".into(), (v == "1").into()),
             Some(("state", v)) => data.insert("state".into(), v.into()),
+            // A chroot or SYSTEMD_OFFLINE=1: what Ansible's module warns about then.
+            Some(("warning", v)) => {
+                warnings.push(Json::from(v));
+                None
+            }
             _ => None,
         };
+    }
+    if !warnings.is_empty() {
+        data.insert("warnings".into(), Json::Array(warnings));
     }
     outcome.data = data;
     Ok(outcome)

@@ -4,22 +4,46 @@
 # differs. Prints the `show` output, then a marker line and `key=value` results; exit 0 = ok,
 # 100 = changed.
 LC_ALL=C; export LC_ALL
-changed=0
+changed=0; result_state=
+nl='
+'
 fail() { printf '%s\n' "$1" >&2; exit 1; }
 command -v systemctl >/dev/null 2>&1 ||
   fail "systemctl was not found on this host: systemd_service needs systemd"
 act() { if [ "$no_block" = 1 ]; then systemctl --no-block "$@"; else systemctl "$@"; fi; }
+# Ansible's is_chroot() or SYSTEMD_OFFLINE=1: systemd is not running here, and systemctl
+# works on unit files only (enable, is-enabled, list-unit-files).
+offline=0
+if [ "${SYSTEMD_OFFLINE:-}" = 1 ] || [ -n "${debian_chroot:-}" ]; then offline=1
+elif p1=$(stat -L -c %d:%i /proc/1/root/. 2>/dev/null); then
+  [ "$(stat -c %d:%i /)" = "$p1" ] || offline=1
+else
+  case $(stat -f -c %T / 2>/dev/null) in btrfs) ino=256;; xfs) ino=128;; *) ino=2;; esac
+  [ "$(stat -c %i /)" = "$ino" ] || offline=1
+fi
+warnings=
 if [ "$daemon_reload" = 1 ] && [ "$check" != 1 ]; then
-  err=$(systemctl daemon-reload 2>&1 >/dev/null) || fail "failure $? during daemon-reload: $err"
+  err=$(systemctl daemon-reload 2>&1 >/dev/null) || {
+    rc=$?
+    [ "$offline" = 1 ] || fail "failure $rc during daemon-reload: $err"
+    warnings="daemon-reload failed, but target is a chroot or systemd is offline. Continuing. Error was: $rc / $err"
+  }
 fi
 [ -n "$unit" ] || { echo; echo __platform_result__; exit 0; }
-show=$(systemctl show "$unit" 2>/dev/null) && [ -n "$show" ] || {
-  err=$(systemctl show "$unit" 2>&1 >/dev/null)
-  fail "systemctl show $unit failed (is systemd running on this host?): $err"
-}
-prop() { printf '%s\n' "$show" | sed -n "s/^$1=//p" | head -n 1; }
-load=$(prop LoadState); active=$(prop ActiveState); load_error=$(prop LoadError)
-found=0; [ -n "$load" ] && [ "$load" != not-found ] && found=1
+found=0
+if show=$(systemctl show "$unit" 2>/dev/null) && [ -n "$show" ]; then
+  prop() { printf '%s\n' "$show" | sed -n "s/^$1=//p" | head -n 1; }
+  load=$(prop LoadState); active=$(prop ActiveState); load_error=$(prop LoadError)
+  [ -n "$load" ] && [ "$load" != not-found ] && found=1
+else
+  # As Ansible: without `show` (no systemd running), the unit files say whether it exists.
+  show=; load=; active=; load_error=
+  case $(systemctl is-enabled "$unit" 2>/dev/null) in
+    enabled|enabled-runtime|linked|linked-runtime|masked|masked-runtime|static|indirect|disabled|generated|transient) found=1 ;;
+    *) if systemctl list-unit-files "$unit" >/dev/null 2>&1; then found=1
+       else err=$(systemctl 2>&1 >/dev/null) || fail "systemctl failed (is systemd running on this host?): $err"; fi ;;
+  esac
+fi
 if [ "$found" = 1 ] && [ "$load" != masked ] && [ -n "$load_error" ]; then
   fail "Error loading unit file '$unit': $load_error"
 fi
@@ -55,9 +79,16 @@ if [ -n "$enabled" ]; then
 fi
 if [ -n "$state" ]; then
   [ "$found" = 1 ] || fail "$missing"
+  result_state=$state
+  if [ -z "$active" ] && [ "$offline" = 1 ]; then
+    warnings="${warnings:+$warnings$nl}Target is a chroot or systemd is offline. This can lead to false positives or prevent the init system tools from working."
+    state=
+  fi
+fi
+if [ -n "$state" ]; then
   [ -n "$active" ] || fail "Service is in unknown state: systemctl show $unit printed no ActiveState"
   running=0; case $active in active|activating) running=1;; esac
-  verb=; result_state=$state
+  verb=
   case $state in
     started) [ "$running" = 1 ] || verb=start ;;
     stopped) { [ "$running" = 1 ] || [ "$active" = deactivating ]; } && verb=stop ;;
@@ -73,6 +104,7 @@ fi
 printf '%s\n' "$show"
 echo __platform_result__
 [ -n "$enabled" ] && echo "enabled=$result_enabled"
-[ -n "$state" ] && echo "state=$result_state"
+[ -n "$result_state" ] && echo "state=$result_state"
+[ -n "$warnings" ] && printf '%s\n' "$warnings" | sed 's/^/warning=/'
 [ "$changed" = 1 ] && exit 100
 exit 0

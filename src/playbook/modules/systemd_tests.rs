@@ -19,7 +19,9 @@ verb=$1; unit=$2
 case $verb in
   show) [ -f "$s/load" ] || { echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2; exit 1; }
         printf 'Id=%s\nLoadState=%s\nActiveState=%s\nExecStart={ path=/bin/true ;\n argv[]=/bin/true }\n' "$unit" "$(cat "$s/load")" "$(cat "$s/active")" ;;
-  is-enabled) e=$(cat "$s/enabled"); echo "$e"; case $e in enabled|static|alias|indirect|enabled-runtime) exit 0;; *) exit 1;; esac ;;
+  is-enabled) e=$(cat "$s/enabled" 2>/dev/null); echo "$e"; case $e in enabled|static|alias|indirect|enabled-runtime) exit 0;; *) exit 1;; esac ;;
+  list-unit-files) [ -f "$s/load" ] && [ "$(cat "$s/load")" != not-found ] || exit 1 ;;
+  '') [ -f "$s/load" ] || { echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2; exit 1; } ;;
   start|restart|reload) echo active > "$s/active" ;;
   stop) echo inactive > "$s/active" ;;
   enable) echo enabled > "$s/enabled" ;;
@@ -165,7 +167,10 @@ async fn missing_units_systemd_and_systemctl_fail_clearly() {
         .run(json!({"name": "k3s", "state": "started"}), false)
         .await;
     assert!(
-        o.failed && o.msg.starts_with("systemctl show k3s failed (is systemd running on this host?): System has not been booted"),
+        o.failed
+            && o.msg.starts_with(
+                "systemctl failed (is systemd running on this host?): System has not been booted"
+            ),
         "{o:?}"
     );
     let mut e = Env::new();
@@ -182,5 +187,43 @@ async fn missing_units_systemd_and_systemctl_fail_clearly() {
     assert_eq!(
         o.msg,
         "systemctl was not found on this host: systemd_service needs systemd"
+    );
+}
+
+#[tokio::test]
+async fn without_a_running_systemd_unit_files_decide_as_in_ansible() {
+    // No `show` (systemd is not PID 1), but the unit file is there and disabled.
+    let f = Fake::new("", "", "disabled");
+    let args = json!({"name": "k3s", "state": "started", "enabled": true, "daemon_reload": true});
+    let o = f.run(args.clone(), false).await;
+    assert!(
+        o.failed && o.msg.starts_with("Service is in unknown state"),
+        "{o:?}"
+    );
+    // In a chroot or with SYSTEMD_OFFLINE=1: enabled on the files, not started, a warning.
+    let mut f = Fake::new("", "", "disabled");
+    f.e.env.push(("SYSTEMD_OFFLINE".into(), "1".into()));
+    let o = f.run(args, false).await;
+    assert!(o.changed && !o.failed, "{o:?}");
+    assert_eq!(
+        f.calls(),
+        [
+            "daemon-reload",
+            "show k3s",
+            "is-enabled k3s",
+            "is-enabled k3s -l",
+            "enable k3s"
+        ]
+    );
+    assert_eq!(
+        (&o.data["enabled"], &o.data["state"]),
+        (&json!(true), &json!("started"))
+    );
+    assert!(
+        o.data["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Target is a chroot or systemd is offline"),
+        "{o:?}"
     );
 }

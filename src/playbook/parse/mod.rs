@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::ast::{Cond, ModuleKind, Play, Playbook, Serial, Task};
 use super::{Issue, PlaybookError};
 use crate::ssh::host::is_env_name;
-use crate::yaml::{self, Node, Pos, Value};
+use crate::yaml::{self, Node, Pos, Value, to_json};
 
 mod args;
 mod import;
@@ -485,22 +485,4 @@ fn not_supported(key: &str) -> Option<&'static str> {
         .iter()
         .find(|(k, _)| *k == short)
         .map(|(_, why)| *why)
-}
-
-/// A YAML node as JSON (positions dropped).
-pub fn to_json(n: &Node) -> Json {
-    match &n.value {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Value::Str(s) => Json::String(s.clone()),
-        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, _, v)| (k.clone(), to_json(v)))
-                .collect(),
-        ),
-    }
 }
