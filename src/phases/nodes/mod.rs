@@ -9,6 +9,7 @@ pub mod outputs;
 pub mod plan;
 pub mod playbooks;
 pub mod release;
+pub mod scale;
 pub mod token;
 
 use std::sync::Arc;
@@ -40,7 +41,22 @@ pub async fn run(
             explicit: false,
         });
     }
+    if scale::scale_in(config, progress).await? {
+        // The removed VMs leave the inventory the later stages and commands read.
+        crate::phases::inventory::run_phase(config, progress).await?;
+    }
     let targets = select_targets(config, None)?;
+    // The version and the binary are settled before any host is touched: a refused downgrade
+    // or a bad checksum on the controller stops here.
+    let recorded = |p: Phase| {
+        state
+            .phase(p)
+            .map(|r| r.outputs.clone())
+            .unwrap_or_default()
+    };
+    let previous = plan::Previous::from_outputs(&recorded(Phase::Nodes));
+    let tag = plan::version(config, &previous).await?;
+    let (binary_src, images_src) = plan::sources(config, &tag).await?;
     let count = targets.len();
     let opts = ssh_options(config);
     let step = progress.step("nodes", &format!("connecting to {count} hosts"));
@@ -71,17 +87,8 @@ pub async fn run(
         "prepared {count} hosts ({} changes)",
         report.changed()
     ));
-    let recorded = |p: Phase| {
-        state
-            .phase(p)
-            .map(|r| r.outputs.clone())
-            .unwrap_or_default()
-    };
-    let previous = plan::Previous::from_outputs(&recorded(Phase::Nodes));
     let infra = recorded(Phase::Infra);
     let roles = plan::roles(&hosts, &previous)?;
-    let tag = plan::version(config, &previous).await?;
-    let (binary_src, images_src) = plan::sources(config, &tag).await?;
     let pg_password = crate::phases::infra::secrets::postgres_password(config, false)?;
     let install_plan = plan::Plan {
         addresses: plan::addresses(config, &infra, &hosts, &roles)?,
@@ -90,7 +97,6 @@ pub async fn run(
         binary_src,
         images_src,
     };
-    let installed = install::install(config, &hosts, &roles, &install_plan, progress).await?;
     let node_names: std::collections::BTreeMap<String, String> = hosts
         .iter()
         .map(|t| {
@@ -103,11 +109,20 @@ pub async fn run(
             (host, node)
         })
         .collect();
+    let node_name = |h: &str| node_names.get(h).cloned().unwrap_or_else(|| h.to_owned());
+    let mode = match &previous.version {
+        Some(from) if *from != install_plan.tag => install::Mode::Roll {
+            from,
+            node_name: &node_name,
+        },
+        _ => install::Mode::Converge,
+    };
+    let installed = install::install(config, &hosts, &roles, &install_plan, mode, progress).await?;
     drop(hosts);
     let out = NodesOutputs::new(
         config,
         &roles,
-        &|h: &str| node_names.get(h).cloned().unwrap_or_else(|| h.to_owned()),
+        &node_name,
         &install_plan.tag,
         &install_plan.addresses.api_server,
     );
