@@ -193,6 +193,41 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
         "{}",
         third.stderr
     );
+
+    // status: live hosts and nodes, healthy (exit 0); with an agent's VM stopped, unhealthy
+    // (exit 4) naming it.
+    let status = c.run(&["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(
+        status
+            .stdout
+            .contains("live: 5 of 5 hosts reachable over SSH"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("healthy: every host answers"),
+        "{}",
+        status.stdout
+    );
+    let victim = hosts
+        .iter()
+        .find(|h| unit(h) == "k3s-agent")
+        .unwrap()
+        .name
+        .clone();
+    let cloud = c.cloud();
+    cloud.power(&victim, "stop");
+    cloud.wait_host_state(&victim, "stopped");
+    let status = c.run(&["status", "-o", "json"]);
+    assert_eq!(status.code, 4, "{status:?}");
+    let live: Value = serde_json::from_str(&status.stdout).unwrap();
+    let problems = live["live"]["nodes"]["problems"].to_string();
+    assert!(
+        problems.contains(&format!("host {victim} is unreachable")),
+        "{problems}"
+    );
+    assert!(status.stderr.contains("unhealthy"), "{}", status.stderr);
     c.teardown();
 }
 

@@ -4,8 +4,6 @@
 //! `nodes.ssh_fanout`). Each stage is one run of the embedded playbooks; a failed stage
 //! stops the install, naming each failed host with the tail of its k3s journal.
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value as Json};
 
 use super::plan::{self, Plan, Roles};
@@ -14,7 +12,7 @@ use crate::azure::resources::Secret;
 use crate::config::Config;
 use crate::error::Error;
 use crate::output::Progress;
-use crate::playbook::{self, Event, Playbook, RunOptions, Status, Target};
+use crate::playbook::{self, Playbook, RunOptions, Target};
 use crate::ssh::host::ExecRequest;
 
 /// Lines of a failed node's journal shown in the error.
@@ -66,18 +64,10 @@ async fn stage(
     }
     let hosts = pick(targets, names);
     let step = progress.step("nodes", &format!("{what} ({} hosts)", hosts.len()));
-    let p = progress.clone();
     let options = RunOptions {
         forks,
         extra_vars: vars,
-        on_event: Some(Arc::new(move |e: &Event| {
-            if let Event::Task(r) = e
-                && matches!(r.status, Status::Failed | Status::Unreachable)
-                && !r.ignored
-            {
-                p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
-            }
-        })),
+        on_event: Some(super::warn_failures(progress)),
         ..RunOptions::default()
     };
     let report = playbook::run_playbook(book, &hosts, &options).await?;

@@ -62,17 +62,9 @@ pub async fn run(
     let step = progress.step("nodes", &format!("connecting to {count} hosts"));
     let hosts = connect_playbook_targets(config, targets, &opts, config.nodes.ssh_fanout).await?;
     step.message(&format!("prepare.yml on {count} hosts"));
-    let p = progress.clone();
     let options = RunOptions {
         forks: config.nodes.ssh_fanout,
-        on_event: Some(Arc::new(move |e: &Event| {
-            if let Event::Task(r) = e
-                && matches!(r.status, Status::Failed | Status::Unreachable)
-                && !r.ignored
-            {
-                p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
-            }
-        })),
+        on_event: Some(warn_failures(progress)),
         ..RunOptions::default()
     };
     let report = playbook::run_playbook(&playbook::prepare(), &hosts, &options).await?;
@@ -180,4 +172,49 @@ async fn wait_ready(config: &Config, out: &NodesOutputs, progress: &Progress) ->
             Err(outputs::kube_err(e))
         }
     }
+}
+
+/// `down` for `cloud.kind: static`: removes k3s from every inventory host with the embedded
+/// `k3s-uninstall.yml` (the hosts themselves are the user's and stay). Returns the hosts and
+/// the changes made.
+pub async fn uninstall(config: &Config, progress: &Progress) -> Result<(usize, usize), Error> {
+    let targets = select_targets(config, None)?;
+    let count = targets.len();
+    let opts = ssh_options(config);
+    let step = progress.step("down", &format!("removing k3s from {count} hosts"));
+    let hosts = connect_playbook_targets(config, targets, &opts, config.nodes.ssh_fanout).await?;
+    let dir = playbooks::materialize(&config.paths().playbooks_dir())?;
+    let book = playbook::load(&dir.join("k3s-uninstall.yml"))?;
+    let options = RunOptions {
+        forks: config.nodes.ssh_fanout,
+        on_event: Some(warn_failures(progress)),
+        ..RunOptions::default()
+    };
+    let report = playbook::run_playbook(&book, &hosts, &options).await?;
+    if !report.success() {
+        step.failed("k3s-uninstall.yml failed");
+        return Err(Error::Failed(format!(
+            "k3s-uninstall.yml failed on some hosts:\n{}",
+            report.recap()
+        )));
+    }
+    step.done(&format!(
+        "removed k3s from {count} hosts ({} changes)",
+        report.changed()
+    ));
+    Ok((count, report.changed()))
+}
+
+/// An event sink that warns of every task that failed or found its host unreachable (not
+/// ignored), with the last lines of its output.
+pub fn warn_failures(progress: &Progress) -> playbook::EventSink {
+    let p = progress.clone();
+    Arc::new(move |e: &Event| {
+        if let Event::Task(r) = e
+            && matches!(r.status, Status::Failed | Status::Unreachable)
+            && !r.ignored
+        {
+            p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
+        }
+    })
 }
