@@ -18,6 +18,7 @@ mod newcomer_demo;
 mod nodes_ansible;
 mod nodes_e2e;
 mod nodes_k3s;
+mod nodes_k3s_ansible;
 mod nodes_k3s_kill;
 mod nodes_k3s_sources;
 mod nodes_k3s_token;

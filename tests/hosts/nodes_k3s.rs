@@ -42,7 +42,7 @@ fn stage_changes(stderr: &str) -> Vec<(String, u64)> {
 }
 
 /// What identifies a k3s run on `h`: the unit's main PID and the token file.
-fn k3s_identity(c: &Cluster, h: &NodeHost, unit: &str) -> String {
+pub(crate) fn k3s_identity(c: &Cluster, h: &NodeHost, unit: &str) -> String {
     let cmd = format!(
         "sudo -n systemctl show -p MainPID --value {unit}; sudo -n systemctl is-active {unit}; \
          sudo -n sha256sum /etc/rancher/k3s/token"
