@@ -170,7 +170,8 @@ fn ansible_playbook_and_platform_prepare_hosts_to_the_same_state() {
 
     // The same end state, file by file.
     let theirs = end_state(&c, agent);
-    assert!(theirs.contains("== /etc/hostname\nHOST\n"), "{theirs}");
+    // prepare.yml names the host after its node name, the VM's computer name.
+    assert!(theirs.contains("== /etc/hostname\nCOMPUTER\n"), "{theirs}");
     assert_eq!(end_state(&c, server), theirs);
 
     // Neither tool finds anything to change after the other.

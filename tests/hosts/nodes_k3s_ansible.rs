@@ -16,7 +16,7 @@ use support::nodes::{NodeHost, count, recap};
 use support::{Cluster, Need, require};
 
 use super::nodes_ansible::Ansible;
-use super::nodes_k3s::k3s_identity;
+use super::nodes_k3s::{assert_nothing_changed, k3s_identity};
 
 fn unit(h: &NodeHost) -> &'static str {
     if h.name.contains("servers") {
@@ -205,24 +205,7 @@ fn ansible_playbook_runs_the_k3s_playbooks_to_the_state_platform_reaches() {
     assert_eq!(theirs, agent_state(&c, old));
 
     // platform finds nothing to do on the host Ansible installed, and the node is Ready.
-    let again = c.run(&["up"]);
-    assert_eq!(again.code, 0, "{again:?}");
-    assert!(
-        again
-            .stderr
-            .contains("ok nodes prepared 5 hosts (0 changes)"),
-        "{}",
-        again.stderr
-    );
-    let stages: Vec<&str> = again
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("ok nodes k3s"))
-        .collect();
-    assert_eq!(stages.len(), 3, "{}", again.stderr);
-    for l in stages {
-        assert!(l.contains(": 0 changes ("), "{}", again.stderr);
-    }
+    assert_nothing_changed(&c.run(&["up"]), 5);
     let version = c.outputs("nodes")["version"].as_str().unwrap().to_owned();
     let ready = c.ready_nodes();
     assert_eq!(ready.len(), 5, "{ready:?}");

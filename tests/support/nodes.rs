@@ -236,9 +236,9 @@ pub fn count(recap: &[(String, u64)], key: &str) -> u64 {
 }
 
 impl Cluster {
-    /// `(name, kubelet version)` of every Node whose Ready condition is True, read by the real
-    /// `kubectl` through the cluster's own kubeconfig (`<state_dir>/kubeconfig`).
-    pub fn ready_nodes(&self) -> Vec<(String, String)> {
+    /// `kubectl get nodes -o json`, the real `kubectl` through the cluster's own kubeconfig
+    /// (`<state_dir>/kubeconfig`).
+    pub fn kubectl_nodes(&self) -> Value {
         let out = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(self.state_dir().join("kubeconfig"))
@@ -250,8 +250,13 @@ impl Cluster {
             "kubectl get nodes: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let nodes: Value = serde_json::from_slice(&out.stdout).unwrap();
-        nodes["items"]
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `(name, kubelet version)` of every Node whose Ready condition is True
+    /// ([`Cluster::kubectl_nodes`]).
+    pub fn ready_nodes(&self) -> Vec<(String, String)> {
+        self.kubectl_nodes()["items"]
             .as_array()
             .unwrap()
             .iter()
