@@ -41,8 +41,22 @@ fn stage_changes(stderr: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// Asserts that a run through the nodes phase (`run`, on `hosts` hosts) changed nothing:
+/// prepare.yml and each of the three k3s stages report 0 changes.
+pub(crate) fn assert_nothing_changed(run: &support::Run, hosts: usize) {
+    assert_eq!(run.code, 0, "{run:?}");
+    let changes = stage_changes(&run.stderr);
+    assert_eq!(changes.len(), 3, "three k3s stages: {}", run.stderr);
+    for (what, n) in &changes {
+        assert_eq!(*n, 0, "{what}: {}", run.stderr);
+    }
+    // prepare.yml too: k3s left the modes of the directories it made alone.
+    let prepared = format!("ok nodes prepared {hosts} hosts (0 changes)");
+    assert!(run.stderr.contains(&prepared), "{}", run.stderr);
+}
+
 /// What identifies a k3s run on `h`: the unit's main PID and the token file.
-fn k3s_identity(c: &Cluster, h: &NodeHost, unit: &str) -> String {
+pub(crate) fn k3s_identity(c: &Cluster, h: &NodeHost, unit: &str) -> String {
     let cmd = format!(
         "sudo -n systemctl show -p MainPID --value {unit}; sudo -n systemctl is-active {unit}; \
          sudo -n sha256sum /etc/rancher/k3s/token"
@@ -112,18 +126,7 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
     let kubeconfig = c.state_dir().join("kubeconfig");
     let mode = std::fs::metadata(&kubeconfig).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let kubectl = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["get", "nodes", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        kubectl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&kubectl.stderr)
-    );
-    let nodes: Value = serde_json::from_slice(&kubectl.stdout).unwrap();
+    let nodes = c.kubectl_nodes();
     let items = nodes["items"].as_array().unwrap();
     assert_eq!(items.len(), 5, "{nodes}");
     for n in items {
@@ -161,21 +164,7 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
     for b in &before {
         assert!(b.contains("\nactive\n"), "{b}");
     }
-    let again = c.run(&["up", "--force-phase", "nodes"]);
-    assert_eq!(again.code, 0, "{again:?}");
-    let changes = stage_changes(&again.stderr);
-    assert_eq!(changes.len(), 3, "three k3s stages: {}", again.stderr);
-    for (what, n) in &changes {
-        assert_eq!(*n, 0, "{what}: {}", again.stderr);
-    }
-    // prepare.yml too: k3s left the modes of the directories it made alone.
-    assert!(
-        again
-            .stderr
-            .contains("ok nodes prepared 5 hosts (0 changes)"),
-        "{}",
-        again.stderr
-    );
+    assert_nothing_changed(&c.run(&["up", "--force-phase", "nodes"]), 5);
     let after: Vec<String> = hosts.iter().map(|h| k3s_identity(&c, h, unit(h))).collect();
     assert_eq!(before, after, "a k3s unit restarted or a token changed");
     assert_eq!(
@@ -258,10 +247,7 @@ fn restarts(c: &Cluster, h: &NodeHost, unit: &str) -> Vec<(f64, f64)> {
 }
 
 fn set_version(c: &Cluster, from: &str, to: &str) {
-    let path = c.path().join("platform.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{text}");
-    std::fs::write(&path, text.replace(from, to)).unwrap();
+    edit(c, from, to);
 }
 
 /// Every node's kubelet version and whether it is cordoned, by real kubectl.

@@ -125,6 +125,17 @@ async fn journal_tail(t: &Target, unit: &str) -> String {
         .join("\n")
 }
 
+/// Keeps `vars` as `<state_dir>/secrets/k3s-vars-<stage>.json` (0600) and returns them:
+/// `ansible-playbook -e @` that file runs the stage's playbook with exactly what the phase
+/// gave it (the playbooks' headers say how).
+fn kept(config: &Config, stage: &str, vars: Map<String, Json>) -> Result<Map<String, Json>, Error> {
+    let text = serde_json::to_string_pretty(&vars)
+        .map_err(|e| Error::Failed(format!("k3s variables: {e}")))?;
+    crate::fsutil::ensure_private_dir(&config.paths().secrets_dir())?;
+    crate::fsutil::write_atomic(&config.paths().k3s_vars(stage), text.as_bytes())?;
+    Ok(vars)
+}
+
 /// What the install leaves for the rest of the phase.
 #[derive(Debug)]
 pub struct Installed {
@@ -193,7 +204,7 @@ pub async fn install(
         format!("k3s server {} (initializes the cluster)", roles.init),
         "server",
         init.to_vec(),
-        plan::vars(config, install, &password, ""),
+        kept(config, "init", plan::vars(config, install, &password, ""))?,
         "k3s",
         1,
     )
@@ -210,7 +221,11 @@ pub async fn install(
         "k3s servers joining one at a time".into(),
         "server",
         roles.servers.clone(),
-        plan::vars(config, install, &join, &install.addresses.join_url),
+        kept(
+            config,
+            "servers",
+            plan::vars(config, install, &join, &install.addresses.join_url),
+        )?,
         "k3s",
         1,
     )
@@ -219,7 +234,11 @@ pub async fn install(
         "k3s agents".into(),
         "agent",
         roles.agents.clone(),
-        plan::vars(config, install, &join, &install.addresses.agent_url),
+        kept(
+            config,
+            "agents",
+            plan::vars(config, install, &join, &install.addresses.agent_url),
+        )?,
         "k3s-agent",
         fanout,
     )
