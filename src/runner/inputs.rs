@@ -101,6 +101,8 @@ struct GitopsInputs<'a> {
     cluster: &'a str,
     gitops: &'a crate::config::Gitops,
     postgres: &'a crate::config::Postgres,
+    /// Not in `postgres` (infra does not read them): the Secrets this phase writes.
+    postgres_secrets: &'a [crate::config::PgSecret],
 }
 
 /// The config a phase reads, as JSON (field order fixed by the structs above).
@@ -128,6 +130,7 @@ pub fn config_inputs(phase: Phase, c: &Config) -> serde_json::Value {
             cluster,
             gitops: &c.gitops,
             postgres: &c.postgres,
+            postgres_secrets: &c.postgres.secrets,
         }),
     };
     // Serializing plain config structs cannot fail (no maps with non-string keys).
