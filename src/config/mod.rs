@@ -257,6 +257,9 @@ pub struct Gitops {
     /// The name of the environment variable holding an HTTPS token; the token itself is read
     /// when the phase runs and never stored.
     pub token_env: Option<String>,
+    /// For an SSH repository: a known_hosts file with the Git host's keys (pinned into the
+    /// source Secret).
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// The `gitops.flux` section: which Flux release to install and where it comes from.
@@ -273,6 +276,7 @@ pub struct Flux {
 
 /// One problem in a config file.
 pub use crate::yaml::Issue as ConfigIssue;
+pub use sections::{FLUX_RELEASES, FLUX_VERSION, flux_checksum};
 pub use validate::overlap;
 
 /// Every problem found in a config file.

@@ -453,6 +453,7 @@ fn gitops(
     let manifests = string(&mut d, "manifests", issues).map(|(s, _)| expand_path(&s, base));
     let interval = string(&mut d, "interval", issues).map(|(s, _)| s);
     let token_env = string(&mut d, "token_env", issues).map(|(s, _)| s);
+    let known_hosts = string(&mut d, "known_hosts", issues).map(|(s, _)| expand_path(&s, base));
     d.finish(issues);
     Gitops {
         controller,
@@ -463,6 +464,7 @@ fn gitops(
         manifests,
         interval: interval.unwrap_or_else(|| "1m".into()),
         token_env,
+        known_hosts,
     }
 }
 

@@ -129,9 +129,40 @@ fn token_env_is_a_variable_name_for_https_only() {
         "gitops.token_env",
         "NAME of an environment variable",
     );
-    let ssh = flux(&format!("{sha}, token_env: GIT_TOKEN"), "")
-        .replace("https://git.example.com/fleet", "ssh://git@git.example.com/fleet");
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(&kh, "git.example.com ssh-ed25519 AAAA\n").unwrap();
+    let ssh = flux(
+        &format!("{sha}, token_env: GIT_TOKEN, known_hosts: '{}'", kh.display()),
+        "",
+    )
+    .replace("https://git.example.com/fleet", "ssh://git@git.example.com/fleet");
     refused(&ssh, "gitops.token_env", "only applies to an https://");
+}
+
+#[test]
+fn an_ssh_repository_needs_a_known_hosts_file() {
+    let sha = format!("flux: {{sha256: {SHA}}}");
+    let ssh = |extra: &str| {
+        flux(&format!("{sha}{extra}"), "")
+            .replace("https://git.example.com/fleet", "ssh://git@git.example.com/fleet")
+    };
+    refused(&ssh(""), "gitops.known_hosts", "required for an SSH repository");
+    refused(
+        &ssh(", known_hosts: /nonexistent/kh"),
+        "gitops.known_hosts",
+        "does not exist",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(&kh, "git.example.com ssh-ed25519 AAAA\n").unwrap();
+    let c = load(&ssh(&format!(", known_hosts: '{}'", kh.display()))).unwrap();
+    assert_eq!(c.gitops.known_hosts.as_deref(), Some(kh.as_path()));
+    refused(
+        &flux(&format!("{sha}, known_hosts: '{}'", kh.display()), ""),
+        "gitops.known_hosts",
+        "only applies to an SSH repository",
+    );
 }
 
 #[test]

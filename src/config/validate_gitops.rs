@@ -35,12 +35,32 @@ pub(super) fn check(c: &Config, k: &mut Checker<'_>) {
         is_duration(&g.interval),
         "use a duration such as 30s, 1m, 5m or 1h30m (at least 10s)",
     );
-    if let Some(m) = &g.manifests
-        && !m.is_file()
+    for (key, file) in [("manifests", &g.manifests), ("known_hosts", &g.known_hosts)] {
+        if let Some(f) = file
+            && !f.is_file()
+        {
+            k.fail(
+                &format!("gitops.{key}"),
+                format!("{} does not exist", f.display()),
+            );
+        }
+    }
+    let ssh = g
+        .repository
+        .as_deref()
+        .is_some_and(|r| r.starts_with("ssh://") || r.starts_with("git@"));
+    if ssh && g.known_hosts.is_none() {
+        k.fail(
+            "gitops.known_hosts",
+            "required for an SSH repository: a known_hosts file with the Git host's keys (for example from `ssh-keyscan HOST`, checked against the host's published fingerprints)".into(),
+        );
+    }
+    if g.repository.as_deref().is_some_and(|r| r.starts_with("https://"))
+        && g.known_hosts.is_some()
     {
         k.fail(
-            "gitops.manifests",
-            format!("{} does not exist", m.display()),
+            "gitops.known_hosts",
+            "only applies to an SSH repository (ssh:// or git@host:path)".into(),
         );
     }
     if g.controller == Controller::Flux {

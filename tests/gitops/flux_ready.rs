@@ -1,0 +1,152 @@
+//! The wait for Flux's source and sync: the revision once Ready, the condition's message
+//! when not. The stand-in has no Flux reconciler yet, so each test writes the status a
+//! controller would, through the status subresource.
+
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+use platform::output::Progress;
+use platform::phases::gitops::source::{reference, wait_ready};
+use platform::phases::gitops::{GitopsOutputs, TIMEOUT, bootstrap};
+
+/// Bootstraps the fixture and returns the applier.
+async fn bootstrapped(
+    api: &super::ApiServer,
+    dir: &std::path::Path,
+    gitops: &str,
+) -> platform::kube::apply::Applier {
+    let manifests = format!("  manifests: '{}'\n{gitops}", super::fixture().display());
+    let c = super::config(dir, &manifests, "");
+    let cache = tempfile::tempdir().unwrap();
+    let (mut applier, _) = api.applier().await;
+    bootstrap(
+        &c,
+        &mut applier,
+        &GitopsOutputs::default(),
+        &super::infra(),
+        cache.path(),
+        &Progress::discard(),
+    )
+    .await
+    .unwrap();
+    applier
+}
+
+/// Sets `kind` flux-system's status as a controller reconciling its current generation.
+async fn set_status(
+    applier: &platform::kube::apply::Applier,
+    kind: &str,
+    ready: &str,
+    message: &str,
+    extra: serde_json::Value,
+) {
+    let api = applier.api_of(&reference(kind)).unwrap();
+    let obj = api.get("flux-system").await.unwrap();
+    let mut status = json!({
+        "observedGeneration": obj.metadata.generation,
+        "conditions": [{"type": "Ready", "status": ready, "reason": "Test",
+            "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    });
+    status.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let body = json!({"apiVersion": reference(kind).api_version, "kind": kind,
+        "status": status});
+    api.patch_status(
+        "flux-system",
+        &PatchParams::apply("source-controller").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn ready_objects_report_their_revision() {
+    let api = super::ApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let applier = bootstrapped(&api, dir.path(), "").await;
+    let rev = "main@sha1:0123456789abcdef0123456789abcdef01234567";
+    set_status(
+        &applier,
+        "GitRepository",
+        "True",
+        &format!("stored artifact for revision '{rev}'"),
+        json!({"artifact": {"revision": rev, "path": "p", "url": "http://x/p",
+            "lastUpdateTime": "2026-01-01T00:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(wait_ready(&applier, "GitRepository", TIMEOUT).await.unwrap(), rev);
+    set_status(
+        &applier,
+        "Kustomization",
+        "True",
+        &format!("Applied revision: {rev}"),
+        json!({"lastAppliedRevision": rev}),
+    )
+    .await;
+    assert_eq!(wait_ready(&applier, "Kustomization", TIMEOUT).await.unwrap(), rev);
+}
+
+#[tokio::test]
+async fn a_source_that_is_not_ready_fails_naming_the_message() {
+    let api = super::ApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let applier = bootstrapped(&api, dir.path(), "  branch: nope\n").await;
+    let message = "failed to checkout and determine revision: unable to clone 'https://git.example.com/fleet.git': couldn't find remote ref \"refs/heads/nope\"";
+    set_status(&applier, "GitRepository", "False", message, json!({})).await;
+    let e = wait_ready(&applier, "GitRepository", TIMEOUT)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!("GitRepository flux-system/flux-system is not Ready: {message}")
+    );
+}
+
+#[tokio::test]
+async fn an_https_token_goes_into_the_source_secret() {
+    let api = super::ApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // PATH is set wherever tests run; its value stands in for a token.
+    let applier = bootstrapped(&api, dir.path(), "  token_env: PATH\n").await;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(applier.client().clone(), "flux-system");
+    let data = secrets.get("flux-system").await.unwrap().data.unwrap();
+    assert_eq!(data["username"].0, b"git");
+    assert_eq!(
+        data["password"].0,
+        std::env::var("PATH").unwrap().into_bytes()
+    );
+    let gr = applier.api_of(&reference("GitRepository")).unwrap();
+    let gr = gr.get("flux-system").await.unwrap();
+    assert_eq!(gr.data["spec"]["secretRef"]["name"], "flux-system");
+}
+
+#[tokio::test]
+async fn a_missing_token_variable_stops_before_anything_is_applied() {
+    let api = super::ApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = format!(
+        "  manifests: '{}'\n  token_env: PLATFORM_TEST_NO_SUCH_VARIABLE\n",
+        super::fixture().display()
+    );
+    let c = super::config(dir.path(), &manifests, "");
+    let cache = tempfile::tempdir().unwrap();
+    let (mut applier, count) = api.applier().await;
+    let e = bootstrap(
+        &c,
+        &mut applier,
+        &GitopsOutputs::default(),
+        &super::infra(),
+        cache.path(),
+        &Progress::discard(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("gitops.token_env") && e.contains("PLATFORM_TEST_NO_SUCH_VARIABLE"),
+        "{e}"
+    );
+    assert_eq!(count.writes(), 0);
+}

@@ -1,0 +1,87 @@
+//! The gitops phase's steps against real servers on loopback: the Flux manifests' download
+//! and pin against a local HTTP server (`flux_manifests`), and the staged install, pruning,
+//! the postgres Secrets, Flux's source objects, the no-write re-run and the Ready wait
+//! against the k3s stand-in's API server (`flux_install`, `flux_ready`). Without a Flux
+//! reconciler in the stand-in, the Ready tests write the status a controller would.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
+mod flux_install;
+mod flux_manifests;
+mod flux_ready;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube_standin::pki::DevPki;
+use kube_standin::store::memory::MemoryStore;
+use platform::config::Config;
+use platform::kube::apply::Applier;
+use platform::kube::client::RequestCount;
+
+/// The k3s stand-in's API server on 127.0.0.1 with its admin kubeconfig.
+pub struct ApiServer {
+    pub server: kube_standin::RunningServer,
+    pub kubeconfig: String,
+}
+
+impl ApiServer {
+    pub async fn start() -> ApiServer {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let pki = DevPki::generate(&[]).unwrap();
+        let mut config = kube_standin::ServerConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            pki.serving.cert_pem.clone(),
+            pki.serving.key_pem.clone(),
+        );
+        config.client_ca_pem = Some(pki.client_ca.cert_pem().to_string());
+        config.workload_ready_delay = Duration::from_millis(50);
+        let store = Arc::new(MemoryStore::new(1000));
+        let server = kube_standin::start(config, store).await.unwrap();
+        let kubeconfig = pki.admin_kubeconfig(&server.url());
+        ApiServer { server, kubeconfig }
+    }
+
+    /// The product's client for this server, counting its requests.
+    pub async fn client(&self) -> (kube::Client, RequestCount) {
+        let doc = platform::kube::kubeconfig::parse(&self.kubeconfig, "kubeconfig").unwrap();
+        platform::kube::client::counted_client(&doc).await.unwrap()
+    }
+
+    /// A fresh applier with its request count.
+    pub async fn applier(&self) -> (Applier, RequestCount) {
+        let (client, count) = self.client().await;
+        (Applier::new(client).await.unwrap(), count)
+    }
+}
+
+/// The Flux-shaped fixture.
+pub fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitops/flux-install.yaml")
+}
+
+/// A flux config in `dir` (base directory) with gitops fields `gitops` and more top-level
+/// YAML `more`; the postgres password file is written.
+pub fn config(dir: &Path, gitops: &str, more: &str) -> Config {
+    let text = format!(
+        "cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops:\n  controller: flux\n  repository: https://git.example.com/fleet.git\n{gitops}{more}"
+    );
+    let c = Config::from_str(&text, dir, None).unwrap();
+    let pw = c.paths().postgres_password();
+    std::fs::create_dir_all(pw.parent().unwrap()).unwrap();
+    std::fs::write(&pw, PASSWORD).unwrap();
+    c
+}
+
+/// The postgres password the tests put in the secrets directory.
+pub const PASSWORD: &str = "Pg-s3cret/with:odd@chars7-";
+
+/// Infra outputs with the server's address.
+pub fn infra() -> serde_json::Value {
+    serde_json::json!({"postgres": {"fqdn": "demo-pg.private.postgres.database.azure.com"}})
+}
