@@ -413,8 +413,7 @@ fn pg_secrets(d: &mut MapDecoder<'_>, issues: &mut Vec<ConfigIssue>) -> Vec<PgSe
                     issues,
                     fp,
                     item.pos,
-                    "required: each postgres.secrets entry has namespace, database and name"
-                        .into(),
+                    "required: each postgres.secrets entry has namespace, database and name".into(),
                 );
             }
             v
@@ -497,6 +496,8 @@ fn flux(node: Option<&Node>, issues: &mut Vec<ConfigIssue>) -> Flux {
         manifests_url: manifests_url
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| FLUX_RELEASES.into()),
-        sha256: sha256.filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()),
+        sha256: sha256
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_ascii_lowercase()),
     }
 }

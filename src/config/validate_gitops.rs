@@ -55,7 +55,9 @@ pub(super) fn check(c: &Config, k: &mut Checker<'_>) {
             "required for an SSH repository: a known_hosts file with the Git host's keys (for example from `ssh-keyscan HOST`, checked against the host's published fingerprints)".into(),
         );
     }
-    if g.repository.as_deref().is_some_and(|r| r.starts_with("https://"))
+    if g.repository
+        .as_deref()
+        .is_some_and(|r| r.starts_with("https://"))
         && g.known_hosts.is_some()
     {
         k.fail(
@@ -95,7 +97,10 @@ fn repository(g: &Gitops, k: &mut Checker<'_>) {
             ok,
             "use the NAME of an environment variable (letters, digits and '_'), never the token itself",
         );
-        if g.repository.as_deref().is_some_and(|r| !r.starts_with("https://")) {
+        if g.repository
+            .as_deref()
+            .is_some_and(|r| !r.starts_with("https://"))
+        {
             k.fail(
                 "gitops.token_env",
                 "only applies to an https:// repository (an SSH repository uses a deploy key)"
@@ -109,7 +114,8 @@ fn flux(g: &Gitops, k: &mut Checker<'_>) {
     let f = &g.flux;
     let v = f.version.strip_prefix("v2.").unwrap_or("");
     let ok = v.split('.').count() == 2
-        && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && v.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     k.pattern(
         "gitops.flux.version",
         &f.version,
@@ -194,8 +200,7 @@ fn pg_secrets(c: &Config, k: &mut Checker<'_>) {
     if !pg.secrets.is_empty() && c.gitops.controller == Controller::None {
         k.fail(
             "postgres.secrets",
-            "the gitops phase writes these Secrets; set gitops.controller to flux or argocd"
-                .into(),
+            "the gitops phase writes these Secrets; set gitops.controller to flux or argocd".into(),
         );
     }
     for (i, s) in pg.secrets.iter().enumerate() {

@@ -145,10 +145,8 @@ impl Applier {
     /// The API of `r`'s kind, in its namespace when the kind is namespaced; the reference
     /// gets `default` as namespace when a namespaced object names none.
     fn api(&self, r: &mut ObjectRef) -> Result<Api<DynamicObject>, KubeError> {
-        let (ar, caps): (ApiResource, ApiCapabilities) = self
-            .discovery
-            .resolve_gvk(&r.gvk())
-            .ok_or_else(|| {
+        let (ar, caps): (ApiResource, ApiCapabilities) =
+            self.discovery.resolve_gvk(&r.gvk()).ok_or_else(|| {
                 KubeError::Invalid(format!(
                     "{r}: the API serves no {} {}",
                     r.api_version, r.kind

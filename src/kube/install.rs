@@ -206,9 +206,11 @@ fn is_available(d: Option<&Deployment>) -> bool {
         return false;
     };
     status.observed_generation >= d.metadata.generation
-        && status.conditions.iter().flatten().any(|c| {
-            c.type_ == "Available" && c.status == "True"
-        })
+        && status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Available" && c.status == "True")
 }
 
 async fn wait_available(

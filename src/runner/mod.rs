@@ -7,7 +7,7 @@
 //! file is memory, never the source of truth. `plan` and `up` decide through the same
 //! [`decide`], so what `plan` prints is what `up` does.
 
-pub(crate) mod inputs;
+mod inputs;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -55,7 +55,10 @@ async fn a_wrong_checksum_is_refused_and_nothing_is_cached() {
     let e = manifests::flux(&g, cache.path()).await.unwrap_err();
     assert!(matches!(e, ManifestError::Mismatch { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains(&wrong) && msg.contains(&sha256_hex(BODY)), "{msg}");
+    assert!(
+        msg.contains(&wrong) && msg.contains(&sha256_hex(BODY)),
+        "{msg}"
+    );
     assert!(msg.contains("/download/v2.9.4/install.yaml"), "{msg}");
     assert!(!cache.path().join("v2.9.4/install.yaml").exists());
 }
@@ -65,8 +68,14 @@ async fn a_missing_release_names_the_url() {
     let site = FileServer::start(vec![]);
     let g = gitops(&site.base, &"a".repeat(64));
     let cache = tempfile::tempdir().unwrap();
-    let e = manifests::flux(&g, cache.path()).await.unwrap_err().to_string();
-    assert!(e.contains("/download/v2.9.4/install.yaml") && e.contains("404"), "{e}");
+    let e = manifests::flux(&g, cache.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/download/v2.9.4/install.yaml") && e.contains("404"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

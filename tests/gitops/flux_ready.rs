@@ -47,7 +47,10 @@ async fn set_status(
         "conditions": [{"type": "Ready", "status": ready, "reason": "Test",
             "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}],
     });
-    status.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    status
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     let body = json!({"apiVersion": reference(kind).api_version, "kind": kind,
         "status": status});
     api.patch_status(
@@ -74,7 +77,12 @@ async fn ready_objects_report_their_revision() {
             "lastUpdateTime": "2026-01-01T00:00:00Z"}}),
     )
     .await;
-    assert_eq!(wait_ready(&applier, "GitRepository", TIMEOUT).await.unwrap(), rev);
+    assert_eq!(
+        wait_ready(&applier, "GitRepository", TIMEOUT)
+            .await
+            .unwrap(),
+        rev
+    );
     set_status(
         &applier,
         "Kustomization",
@@ -83,7 +91,12 @@ async fn ready_objects_report_their_revision() {
         json!({"lastAppliedRevision": rev}),
     )
     .await;
-    assert_eq!(wait_ready(&applier, "Kustomization", TIMEOUT).await.unwrap(), rev);
+    assert_eq!(
+        wait_ready(&applier, "Kustomization", TIMEOUT)
+            .await
+            .unwrap(),
+        rev
+    );
 }
 
 #[tokio::test]

@@ -162,10 +162,9 @@ pub async fn bootstrap(
         on(Event::Applied(&r, o));
         secret_refs.push(r);
     }
-    let secrets_deleted =
-        install::prune(applier, &previous.postgres_secrets, &secret_refs, &on)
-            .await
-            .map_err(kube_err)?;
+    let secrets_deleted = install::prune(applier, &previous.postgres_secrets, &secret_refs, &on)
+        .await
+        .map_err(kube_err)?;
     let (flux_objs, info) = source::objects(config, &creds)?;
     if generated && let Some(key) = &info.deploy_key {
         progress.warn(format!(

@@ -31,8 +31,8 @@ pub fn objects(config: &Config, infra: &Value) -> Result<Vec<DynamicObject>, Err
                 "postgres.secrets: infra recorded no PostgreSQL server address (run `platform up` from infra, with postgres.enabled)".into(),
             )
         })?;
-    let password = crate::phases::infra::secrets::postgres_password(config, false)?
-        .ok_or_else(|| {
+    let password =
+        crate::phases::infra::secrets::postgres_password(config, false)?.ok_or_else(|| {
             Error::Usage(format!(
                 "postgres.secrets: the server's password is missing from {}",
                 config.paths().postgres_password().display()
@@ -97,8 +97,10 @@ pub async fn ensure_namespaces(
         }
         let mut obj = Namespace::default();
         obj.metadata.name = Some(ns.to_owned());
-        let mut pp = PostParams::default();
-        pp.field_manager = Some(crate::kube::apply::MANAGER.into());
+        let pp = PostParams {
+            field_manager: Some(crate::kube::apply::MANAGER.into()),
+            ..PostParams::default()
+        };
         match api.create(&pp, &obj).await {
             Ok(_) => created += 1,
             // Someone else made it in between: that is what was wanted.
