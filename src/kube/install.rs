@@ -62,7 +62,11 @@ pub async fn install(
         .collect();
     for crd in &crds {
         let name = object_ref(crd).name;
-        wait_established(applier.client(), &name, deadline, timeout).await?;
+        let api: Api<CustomResourceDefinition> = Api::all(applier.client().clone());
+        let label = format!("CustomResourceDefinition {name}");
+        let cond = conditions::is_crd_established();
+        let within = (deadline, timeout);
+        wait_for(api, &name, cond, label, "CRDs not Established", within).await?;
         on(Event::Established(&name));
     }
     let mut wanted: Vec<ObjectRef> = crds.iter().flat_map(|c| served_kinds(c)).collect();
@@ -78,7 +82,11 @@ pub async fn install(
         .filter(|r| r.api_version == "apps/v1" && r.kind == "Deployment")
         .collect();
     for d in deployments {
-        wait_available(applier.client(), d, deadline, timeout).await?;
+        let ns = d.namespace.as_deref().unwrap_or("default");
+        let api: Api<Deployment> = Api::namespaced(applier.client().clone(), ns);
+        let within = (deadline, timeout);
+        let what = "Deployments not Available";
+        wait_for(api, &d.name, is_available, d.to_string(), what, within).await?;
         on(Event::Available(d));
     }
     Ok(done)
@@ -178,23 +186,26 @@ async fn wait_served(
     }
 }
 
-async fn wait_established(
-    client: &kube::Client,
+/// Waits until `cond` holds for `api`'s object `name` (shown as `label`), until `deadline`;
+/// `what` says what a timeout means.
+async fn wait_for<K>(
+    api: Api<K>,
     name: &str,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<(), KubeError> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let wait = await_condition(api, name, conditions::is_crd_established());
-    match tokio::time::timeout_at(deadline, wait).await {
+    cond: impl kube::runtime::wait::Condition<K>,
+    label: String,
+    what: &str,
+    (deadline, timeout): (Instant, Duration),
+) -> Result<(), KubeError>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    match tokio::time::timeout_at(deadline, await_condition(api, name, cond)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(KubeError::Invalid(format!(
-            "watching CustomResourceDefinition {name}: {e}"
-        ))),
+        Ok(Err(e)) => Err(KubeError::Invalid(format!("watching {label}: {e}"))),
         Err(_) => Err(KubeError::Timeout {
-            what: "CRDs not Established".into(),
+            what: what.into(),
             secs: timeout.as_secs(),
-            waiting: vec![format!("CustomResourceDefinition {name}")],
+            waiting: vec![label],
         }),
     }
 }
@@ -211,24 +222,4 @@ fn is_available(d: Option<&Deployment>) -> bool {
             .iter()
             .flatten()
             .any(|c| c.type_ == "Available" && c.status == "True")
-}
-
-async fn wait_available(
-    client: &kube::Client,
-    r: &ObjectRef,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<(), KubeError> {
-    let ns = r.namespace.as_deref().unwrap_or("default");
-    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let wait = await_condition(api, &r.name, is_available);
-    match tokio::time::timeout_at(deadline, wait).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(KubeError::Invalid(format!("watching {r}: {e}"))),
-        Err(_) => Err(KubeError::Timeout {
-            what: "Deployments not Available".into(),
-            secs: timeout.as_secs(),
-            waiting: vec![r.to_string()],
-        }),
-    }
 }

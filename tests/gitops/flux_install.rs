@@ -8,29 +8,19 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 
-use platform::output::Progress;
-use platform::phases::gitops::{GitopsOutputs, bootstrap};
+use platform::phases::gitops::GitopsOutputs;
+
+use super::{ApiServer, bootstrap, config, fixture_line};
 
 const SECRETS: &str = "postgres:\n  databases: [kong, atlas]\n  secrets:\n    - {namespace: kong, database: kong, name: kong-postgres}\n";
 
 #[tokio::test]
 async fn the_fixture_installs_in_stages_and_a_rerun_writes_nothing() {
-    let api = super::ApiServer::start().await;
+    let api = ApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let manifests = format!("  manifests: '{}'\n", super::fixture().display());
-    let c = super::config(dir.path(), &manifests, SECRETS);
-    let cache = tempfile::tempdir().unwrap();
-    let (mut applier, count) = api.applier().await;
-    let first = bootstrap(
-        &c,
-        &mut applier,
-        &GitopsOutputs::default(),
-        &super::infra(),
-        cache.path(),
-        &Progress::discard(),
-    )
-    .await
-    .unwrap();
+    let c = config(dir.path(), &fixture_line(), SECRETS);
+    let (first, applier, count) = bootstrap(&api, &c, &GitopsOutputs::default()).await;
+    let first = first.unwrap();
     let i = &first.installed;
     assert_eq!(
         (i.created, i.configured, i.unchanged, i.deleted),
@@ -118,17 +108,8 @@ async fn the_fixture_installs_in_stages_and_a_rerun_writes_nothing() {
     assert_eq!(ks["spec"]["sourceRef"]["kind"], "GitRepository");
 
     // The same config again, with a fresh client: reads and dry runs only.
-    let (mut applier, count) = api.applier().await;
-    let again = bootstrap(
-        &c,
-        &mut applier,
-        &first.outputs,
-        &super::infra(),
-        cache.path(),
-        &Progress::discard(),
-    )
-    .await
-    .unwrap();
+    let (again, _, count) = bootstrap(&api, &c, &first.outputs).await;
+    let again = again.unwrap();
     let i = &again.installed;
     assert_eq!(
         (i.created, i.configured, i.unchanged, i.deleted),
@@ -155,22 +136,11 @@ async fn flux_objects(
 
 #[tokio::test]
 async fn a_changed_set_deletes_what_it_no_longer_has() {
-    let api = super::ApiServer::start().await;
+    let api = ApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let manifests = format!("  manifests: '{}'\n", super::fixture().display());
-    let c = super::config(dir.path(), &manifests, SECRETS);
-    let cache = tempfile::tempdir().unwrap();
-    let (mut applier, _) = api.applier().await;
-    let first = bootstrap(
-        &c,
-        &mut applier,
-        &GitopsOutputs::default(),
-        &super::infra(),
-        cache.path(),
-        &Progress::discard(),
-    )
-    .await
-    .unwrap();
+    let c = config(dir.path(), &fixture_line(), SECRETS);
+    let (first, _, _) = bootstrap(&api, &c, &GitopsOutputs::default()).await;
+    let first = first.unwrap();
 
     // A "new release": no helm-controller (its ServiceAccount and Deployment), and one
     // changed argument on the source-controller.
@@ -185,22 +155,13 @@ async fn a_changed_set_deletes_what_it_no_longer_has() {
     let newer = dir.path().join("flux-next.yaml");
     std::fs::write(&newer, next).unwrap();
     let other = "postgres:\n  databases: [kong, atlas]\n  secrets:\n    - {namespace: atlas, database: atlas, name: atlas-postgres}\n";
-    let c2 = super::config(
+    let c2 = config(
         dir.path(),
         &format!("  manifests: '{}'\n", newer.display()),
         other,
     );
-    let (mut applier, count) = api.applier().await;
-    let second = bootstrap(
-        &c2,
-        &mut applier,
-        &first.outputs,
-        &super::infra(),
-        cache.path(),
-        &Progress::discard(),
-    )
-    .await
-    .unwrap();
+    let (second, applier, count) = bootstrap(&api, &c2, &first.outputs).await;
+    let second = second.unwrap();
     let i = &second.installed;
     assert_eq!(
         (i.created, i.configured, i.unchanged, i.deleted),

@@ -5,30 +5,20 @@
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use platform::output::Progress;
 use platform::phases::gitops::source::{reference, wait_ready};
-use platform::phases::gitops::{GitopsOutputs, TIMEOUT, bootstrap};
+use platform::phases::gitops::{GitopsOutputs, TIMEOUT};
 
-/// Bootstraps the fixture and returns the applier.
+use super::{ApiServer, bootstrap, config, fixture_line};
+
+/// Bootstraps the fixture with more `gitops` fields and returns the applier.
 async fn bootstrapped(
-    api: &super::ApiServer,
+    api: &ApiServer,
     dir: &std::path::Path,
     gitops: &str,
 ) -> platform::kube::apply::Applier {
-    let manifests = format!("  manifests: '{}'\n{gitops}", super::fixture().display());
-    let c = super::config(dir, &manifests, "");
-    let cache = tempfile::tempdir().unwrap();
-    let (mut applier, _) = api.applier().await;
-    bootstrap(
-        &c,
-        &mut applier,
-        &GitopsOutputs::default(),
-        &super::infra(),
-        cache.path(),
-        &Progress::discard(),
-    )
-    .await
-    .unwrap();
+    let c = config(dir, &format!("{}{gitops}", fixture_line()), "");
+    let (done, applier, _) = bootstrap(api, &c, &GitopsOutputs::default()).await;
+    done.unwrap();
     applier
 }
 
@@ -64,7 +54,7 @@ async fn set_status(
 
 #[tokio::test]
 async fn ready_objects_report_their_revision() {
-    let api = super::ApiServer::start().await;
+    let api = ApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let applier = bootstrapped(&api, dir.path(), "").await;
     let rev = "main@sha1:0123456789abcdef0123456789abcdef01234567";
@@ -101,7 +91,7 @@ async fn ready_objects_report_their_revision() {
 
 #[tokio::test]
 async fn a_source_that_is_not_ready_fails_naming_the_message() {
-    let api = super::ApiServer::start().await;
+    let api = ApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let applier = bootstrapped(&api, dir.path(), "  branch: nope\n").await;
     let message = "failed to checkout and determine revision: unable to clone 'https://git.example.com/fleet.git': couldn't find remote ref \"refs/heads/nope\"";
@@ -118,7 +108,7 @@ async fn a_source_that_is_not_ready_fails_naming_the_message() {
 
 #[tokio::test]
 async fn an_https_token_goes_into_the_source_secret() {
-    let api = super::ApiServer::start().await;
+    let api = ApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     // PATH is set wherever tests run; its value stands in for a token.
     let applier = bootstrapped(&api, dir.path(), "  token_env: PATH\n").await;
@@ -137,29 +127,56 @@ async fn an_https_token_goes_into_the_source_secret() {
 
 #[tokio::test]
 async fn a_missing_token_variable_stops_before_anything_is_applied() {
-    let api = super::ApiServer::start().await;
+    let api = ApiServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let manifests = format!(
-        "  manifests: '{}'\n  token_env: PLATFORM_TEST_NO_SUCH_VARIABLE\n",
-        super::fixture().display()
+    let gitops = format!(
+        "{}  token_env: PLATFORM_TEST_NO_SUCH_VARIABLE\n",
+        fixture_line()
     );
-    let c = super::config(dir.path(), &manifests, "");
-    let cache = tempfile::tempdir().unwrap();
-    let (mut applier, count) = api.applier().await;
-    let e = bootstrap(
-        &c,
-        &mut applier,
-        &GitopsOutputs::default(),
-        &super::infra(),
-        cache.path(),
-        &Progress::discard(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let c = config(dir.path(), &gitops, "");
+    let (done, _, count) = bootstrap(&api, &c, &GitopsOutputs::default()).await;
+    let e = done.unwrap_err().to_string();
     assert!(
         e.contains("gitops.token_env") && e.contains("PLATFORM_TEST_NO_SUCH_VARIABLE"),
         "{e}"
     );
+    assert_eq!(count.writes(), 0);
+}
+
+#[tokio::test]
+async fn an_ssh_repository_gets_a_deploy_key_once_and_the_given_host_keys() {
+    let api = ApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    let host_key = "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+    std::fs::write(&kh, host_key).unwrap();
+    let gitops = format!(
+        "{}  known_hosts: '{}'\n  repository: git@git.example.com:org/fleet.git\n",
+        fixture_line(),
+        kh.display()
+    );
+    let c = config(dir.path(), &gitops, "");
+    let (first, applier, _) = bootstrap(&api, &c, &GitopsOutputs::default()).await;
+    let first = first.unwrap();
+    let info = first.outputs.source.clone().unwrap();
+    assert_eq!(info.url, "ssh://git@git.example.com/org/fleet.git");
+    assert_eq!(info.auth, "ssh");
+    let public = info.deploy_key.clone().unwrap();
+    assert!(public.starts_with("ssh-ed25519 "), "{public}");
+    let key_file = c.paths().secrets_dir().join("flux-deploy-key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the deploy key is private: {mode:o}");
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(applier.client().clone(), "flux-system");
+    let data = secrets.get("flux-system").await.unwrap().data.unwrap();
+    assert_eq!(data["known_hosts"].0, host_key.as_bytes());
+    assert_eq!(data["identity.pub"].0, public.as_bytes());
+    assert_eq!(data["identity"].0, std::fs::read(&key_file).unwrap());
+    let recorded = serde_json::to_string(&first.outputs).unwrap();
+    assert!(!recorded.contains("PRIVATE KEY"), "{recorded}");
+    // The key is kept: a second run applies nothing new.
+    let (again, _, count) = bootstrap(&api, &c, &first.outputs).await;
+    assert_eq!(again.unwrap().outputs, first.outputs);
     assert_eq!(count.writes(), 0);
 }

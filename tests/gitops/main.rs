@@ -23,6 +23,7 @@ use kube_standin::store::memory::MemoryStore;
 use platform::config::Config;
 use platform::kube::apply::Applier;
 use platform::kube::client::RequestCount;
+use platform::phases::gitops::{Bootstrapped, GitopsOutputs};
 
 /// The k3s stand-in's API server on 127.0.0.1 with its admin kubeconfig.
 pub struct ApiServer {
@@ -65,17 +66,53 @@ pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitops/flux-install.yaml")
 }
 
-/// A flux config in `dir` (base directory) with gitops fields `gitops` and more top-level
-/// YAML `more`; the postgres password file is written.
+/// A flux config in `dir` (base directory) with gitops fields `gitops` (the repository is
+/// https://git.example.com/fleet.git unless they name one) and more top-level YAML `more`;
+/// the postgres password file is written.
 pub fn config(dir: &Path, gitops: &str, more: &str) -> Config {
+    let repo = if gitops.contains("  repository: ") {
+        ""
+    } else {
+        "  repository: https://git.example.com/fleet.git\n"
+    };
     let text = format!(
-        "cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops:\n  controller: flux\n  repository: https://git.example.com/fleet.git\n{gitops}{more}"
+        "cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops:\n  controller: flux\n{repo}{gitops}{more}"
     );
     let c = Config::from_str(&text, dir, None).unwrap();
     let pw = c.paths().postgres_password();
     std::fs::create_dir_all(pw.parent().unwrap()).unwrap();
     std::fs::write(&pw, PASSWORD).unwrap();
     c
+}
+
+/// `gitops.manifests` set to the fixture, as a line of the `gitops` section.
+pub fn fixture_line() -> String {
+    format!("  manifests: '{}'\n", fixture().display())
+}
+
+/// Bootstraps `c` on `api` over `previous` with a fresh client (and an empty cache): the
+/// result, the applier and the client's request count.
+pub async fn bootstrap(
+    api: &ApiServer,
+    c: &Config,
+    previous: &GitopsOutputs,
+) -> (
+    Result<Bootstrapped, platform::error::Error>,
+    Applier,
+    RequestCount,
+) {
+    let cache = tempfile::tempdir().unwrap();
+    let (mut applier, count) = api.applier().await;
+    let done = platform::phases::gitops::bootstrap(
+        c,
+        &mut applier,
+        previous,
+        &infra(),
+        cache.path(),
+        &platform::output::Progress::discard(),
+    )
+    .await;
+    (done, applier, count)
 }
 
 /// The postgres password the tests put in the secrets directory.
