@@ -2,7 +2,6 @@
 //! when not. The stand-in has no Flux reconciler yet, so each test writes the status a
 //! controller would, through the status subresource.
 
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use platform::phases::gitops::source::{reference, wait_ready};
@@ -31,25 +30,7 @@ async fn set_status(
     extra: serde_json::Value,
 ) {
     let api = applier.api_of(&reference(kind)).unwrap();
-    let obj = api.get("flux-system").await.unwrap();
-    let mut status = json!({
-        "observedGeneration": obj.metadata.generation,
-        "conditions": [{"type": "Ready", "status": ready, "reason": "Test",
-            "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-    });
-    status
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let body = json!({"apiVersion": reference(kind).api_version, "kind": kind,
-        "status": status});
-    api.patch_status(
-        "flux-system",
-        &PatchParams::apply("source-controller").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .unwrap();
+    super::set_status(&api, kind, ready, message, extra).await;
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@
 
 mod flux_install;
 mod flux_manifests;
+mod flux_phase;
 mod flux_ready;
 
 use std::path::{Path, PathBuf};
@@ -121,4 +122,36 @@ pub const PASSWORD: &str = "Pg-s3cret/with:odd@chars7-";
 /// Infra outputs with the server's address.
 pub fn infra() -> serde_json::Value {
     serde_json::json!({"postgres": {"fqdn": "demo-pg.private.postgres.database.azure.com"}})
+}
+
+/// Sets `kind` flux-system's status through `api` as a Flux controller would after
+/// reconciling its current generation: `Ready` = `ready` with `message`, plus `extra` fields.
+pub async fn set_status(
+    api: &kube::Api<kube::api::DynamicObject>,
+    kind: &str,
+    ready: &str,
+    message: &str,
+    extra: serde_json::Value,
+) {
+    use kube::api::{Patch, PatchParams};
+    use platform::phases::gitops::source::reference;
+    let obj = api.get("flux-system").await.unwrap();
+    let mut status = serde_json::json!({
+        "observedGeneration": obj.metadata.generation,
+        "conditions": [{"type": "Ready", "status": ready, "reason": "Test",
+            "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    });
+    status
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let body = serde_json::json!({"apiVersion": reference(kind).api_version, "kind": kind,
+        "status": status});
+    api.patch_status(
+        "flux-system",
+        &PatchParams::apply("source-controller").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap();
 }
