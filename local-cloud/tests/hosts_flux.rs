@@ -3,7 +3,8 @@
 //! server reaches the repository with a deploy key and the host key pinned, reports the
 //! GitRepository Ready at `main@sha1:<sha>` (and Ready=False with git's message for a
 //! branch that does not exist), applies the Kustomization's ConfigMap, prunes it when a
-//! commit removes it, and applies one a later commit adds. Root needed.
+//! commit removes it, and applies one a later commit adds; a host key other than the
+//! pinned one is refused with ssh's message. Root needed.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -98,6 +99,14 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         .unwrap();
     let known_hosts = format!("{} {host_key}\n", git.ip);
     let identity = std::fs::read_to_string(&deploy).unwrap();
+    // The same address pinned to another host's key: git must refuse to talk.
+    let other = cloud
+        .handle
+        .host(&server.name)
+        .unwrap()
+        .host_public_key
+        .unwrap();
+    let other_key = format!("{} {other}\n", git.ip);
 
     // The k3s stand-in server, from the release mirror on the subnet's gateway.
     let dl = format!(
@@ -134,6 +143,11 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
              apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n\
              metadata:\n  name: wrong-branch\n  namespace: flux-system\n\
              spec:\n  interval: 1m0s\n  ref:\n    branch: nope\n  secretRef:\n    name: flux-system\n  url: {url}\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata:\n  name: other-host-key\n  namespace: flux-system\n\
+             data:\n  identity: {}\n  known_hosts: {}\n---\n\
+             apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n\
+             metadata:\n  name: other-host-key\n  namespace: flux-system\n\
+             spec:\n  interval: 1m0s\n  ref:\n    branch: main\n  secretRef:\n    name: other-host-key\n  url: {url}\n---\n\
              apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n\
              metadata:\n  name: flux-system\n  namespace: flux-system\n\
              spec:\n  interval: 1m0s\n  path: ./deploy\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n---\n\
@@ -142,7 +156,9 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
              spec:\n  interval: 1m0s\n  path: ./nowhere\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
             b64(&identity),
             b64(&public),
-            b64(&known_hosts)
+            b64(&known_hosts),
+            b64(&identity),
+            b64(&other_key)
         ),
     );
 
@@ -191,6 +207,23 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         "{c}"
     );
     assert!(wrong["status"]["artifact"].is_null(), "{wrong}");
+
+    // A host key other than the pinned one: refused by ssh, reported with its message.
+    until(PATIENCE, "the unpinned host key is reported", || {
+        get(server, "gitrepository -n flux-system other-host-key")
+            .is_some_and(|r| ready(&r).is_some_and(|c| c["status"] == "False"))
+    })
+    .await;
+    let refused = get(server, "gitrepository -n flux-system other-host-key").unwrap();
+    let c = ready(&refused).unwrap();
+    assert_eq!(c["reason"], "GitOperationFailed", "{refused}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("Host key verification failed"),
+        "{c}"
+    );
 
     // The Kustomization applies the ConfigMap, owned by kustomize-controller.
     until(PATIENCE, "the first ConfigMap is applied", || {

@@ -233,3 +233,105 @@ pub async fn fetch(dir: &Path, auth: &Auth, url: &str, branch: &str) -> Result<S
     run(dir, auth, &["update-ref", &keep, &sha]).await?;
     Ok(sha)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use base64::Engine as _;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    /// A git "dumb HTTP" server whose refs need `user`:`secret` or bearer token `tok`.
+    async fn serve() -> String {
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("user:secret")
+        );
+        let app = axum::Router::new().route(
+            "/repo.git/info/refs",
+            axum::routing::get(move |h: HeaderMap| async move {
+                let auth = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                if auth == Some(basic.as_str()) || auth == Some("Bearer tok") {
+                    (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                        format!("{SHA}\trefs/heads/main\n"),
+                    )
+                } else {
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")],
+                        String::new(),
+                    )
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/repo.git", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await });
+        url
+    }
+
+    fn auth(user: &str, pass: &str) -> Auth {
+        Auth {
+            username: Some(user.into()),
+            password: Some(pass.into()),
+            ..Auth::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn https_credentials_reach_git_through_askpass_and_extra_header_only() {
+        let dir = tempfile_dir();
+        cache(&dir).await.unwrap();
+        let url = serve().await;
+        let head = remote_head(&dir, &auth("user", "secret"), &url, "main").await;
+        assert_eq!(head.unwrap().as_deref(), Some(SHA));
+        let bearer = Auth {
+            bearer: Some(b"tok".to_vec()),
+            ..Auth::default()
+        };
+        assert_eq!(
+            remote_head(&dir, &bearer, &url, "main")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(SHA)
+        );
+        assert_eq!(
+            remote_head(&dir, &bearer, &url, "other").await.unwrap(),
+            None
+        );
+        let refused = remote_head(&dir, &auth("user", "wrong"), &url, "main")
+            .await
+            .unwrap_err();
+        assert!(refused.contains("Authentication failed"), "{refused}");
+        assert!(!refused.contains("wrong"), "{refused}");
+        // No credential file outlives its command.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".auth-"))
+            .collect();
+        assert!(left.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_http_and_ssh_urls_are_taken() {
+        assert!(check_url("ssh://git@host/repo.git").is_ok());
+        assert!(check_url("https://host/repo.git").is_ok());
+        let e = check_url("git@host:repo.git").unwrap_err();
+        assert!(e.contains("only http://, https:// and ssh://"), "{e}");
+        assert!(check_url("file:///srv/repo").is_err());
+        assert_eq!(redact("https://u:pw@host/r"), "https://u:***@host/r");
+    }
+
+    /// A fresh directory (tempfile is not a dependency of the library).
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("flux-git-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
