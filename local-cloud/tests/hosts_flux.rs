@@ -190,6 +190,21 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         repo["metadata"]["generation"]
     );
 
+    // `kubectl get` prints Flux's Ready columns (JSONPath filters in printer columns).
+    let (ok, row, err) = kubectl(
+        server,
+        "get gitrepository -n flux-system flux-system --no-headers",
+    );
+    assert!(ok, "{err}");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[..4],
+        ["flux-system", url.as_str(), cells[2], "True"],
+        "{row}"
+    );
+    let status = format!("stored artifact for revision '{}'", revision(&first));
+    assert!(row.ends_with(&status), "{row}");
+
     // A branch the repository does not have: Ready=False with git's own message.
     until(PATIENCE, "the wrong branch is reported", || {
         get(server, "gitrepository -n flux-system wrong-branch")
@@ -306,8 +321,17 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
     let ks = get(server, "kustomization -n flux-system flux-system").unwrap();
     assert_eq!(ks["status"]["inventory"]["entries"], serde_json::json!([]));
 
-    // A commit adding another one: it reaches the cluster.
-    let third = commit(git, &configmap("app-b"), "add b");
+    // A commit adding another one, listed in a kustomization.yaml beside a file it does not
+    // list: the listed one reaches the cluster, the other does not.
+    let third = commit(
+        git,
+        &format!(
+            "{} && {} && printf 'resources:\\n  - app-b.yaml\\n' > deploy/kustomization.yaml",
+            configmap("app-b"),
+            configmap("unlisted")
+        ),
+        "add b",
+    );
     until(PATIENCE, "the added ConfigMap is applied", || {
         get(server, "configmap -n default app-b").is_some()
     })
@@ -324,6 +348,12 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         ks_applied(third),
     )
     .await;
+    assert!(get(server, "configmap -n default unlisted").is_none());
+    let ks = get(server, "kustomization -n flux-system flux-system").unwrap();
+    assert_eq!(
+        ks["status"]["inventory"]["entries"],
+        serde_json::json!([{"id": "default_app-b__ConfigMap", "v": "v1"}])
+    );
 
     // The deploy key is not in the server's log.
     let key_line = identity.lines().nth(1).unwrap();

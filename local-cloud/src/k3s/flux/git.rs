@@ -96,6 +96,13 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs `git <args>` in `repo` (a bare cache repository) with `auth`; its stdout, or git's
 /// stderr as the error.
 pub async fn run(repo: &Path, auth: &Auth, args: &[&str]) -> Result<String, String> {
+    run_raw(repo, auth, args)
+        .await
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// [`run`], stdout as bytes.
+async fn run_raw(repo: &Path, auth: &Auth, args: &[&str]) -> Result<Vec<u8>, String> {
     let private = Private::new(repo).map_err(|e| format!("credentials directory: {e}"))?;
     let io = |e: std::io::Error| format!("credentials file: {e}");
     let mut cmd = Command::new("git");
@@ -165,7 +172,7 @@ pub async fn run(repo: &Path, auth: &Auth, args: &[&str]) -> Result<String, Stri
         .map_err(|_| format!("git {} timed out after {TIMEOUT:?}", args[0]))?
         .map_err(|e| format!("running git: {e}"))?;
     if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(out.stdout)
     } else {
         let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         Err(if err.is_empty() {
@@ -189,6 +196,17 @@ pub async fn cache(dir: &Path) -> Result<(), String> {
     run(dir, &Auth::default(), &["init", "--bare", "-q"])
         .await
         .map(drop)
+}
+
+/// `sha256:<hex>` of the commit's tree as `git archive --format=tar` writes it: the
+/// artifact digest (Flux's is of its own tarball, so the values differ from Flux's).
+pub async fn digest(dir: &Path, sha: &str) -> Result<String, String> {
+    use sha2::Digest as _;
+    let tar = run_raw(dir, &Auth::default(), &["archive", "--format=tar", sha]).await?;
+    Ok(format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&tar))
+    ))
 }
 
 /// Whether commit `sha` is in the cache.
@@ -219,12 +237,14 @@ pub async fn remote_head(
 /// `refs/artifact/<sha>`; its commit.
 pub async fn fetch(dir: &Path, auth: &Auth, url: &str, branch: &str) -> Result<String, String> {
     let refname = format!("refs/heads/{branch}");
-    run(
-        dir,
-        auth,
-        &["fetch", "--depth", "1", "--no-tags", "--", url, &refname],
-    )
-    .await?;
+    let shallow = ["fetch", "--depth", "1", "--no-tags", "--", url, &refname];
+    if let Err(e) = run(dir, auth, &shallow).await {
+        // The dumb HTTP transport (a static file server) cannot fetch shallow.
+        if !e.contains("does not support shallow") {
+            return Err(e);
+        }
+        run(dir, auth, &["fetch", "--no-tags", "--", url, &refname]).await?;
+    }
     let sha = run(dir, auth, &["rev-parse", "FETCH_HEAD"])
         .await?
         .trim()

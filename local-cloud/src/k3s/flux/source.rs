@@ -113,14 +113,24 @@ pub async fn reconcile(f: &Flux, repo: &Value) {
         &git_repositories(),
     );
     let outcome = match remote(f, repo).await {
-        Ok(r) => fetch_head(&r)
-            .await
-            .map(|sha| (r, sha))
-            .map_err(|e| ("GitOperationFailed", e)),
+        Ok(r) => match fetch_head(&r).await {
+            Ok(sha) => match git::digest(&r.dir, &sha).await {
+                Ok(digest) => Ok((r, sha, digest)),
+                Err(e) => Err(("ArchiveOperationFailed", e)),
+            },
+            // Flux's wording around git's own message.
+            Err(e) => Err((
+                "GitOperationFailed",
+                format!(
+                    "failed to checkout and determine revision: unable to clone '{}': {e}",
+                    git::redact(&r.url)
+                ),
+            )),
+        },
         Err(e) => Err(e),
     };
     let status = match outcome {
-        Ok((r, sha)) => {
+        Ok((r, sha, digest)) => {
             let revision = format!("{}@sha1:{sha}", r.branch);
             let message = format!("stored artifact for revision '{revision}'");
             let same = repo["status"]["artifact"]["revision"] == revision.as_str();
@@ -141,7 +151,7 @@ pub async fn reconcile(f: &Flux, repo: &Value) {
                 ));
             }
             json!({
-                "artifact": {"revision": revision, "path": path, "lastUpdateTime": updated,
+                "artifact": {"revision": revision, "digest": digest, "path": path, "lastUpdateTime": updated,
                     "url": format!("http://source-controller.flux-system.svc.cluster.local./{path}")},
                 "conditions": [
                     condition(repo, "Ready", true, "Succeeded", &message),
