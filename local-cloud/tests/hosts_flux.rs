@@ -49,6 +49,36 @@ fn ready(obj: &Value) -> Option<&Value> {
         .find(|c| c["type"] == "Ready")
 }
 
+/// The GitRepository and the Kustomization the test follows.
+const REPO: &str = "gitrepository -n flux-system flux-system";
+const KS: &str = "kustomization -n flux-system flux-system";
+
+/// Waits until `what`'s field at `pointer` is the revision of `sha` on `main`; the object.
+async fn reaches(host: &Host, what: &str, pointer: &str, sha: &str) -> Value {
+    let want = format!("main@sha1:{sha}");
+    until(
+        PATIENCE,
+        &format!("{what} {pointer} reaches {want}"),
+        || get(host, what).is_some_and(|o| o.pointer(pointer) == Some(&Value::from(want.as_str()))),
+    )
+    .await;
+    get(host, what).unwrap()
+}
+
+/// Waits until `what` reports `Ready=False`, then checks its reason and that its message
+/// contains `needle`; the object.
+async fn not_ready(host: &Host, what: &str, reason: &str, needle: &str) -> Value {
+    until(PATIENCE, &format!("{what} is not ready"), || {
+        get(host, what).is_some_and(|o| ready(&o).is_some_and(|c| c["status"] == "False"))
+    })
+    .await;
+    let obj = get(host, what).unwrap();
+    let c = ready(&obj).unwrap();
+    assert_eq!(c["reason"], reason, "{obj}");
+    assert!(c["message"].as_str().unwrap().contains(needle), "{c}");
+    obj
+}
+
 /// Commits the work tree on the git host (`change`: shell commands run in it) and pushes
 /// `main`; the new commit.
 fn commit(git: &Host, change: &str, message: &str) -> String {
@@ -91,22 +121,14 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         "printf '%s\\n' '{}' >> ~/.ssh/authorized_keys",
         public.trim()
     ));
-    let host_key = cloud
-        .handle
-        .host(&git.name)
-        .unwrap()
-        .host_public_key
-        .unwrap();
-    let known_hosts = format!("{} {host_key}\n", git.ip);
+    // Flux's known_hosts for the git host, and the same address pinned to another host's
+    // key (git must refuse to talk).
+    let pinned = |h: &Host| {
+        let key = cloud.handle.host(&h.name).unwrap().host_public_key.unwrap();
+        format!("{} {key}\n", git.ip)
+    };
+    let (known_hosts, other_key) = (pinned(git), pinned(server));
     let identity = std::fs::read_to_string(&deploy).unwrap();
-    // The same address pinned to another host's key: git must refuse to talk.
-    let other = cloud
-        .handle
-        .host(&server.name)
-        .unwrap()
-        .host_public_key
-        .unwrap();
-    let other_key = format!("{} {other}\n", git.ip);
 
     // The k3s stand-in server, from the release mirror on the subnet's gateway.
     let dl = format!(
@@ -164,20 +186,7 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
 
     // The source: Ready at the pushed commit, as Flux writes it.
     let revision = |sha: &str| format!("main@sha1:{sha}");
-    let repo_at = |sha: String| {
-        let want = revision(&sha);
-        move || {
-            get(server, "gitrepository -n flux-system flux-system")
-                .is_some_and(|r| r["status"]["artifact"]["revision"] == want.as_str())
-        }
-    };
-    until(
-        PATIENCE,
-        "the GitRepository reaches the first commit",
-        repo_at(first.clone()),
-    )
-    .await;
-    let repo = get(server, "gitrepository -n flux-system flux-system").unwrap();
+    let repo = reaches(server, REPO, "/status/artifact/revision", &first).await;
     let r = ready(&repo).unwrap();
     assert_eq!(r["status"], "True", "{repo}");
     assert_eq!(r["reason"], "Succeeded");
@@ -206,39 +215,22 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
     assert!(row.ends_with(&status), "{row}");
 
     // A branch the repository does not have: Ready=False with git's own message.
-    until(PATIENCE, "the wrong branch is reported", || {
-        get(server, "gitrepository -n flux-system wrong-branch")
-            .is_some_and(|r| ready(&r).is_some_and(|c| c["status"] == "False"))
-    })
+    let wrong = not_ready(
+        server,
+        "gitrepository -n flux-system wrong-branch",
+        "GitOperationFailed",
+        "couldn't find remote ref refs/heads/nope",
+    )
     .await;
-    let wrong = get(server, "gitrepository -n flux-system wrong-branch").unwrap();
-    let c = ready(&wrong).unwrap();
-    assert_eq!(c["reason"], "GitOperationFailed", "{wrong}");
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("couldn't find remote ref refs/heads/nope"),
-        "{c}"
-    );
     assert!(wrong["status"]["artifact"].is_null(), "{wrong}");
-
     // A host key other than the pinned one: refused by ssh, reported with its message.
-    until(PATIENCE, "the unpinned host key is reported", || {
-        get(server, "gitrepository -n flux-system other-host-key")
-            .is_some_and(|r| ready(&r).is_some_and(|c| c["status"] == "False"))
-    })
+    not_ready(
+        server,
+        "gitrepository -n flux-system other-host-key",
+        "GitOperationFailed",
+        "Host key verification failed",
+    )
     .await;
-    let refused = get(server, "gitrepository -n flux-system other-host-key").unwrap();
-    let c = ready(&refused).unwrap();
-    assert_eq!(c["reason"], "GitOperationFailed", "{refused}");
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("Host key verification failed"),
-        "{c}"
-    );
 
     // The Kustomization applies the ConfigMap, owned by kustomize-controller.
     until(PATIENCE, "the first ConfigMap is applied", || {
@@ -258,20 +250,7 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         .filter_map(|m| m["manager"].as_str())
         .collect();
     assert_eq!(managers, ["kustomize-controller"], "{cm}");
-    let ks_applied = |sha: String| {
-        let want = revision(&sha);
-        move || {
-            get(server, "kustomization -n flux-system flux-system")
-                .is_some_and(|k| k["status"]["lastAppliedRevision"] == want.as_str())
-        }
-    };
-    until(
-        PATIENCE,
-        "the Kustomization records the first commit",
-        ks_applied(first.clone()),
-    )
-    .await;
-    let ks = get(server, "kustomization -n flux-system flux-system").unwrap();
+    let ks = reaches(server, KS, "/status/lastAppliedRevision", &first).await;
     assert_eq!(
         ks["status"]["inventory"]["entries"],
         serde_json::json!([{"id": "default_app-a__ConfigMap", "v": "v1"}])
@@ -287,20 +266,13 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
     );
 
     // A path the commit does not have.
-    until(PATIENCE, "the missing path is reported", || {
-        get(server, "kustomization -n flux-system no-path").is_some_and(|k| ready(&k).is_some())
-    })
+    not_ready(
+        server,
+        "kustomization -n flux-system no-path",
+        "ArtifactFailed",
+        "kustomization path not found",
+    )
     .await;
-    let missing = get(server, "kustomization -n flux-system no-path").unwrap();
-    let c = ready(&missing).unwrap();
-    assert_eq!(c["status"], "False", "{missing}");
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("kustomization path not found"),
-        "{c}"
-    );
 
     // A commit removing the ConfigMap: pruned once the interval brings the new revision.
     let second = commit(
@@ -312,13 +284,7 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         get(server, "configmap -n default app-a").is_none()
     })
     .await;
-    until(
-        PATIENCE,
-        "the Kustomization records the second commit",
-        ks_applied(second),
-    )
-    .await;
-    let ks = get(server, "kustomization -n flux-system flux-system").unwrap();
+    let ks = reaches(server, KS, "/status/lastAppliedRevision", &second).await;
     assert_eq!(ks["status"]["inventory"]["entries"], serde_json::json!([]));
 
     // A commit adding another one, listed in a kustomization.yaml beside a file it does not
@@ -336,20 +302,9 @@ async fn flux_objects_follow_a_git_repository_over_ssh() {
         get(server, "configmap -n default app-b").is_some()
     })
     .await;
-    until(
-        PATIENCE,
-        "the GitRepository reaches the third commit",
-        repo_at(third.clone()),
-    )
-    .await;
-    until(
-        PATIENCE,
-        "the Kustomization records the third commit",
-        ks_applied(third),
-    )
-    .await;
+    reaches(server, REPO, "/status/artifact/revision", &third).await;
+    let ks = reaches(server, KS, "/status/lastAppliedRevision", &third).await;
     assert!(get(server, "configmap -n default unlisted").is_none());
-    let ks = get(server, "kustomization -n flux-system flux-system").unwrap();
     assert_eq!(
         ks["status"]["inventory"]["entries"],
         serde_json::json!([{"id": "default_app-b__ConfigMap", "v": "v1"}])
