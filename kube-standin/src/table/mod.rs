@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use crate::kinds::ResourceType;
 use crate::objects::meta;
-use crate::selectors::field::field_value;
 
 mod builtin;
+mod jsonpath;
 
 struct Col {
     name: &'static str,
@@ -106,8 +106,7 @@ fn custom(rt: &ResourceType, objs: &[Value]) -> (Vec<ColumnDef>, Vec<Vec<Value>>
                 cells.push(s(meta::age(o)));
             }
             for c in &cols {
-                let path = c.json_path.trim_start_matches('.').to_string();
-                let raw = o.pointer(&format!("/{}", path.replace('.', "/"))).cloned();
+                let raw = jsonpath::first(o, &c.json_path);
                 let cell = match (c.type_.as_str(), raw) {
                     ("date", Some(Value::String(t))) => s(meta::parse_time(&t)
                         .map(|t| {
@@ -117,10 +116,7 @@ fn custom(rt: &ResourceType, objs: &[Value]) -> (Vec<ColumnDef>, Vec<Vec<Value>>
                         })
                         .unwrap_or(t)),
                     (_, Some(v)) => v,
-                    (_, None) => {
-                        let fv = field_value(o, &path);
-                        if fv.is_empty() { Value::Null } else { s(fv) }
-                    }
+                    (_, None) => Value::Null,
                 };
                 cells.push(cell);
             }

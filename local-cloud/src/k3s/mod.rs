@@ -18,6 +18,7 @@ pub mod critical;
 pub mod etcd;
 pub mod files;
 pub mod flags;
+pub mod flux;
 pub mod kubelet;
 pub mod lb;
 pub mod leader;

@@ -283,8 +283,16 @@ async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
         cluster_cidr: s.cluster_cidr,
         grace: s.timing.grace(),
         every: s.timing.heartbeat(),
-        leads,
+        leads: leads.clone(),
         etcd: etcd_store,
+    }));
+    // Flux's objects, reconciled by the stand-in since no Flux controller can run here.
+    tokio::spawn(super::flux::run(super::flux::Flux {
+        client: admin.clone(),
+        cache: s.data_dir.join("server").join("flux"),
+        timing: s.timing,
+        every: s.timing.retry(),
+        leads,
     }));
     let (admin2, settings) = (admin.clone(), s.clone());
     tokio::spawn(async move { components::deploy(&admin2, &settings).await });
