@@ -12,6 +12,7 @@
     reason = "a test fails by panicking"
 )]
 
+mod gitops_flux;
 mod local_hosts_restart;
 mod local_hosts_ssh;
 mod newcomer_demo;

@@ -194,6 +194,9 @@ pub fn objects(
     Ok((out, info))
 }
 
+/// The annotation that asks a Flux controller to reconcile now (what `flux reconcile` sets).
+const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
 /// The reference of the GitRepository or the Kustomization.
 pub fn reference(kind: &str) -> ObjectRef {
     let api_version = match kind {
@@ -235,9 +238,42 @@ pub async fn wait_ready(
 ) -> Result<String, KubeError> {
     let r = reference(kind);
     let api = applier.api_of(&r)?;
+    // A verdict left by an earlier run (a deploy key added since, a branch pushed since) is
+    // not this run's: as `flux reconcile` does, ask for a reconciliation and wait for the
+    // controller to have handled it. Only then, so a healthy re-run still writes nothing.
+    let stale_failure = api
+        .get_opt(NAME)
+        .await
+        .ok()
+        .flatten()
+        .as_ref()
+        .and_then(ready)
+        .is_some_and(|(s, _)| s == "False");
+    let requested = if stale_failure {
+        let token = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let patch = serde_json::json!({"metadata": {"annotations": {REQUESTED_AT: token}}});
+        api.patch(
+            NAME,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(KubeError::api(format!(
+            "requesting a reconciliation of {r}"
+        )))?;
+        Some(token)
+    } else {
+        None
+    };
     let settled = |o: Option<&DynamicObject>| {
-        o.and_then(ready)
-            .is_some_and(|(s, _)| s == "True" || s == "False")
+        let handled = requested.as_ref().is_none_or(|t| {
+            o.and_then(|o| o.data["status"]["lastHandledReconcileAt"].as_str()) == Some(t)
+        });
+        handled
+            && o.and_then(ready)
+                .is_some_and(|(s, _)| s == "True" || s == "False")
     };
     let fail = |why: String| KubeError::Invalid(format!("{r} is not Ready: {why}"));
     match tokio::time::timeout(timeout, await_condition(api.clone(), NAME, settled)).await {
