@@ -42,10 +42,11 @@ fn main() {
     println!(
         "k3s stand-in API against the local cloud's ARM (release build, one client, sequential requests)"
     );
-    // No request delay (time factor ~0) and no token buckets: the server's own cost only.
-    // Started outside the runtime: its set-up blocks on its own.
+    // No request delay (time factor 0: any non-zero delay is a timer sleep of at least a
+    // millisecond) and no token buckets: the server's own cost only. Started outside the
+    // runtime: its set-up blocks on its own.
     let cloud = LocalCloud::serve(Serve {
-        time_factor: 0.000_001,
+        time_factor: 0.0,
         page_size: LISTED,
         faults: json!({"rate_limits": null}),
     });
