@@ -55,10 +55,15 @@ fn main() {
     for store in stores.split(',').filter(|s| !s.is_empty()) {
         rt.block_on(k3s_api(store, ops, &arm));
     }
-    rt.block_on(agents_join(env_or("BENCH_AGENTS", 100), env_or("BENCH_IDLE", 10)));
+    rt.block_on(agents_join(
+        env_or("BENCH_AGENTS", 100),
+        env_or("BENCH_IDLE", 10),
+    ));
     println!(
         "load average: {}",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
 }
 
@@ -87,14 +92,19 @@ async fn arm_reference(cloud: &LocalCloud, ops: usize) -> Measured {
     let sub = "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups";
     let q = "api-version=2024-11-01";
     let rg = |i: usize| format!("{sub}/bench-{i:04}?{q}");
-    let body = |i: usize| json!({"location": "westeurope", "tags": {"bench": "x", "n": i.to_string()}});
+    let body =
+        |i: usize| json!({"location": "westeurope", "tags": {"bench": "x", "n": i.to_string()}});
     for i in 0..LISTED {
         http.send("PUT", rg(i), Some(body(i)), None).await;
     }
     let get = time_each(ops, |i| http.send("GET", rg(i * 7 % LISTED), None, None)).await;
     let list = time_each(ops / 10, |_| async {
         let v = http.json("GET", &format!("{sub}?{q}"), None, None).await;
-        assert_eq!(v["value"].as_array().map(Vec::len), Some(LISTED), "one page of all");
+        assert_eq!(
+            v["value"].as_array().map(Vec::len),
+            Some(LISTED),
+            "one page of all"
+        );
     })
     .await;
     let put = time_each(ops, |i| {
@@ -102,7 +112,10 @@ async fn arm_reference(cloud: &LocalCloud, ops: usize) -> Measured {
     })
     .await;
     let size = http.bytes(format!("{sub}?{q}")).await.len();
-    println!("ARM: a list of {LISTED} resource groups is {} KiB of JSON", size / 1024);
+    println!(
+        "ARM: a list of {LISTED} resource groups is {} KiB of JSON",
+        size / 1024
+    );
     vec![("get", get), ("list 1000", list), ("apply", put)]
 }
 
@@ -178,7 +191,13 @@ async fn k3s_api(store: &str, ops: usize, arm: &Measured) {
     let anon = mem_kib(server.pid(), "Anonymous");
     let etcd = server
         .etcd_pid()
-        .map(|p| format!(", its etcd member {:.1} MiB RSS / {:.1} MiB PSS", mib(mem_kib(p, "Rss")), mib(mem_kib(p, "Pss"))))
+        .map(|p| {
+            format!(
+                ", its etcd member {:.1} MiB RSS / {:.1} MiB PSS",
+                mib(mem_kib(p, "Rss")),
+                mib(mem_kib(p, "Pss"))
+            )
+        })
         .unwrap_or_default();
     println!(
         "server holding {HELD} ConfigMaps (+ its defaults): {:.1} MiB RSS ({:.1} anonymous) / {:.1} MiB PSS{etcd} (target: RSS under 100 MB = 95.4 MiB)",
@@ -214,11 +233,17 @@ async fn agents_join(n: usize, idle: u64) {
     let spawned = t0.elapsed();
     let mut ready_at: Vec<Option<f64>> = vec![None; n];
     while ready_at.iter().any(Option::is_none) {
-        assert!(t0.elapsed() < Duration::from_secs(600), "agents not Ready in 10 minutes");
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "agents not Ready in 10 minutes"
+        );
         let v = http.json("GET", "/api/v1/nodes", None, None).await;
         for node in v["items"].as_array().into_iter().flatten() {
             let name = node["metadata"]["name"].as_str().unwrap_or_default();
-            let Some(i) = name.strip_prefix("agent-").and_then(|s| s.parse::<usize>().ok()) else {
+            let Some(i) = name
+                .strip_prefix("agent-")
+                .and_then(|s| s.parse::<usize>().ok())
+            else {
                 continue;
             };
             let ready = node["status"]["conditions"]
@@ -247,7 +272,10 @@ async fn agents_join(n: usize, idle: u64) {
     tokio::time::sleep(Duration::from_secs(idle)).await;
     let mut rss: Vec<u64> = agents.iter().map(|a| mem_kib(a.pid(), "Rss")).collect();
     let mut pss: Vec<u64> = agents.iter().map(|a| mem_kib(a.pid(), "Pss")).collect();
-    let mut anon: Vec<u64> = agents.iter().map(|a| mem_kib(a.pid(), "Anonymous")).collect();
+    let mut anon: Vec<u64> = agents
+        .iter()
+        .map(|a| mem_kib(a.pid(), "Anonymous"))
+        .collect();
     rss.sort_unstable();
     pss.sort_unstable();
     anon.sort_unstable();

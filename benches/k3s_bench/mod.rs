@@ -76,7 +76,9 @@ impl Http {
                 .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix(':'))
                 .unwrap_or_else(|| panic!("no {key} in {}", path.display()))
                 .trim();
-            base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap()
         };
         let server = text
             .lines()
@@ -88,7 +90,7 @@ impl Http {
         identity.extend(field("client-key-data"));
         let client = reqwest::Client::builder()
             .tls_certs_only([
-                reqwest::Certificate::from_pem(&field("certificate-authority-data")).unwrap()
+                reqwest::Certificate::from_pem(&field("certificate-authority-data")).unwrap(),
             ])
             .identity(reqwest::Identity::from_pem(&identity).unwrap())
             .build()
@@ -144,10 +146,7 @@ impl Http {
         }
         if let Some(b) = body {
             req = req
-                .header(
-                    "content-type",
-                    content_type.unwrap_or("application/json"),
-                )
+                .header("content-type", content_type.unwrap_or("application/json"))
                 .body(serde_json::to_vec(&b).unwrap());
         }
         let resp = req.send().await.unwrap();
@@ -261,14 +260,21 @@ impl Server {
         // Never etcd's default ports, which another run on this machine may hold.
         let ports = format!("{},{},{}", free_port(), free_port(), free_port());
         let log = dir.join("server.log");
-        let mut proc = Proc::spawn(log.clone(), &args, &[("LOCAL_CLOUD_K3S_ETCD_PORTS", &ports)]);
+        let mut proc = Proc::spawn(
+            log.clone(),
+            &args,
+            &[("LOCAL_CLOUD_K3S_ETCD_PORTS", &ports)],
+        );
         let t0 = Instant::now();
         while !std::fs::read_to_string(&log)
             .unwrap_or_default()
             .contains("k3s is up and running")
         {
             proc.assert_running();
-            assert!(t0.elapsed() < Duration::from_secs(120), "server not up in 120 s");
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "server not up in 120 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Server {

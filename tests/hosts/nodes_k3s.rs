@@ -170,7 +170,9 @@ fn three_servers_and_two_agents_from_empty_to_ready_and_a_second_up_changes_noth
     }
     // prepare.yml too: k3s left the modes of the directories it made alone.
     assert!(
-        again.stderr.contains("ok nodes prepared 5 hosts (0 changes)"),
+        again
+            .stderr
+            .contains("ok nodes prepared 5 hosts (0 changes)"),
         "{}",
         again.stderr
     );
