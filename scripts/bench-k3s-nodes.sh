@@ -17,7 +17,8 @@
 # Peak RSS is `platform`'s own VmHWM (`peak memory peak_rss_kib=N`, logged at -v).
 # Hosts: per size a local-cloud cluster with real hosts in 10.249.0.0/16
 # (`platform up --only infra --only inventory`, then `platform -v up --only nodes`), removed
-# with `platform down --yes`, also on failure. Release build.
+# with `platform down --yes`, also on failure. Release build. After each run, the memory of
+# the k3s processes on the hosts (agents, servers, etcd members).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -77,6 +78,36 @@ print('%.2f %.2f %.2f %s %.2f %s %d %d' % (wall, crit, sum(init), '+'.join('%.2f
 EOF
 }
 
+# k3s_memory: RSS, anonymous memory and PSS (medians, MiB) of the k3s processes on the hosts
+# (the stand-in is the hosts' init executable, `platform`, started with its k3s marker) and
+# of their etcd members, read from this machine's /proc.
+k3s_memory() {
+  python3 - <<'EOF'
+import os, statistics
+def kib(pid, field):
+    for l in open('/proc/%s/smaps_rollup' % pid):
+        if l.startswith(field + ':'):
+            return int(l.split()[1])
+    return 0
+groups = {'agent': [], 'server': [], 'etcd': []}
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        a = [x.decode(errors='replace') for x in open('/proc/%s/cmdline' % pid, 'rb').read().split(b'\0')]
+    except OSError:
+        continue
+    if len(a) > 3 and os.path.basename(a[0]) == 'init' and a[1] == '--local-cloud-k3s':
+        if a[3] in groups:
+            groups[a[3]].append(pid)
+    elif a and os.path.basename(a[0]) == 'etcd' and any('/var/lib/rancher/k3s/server/db/etcd' in x for x in a):
+        groups['etcd'].append(pid)
+for g, pids in groups.items():
+    if pids:
+        m = lambda f: statistics.median(kib(p, f) for p in pids) / 1024
+        print('   k3s %s on the hosts: %d, median RSS %.1f MiB (anonymous %.1f), PSS %.1f MiB'
+              % (g, len(pids), m('Rss'), m('Anonymous'), m('Pss')))
+EOF
+}
+
 # run AGENTS FANOUT: a fresh cluster of 3 servers + AGENTS agents, the nodes phase measured,
 # the cluster removed; appends a result line.
 run() {
@@ -119,6 +150,8 @@ EOF
   [ -n "${KEEP:-}" ] && cp "$dir/nodes.log" "$work/nodes-$n-f$fanout.log"
   echo "$n $fanout $(printf '%.2f' "$phase") $(analyse "$dir/nodes.log") $(cut -d' ' -f1 /proc/loadavg)" >>"$work/results"
   grep -E ' ok nodes ' "$dir/nodes.log" | sed 's/^[^ ]* /   /' >&2
+  sleep 5
+  k3s_memory >&2
   (cd "$dir" && "$bin" -q down --yes >"$dir/down.log" 2>&1) || { echo "down failed in $dir" >&2; exit 1; }
   current=""
 }
