@@ -48,6 +48,8 @@ pub mod caps {
     pub const PLAYBOOK: u64 = 4 << 20;
     /// A static or generated inventory.
     pub const INVENTORY: u64 = 16 << 20;
+    /// A controller's install manifests (Argo CD's are about 2 MiB).
+    pub const MANIFESTS: u64 = 32 << 20;
     /// The state file (grows with hosts and resources).
     pub const STATE: u64 = 64 << 20;
 }

@@ -100,6 +100,12 @@ impl Paths {
         self.secrets_dir().join("k3s-token")
     }
 
+    /// The variables one k3s install stage (`init`, `servers`, `agents`) passed to its
+    /// playbook, as `ansible-playbook -e @FILE` reads them (they hold the token).
+    pub fn k3s_vars(&self, stage: &str) -> PathBuf {
+        self.secrets_dir().join(format!("k3s-vars-{stage}.json"))
+    }
+
     /// The data directory of the cluster's own local cloud.
     pub fn local_cloud_dir(&self) -> PathBuf {
         self.state_dir.join("local-cloud")

@@ -10,7 +10,10 @@ use crate::state::{State, StateLock};
 
 pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     if !yes {
-        confirm(&config.cluster, printer)?;
+        confirm(config, printer)?;
+    }
+    if config.cloud.kind == crate::config::CloudKind::Static {
+        return down_static(config, printer).await;
     }
     crate::cloud::CloudConn::preflight(config, &[Phase::Infra]).await?;
     let lock = StateLock::acquire(&config.state_dir, "platform down")?;
@@ -89,10 +92,14 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
 }
 
 /// Asks for the cluster name on the terminal; refuses without a terminal.
-fn confirm(cluster: &str, printer: &Printer) -> Result<()> {
-    let question = format!(
-        "This deletes every resource of cluster {cluster:?}. Type the cluster name to confirm: "
-    );
+fn confirm(config: &Config, printer: &Printer) -> Result<()> {
+    let cluster = &config.cluster;
+    let what = if config.cloud.kind == crate::config::CloudKind::Static {
+        "removes k3s and its data from every host of"
+    } else {
+        "deletes every resource of"
+    };
+    let question = format!("This {what} cluster {cluster:?}. Type the cluster name to confirm: ");
     let answer = printer.prompt(&question).ok_or_else(|| {
         Error::Usage(
             "`platform down` deletes the cluster; pass --yes to confirm when not on a terminal"
@@ -104,6 +111,29 @@ fn confirm(cluster: &str, printer: &Printer) -> Result<()> {
         return Err(Error::Usage(
             "confirmation did not match; nothing deleted".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Bring-your-own hosts outlive the cluster: take k3s off them and forget the phases.
+async fn down_static(config: &Config, printer: &Printer) -> Result<()> {
+    let lock = StateLock::acquire(&config.state_dir, "platform down")?;
+    let state = State::load(&config.state_dir)?.unwrap_or_else(|| State::new(&config.cluster));
+    super::check_cluster(config, &state, &config.state_dir)?;
+    let (progress, monitor) = crate::output::progress::start(printer);
+    let result = crate::phases::nodes::uninstall(config, &progress).await;
+    monitor.finish();
+    let (hosts, changed) = result?;
+    let mut state = state;
+    state.phases.clear();
+    state.save(&config.state_dir, &lock)?;
+    match printer.format() {
+        OutputFormat::Json => printer.json(&serde_json::json!({
+            "uninstalled": {"hosts": hosts, "changed": changed}
+        })),
+        OutputFormat::Text => printer.info(&format!(
+            "down: removed k3s from {hosts} hosts ({changed} changes); the hosts are yours and stay"
+        )),
     }
     Ok(())
 }

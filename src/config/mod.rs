@@ -7,6 +7,7 @@
 mod decode;
 mod sections;
 mod validate;
+mod validate_gitops;
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -218,6 +219,18 @@ pub struct Postgres {
     pub storage_gb: u32,
     pub admin_user: String,
     pub databases: Vec<String>,
+    /// Connection Secrets for the applications; the `gitops` phase writes them, so they are
+    /// not part of `infra`'s inputs (serialized only in `gitops`'s fingerprint view).
+    #[serde(skip)]
+    pub secrets: Vec<PgSecret>,
+}
+
+/// One `postgres.secrets` entry: a Secret `name` in `namespace` for `database`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PgSecret {
+    pub namespace: String,
+    pub database: String,
+    pub name: String,
 }
 
 /// The GitOps controller to bootstrap.
@@ -236,10 +249,34 @@ pub struct Gitops {
     pub repository: Option<String>,
     pub branch: String,
     pub path: String,
+    pub flux: Flux,
+    /// An offline copy of the controller's install manifests (used instead of a download).
+    pub manifests: Option<PathBuf>,
+    /// How often the controller polls the repository and reapplies (`1m`, `30s`, `1h`).
+    pub interval: String,
+    /// The name of the environment variable holding an HTTPS token; the token itself is read
+    /// when the phase runs and never stored.
+    pub token_env: Option<String>,
+    /// For an SSH repository: a known_hosts file with the Git host's keys (pinned into the
+    /// source Secret).
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// The `gitops.flux` section: which Flux release to install and where it comes from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Flux {
+    /// A Flux v2 release tag (`v2.6.4`).
+    pub version: String,
+    /// Base URL of the releases (`<url>/download/<version>/install.yaml`).
+    pub manifests_url: String,
+    /// The sha256 of that `install.yaml`; required for a version `platform` carries no
+    /// checksum for.
+    pub sha256: Option<String>,
 }
 
 /// One problem in a config file.
 pub use crate::yaml::Issue as ConfigIssue;
+pub use sections::{FLUX_RELEASES, FLUX_VERSION, flux_checksum};
 pub use validate::overlap;
 
 /// Every problem found in a config file.
@@ -345,3 +382,5 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gitops;

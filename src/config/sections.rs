@@ -41,7 +41,7 @@ pub fn decode(root: &Node, base: &Path, issues: &mut Vec<ConfigIssue>) -> Config
     let nodes = nodes(d.get("nodes"), base, cloud.kind, issues);
     let k3s = k3s(d.get("k3s"), base, issues);
     let postgres = postgres(d.get("postgres"), &name, issues);
-    let gitops = gitops(d.get("gitops"), &name, issues);
+    let gitops = gitops(d.get("gitops"), &name, base, issues);
     let state_dir = string(&mut d, "state_dir", issues)
         .map(|(s, _)| s)
         .unwrap_or_else(|| ".platform".into());
@@ -366,6 +366,7 @@ fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -
     let storage_gb = int(&mut d, "storage_gb", 32, 32767, issues);
     let admin_user = string(&mut d, "admin_user", issues).map(|(s, _)| s);
     let databases = strings(&mut d, "databases", issues);
+    let secrets = pg_secrets(&mut d, issues);
     d.finish(issues);
     Postgres {
         enabled,
@@ -378,10 +379,66 @@ fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -
         databases: databases
             .map(|v| v.into_iter().map(|(s, _, _)| s).collect())
             .unwrap_or_else(|| vec!["app".into()]),
+        secrets,
     }
 }
 
-fn gitops(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -> Gitops {
+/// `postgres.secrets`: a list of `{namespace, database, name}`, each field required.
+fn pg_secrets(d: &mut MapDecoder<'_>, issues: &mut Vec<ConfigIssue>) -> Vec<PgSecret> {
+    let path = d.child_path("secrets");
+    let Some(node) = d.get("secrets") else {
+        return Vec::new();
+    };
+    let Value::Seq(items) = &node.value else {
+        issue(
+            issues,
+            path,
+            node.pos,
+            format!(
+                "expected a list of {{namespace, database, name}}, found {}",
+                node.value.kind()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let mut e = MapDecoder::new(Some(item), &p, issues);
+        let mut field = |key: &'static str, e: &mut MapDecoder<'_>| {
+            let fp = e.child_path(key);
+            let v = string(e, key, issues).map(|(s, _)| s);
+            if v.is_none() && !issues.iter().any(|x| x.path == fp) {
+                issue(
+                    issues,
+                    fp,
+                    item.pos,
+                    "required: each postgres.secrets entry has namespace, database and name".into(),
+                );
+            }
+            v
+        };
+        let namespace = field("namespace", &mut e);
+        let database = field("database", &mut e);
+        let name = field("name", &mut e);
+        e.finish(issues);
+        if let (Some(namespace), Some(database), Some(name)) = (namespace, database, name) {
+            out.push(PgSecret {
+                namespace,
+                database,
+                name,
+            });
+        }
+    }
+    out
+}
+
+fn gitops(
+    node: Option<&Node>,
+    cluster: &str,
+    base: &Path,
+    issues: &mut Vec<ConfigIssue>,
+) -> Gitops {
     let mut d = MapDecoder::new(node, "gitops", issues);
     let controller = match one_of(&mut d, "controller", &["flux", "argocd", "none"], issues) {
         Some("argocd") => Controller::Argocd,
@@ -391,11 +448,56 @@ fn gitops(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -> 
     let repository = string(&mut d, "repository", issues).map(|(s, _)| s);
     let branch = string(&mut d, "branch", issues).map(|(s, _)| s);
     let path = string(&mut d, "path", issues).map(|(s, _)| s);
+    let flux = flux(d.get("flux"), issues);
+    let manifests = string(&mut d, "manifests", issues).map(|(s, _)| expand_path(&s, base));
+    let interval = string(&mut d, "interval", issues).map(|(s, _)| s);
+    let token_env = string(&mut d, "token_env", issues).map(|(s, _)| s);
+    let known_hosts = string(&mut d, "known_hosts", issues).map(|(s, _)| expand_path(&s, base));
     d.finish(issues);
     Gitops {
         controller,
         repository: repository.filter(|r| !r.is_empty()),
         branch: branch.unwrap_or_else(|| "main".into()),
         path: path.unwrap_or_else(|| format!("clusters/{cluster}")),
+        flux,
+        manifests,
+        interval: interval.unwrap_or_else(|| "1m".into()),
+        token_env,
+        known_hosts,
+    }
+}
+
+/// The Flux release `platform` installs by default.
+pub const FLUX_VERSION: &str = "v2.9.4";
+/// The sha256 of `install.yaml` per Flux release, each taken from that release's published
+/// checksums. Empty: no release's checksum file could be read where this was written, and a
+/// checksum is never made up, so a download needs `gitops.flux.sha256` (docs/gitops.md).
+pub const FLUX_CHECKSUMS: &[(&str, &str)] = &[];
+
+/// The carried sha256 of `install.yaml` for `version`, if any.
+pub fn flux_checksum(version: &str) -> Option<&'static str> {
+    FLUX_CHECKSUMS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, h)| *h)
+}
+
+/// Where Flux's release assets are published.
+pub const FLUX_RELEASES: &str = "https://github.com/fluxcd/flux2/releases";
+
+fn flux(node: Option<&Node>, issues: &mut Vec<ConfigIssue>) -> Flux {
+    let mut d = MapDecoder::new(node, "gitops.flux", issues);
+    let version = string(&mut d, "version", issues).map(|(s, _)| s);
+    let manifests_url = string(&mut d, "manifests_url", issues).map(|(s, _)| s);
+    let sha256 = string(&mut d, "sha256", issues).map(|(s, _)| s);
+    d.finish(issues);
+    Flux {
+        version: version.unwrap_or_else(|| FLUX_VERSION.into()),
+        manifests_url: manifests_url
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| FLUX_RELEASES.into()),
+        sha256: sha256
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_ascii_lowercase()),
     }
 }

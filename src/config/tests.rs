@@ -55,6 +55,7 @@ fn the_init_templates_are_valid_and_name_every_field() {
                 [
                     "cloud.location",
                     "cloud.subscription_id",
+                    "gitops.flux.sha256",
                     "gitops.repository",
                     "network.admin_cidrs"
                 ]
@@ -155,7 +156,7 @@ fn the_internet_as_admin_network_needs_consent() {
 
 #[test]
 fn plain_http_git_urls_are_refused() {
-    let text = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: flux, repository: http://git.example.com/fleet.git}\n";
+    let text = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: flux, repository: http://git.example.com/fleet.git, flux: {sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}}\n";
     let e = load(text).unwrap_err();
     assert_eq!(e[0].path, "gitops.repository");
     assert!(e[0].message.contains("plain http://"), "{e:?}");
@@ -251,7 +252,8 @@ fn wrong_section_types_are_reported() {
             "nodes",
             "cloud.subscription_id",
             "cloud.location",
-            "gitops.repository"
+            "gitops.repository",
+            "gitops.flux.sha256"
         ]
     );
 }

@@ -56,13 +56,13 @@ const RESERVED_PG_USERS: &[&str] = &[
 /// Azure's allowed storage sizes for Flexible Server, in GiB.
 const PG_STORAGE_SIZES: &[u32] = &[32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32767];
 
-struct Checker<'a> {
-    root: &'a Node,
-    issues: &'a mut Vec<ConfigIssue>,
+pub(super) struct Checker<'a> {
+    pub(super) root: &'a Node,
+    pub(super) issues: &'a mut Vec<ConfigIssue>,
 }
 
 impl Checker<'_> {
-    fn fail(&mut self, path: &str, message: String) {
+    pub(super) fn fail(&mut self, path: &str, message: String) {
         let pos = pos_at(self.root, path);
         self.issues.push(ConfigIssue {
             path: path.to_owned(),
@@ -71,7 +71,7 @@ impl Checker<'_> {
         });
     }
 
-    fn pattern(&mut self, path: &str, value: &str, ok: bool, allowed: &str) {
+    pub(super) fn pattern(&mut self, path: &str, value: &str, ok: bool, allowed: &str) {
         if !ok {
             self.fail(path, format!("{value:?} is not allowed; {allowed}"));
         }
@@ -101,7 +101,7 @@ pub fn check(c: &Config, root: &Node, issues: &mut Vec<ConfigIssue>) {
     ssh_access(c, &mut k);
     k3s(c, &mut k);
     postgres(c, &mut k);
-    gitops(c, &mut k);
+    super::validate_gitops::check(c, &mut k);
 }
 
 fn names(c: &Config, k: &mut Checker<'_>) {
@@ -572,45 +572,6 @@ fn postgres(c: &Config, k: &mut Checker<'_>) {
         if ["postgres", "azure_maintenance", "azure_sys"].contains(&db.as_str()) {
             k.fail(&path, format!("{db:?} is a system database of the server"));
         }
-    }
-}
-
-fn gitops(c: &Config, k: &mut Checker<'_>) {
-    let g = &c.gitops;
-    if g.controller == Controller::None {
-        return;
-    }
-    match &g.repository {
-        None => k.fail(
-            "gitops.repository",
-            "required when gitops.controller is flux or argocd: the Git URL (https://..., ssh://... or git@host:path), or set controller: none".into(),
-        ),
-        Some(r) => {
-            let ok = r.starts_with("https://")
-                || r.starts_with("ssh://")
-                || (r.starts_with("git@") && r.contains(':'));
-            k.pattern(
-                "gitops.repository",
-                r,
-                ok,
-                "use an https://, ssh:// or git@host:path Git URL (plain http:// would let anyone on the path change what the cluster runs)",
-            );
-        }
-    }
-    if g.path.starts_with('/') || g.path.split('/').any(|s| s == "..") {
-        k.fail(
-            "gitops.path",
-            format!(
-                "{:?} must be a relative path inside the repository without '..'",
-                g.path
-            ),
-        );
-    }
-    if g.branch.is_empty() || g.branch.contains(' ') || g.branch.contains("..") {
-        k.fail(
-            "gitops.branch",
-            format!("{:?} is not a valid branch name", g.branch),
-        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The product's phase implementations behind [`PhaseExec`]. A phase whose issue has not
 //! landed yet fails with [`Error::NotBuilt`] instead of pretending to work.
 
+pub mod gitops;
 pub mod infra;
 pub mod inventory;
 pub mod nodes;
@@ -22,7 +23,8 @@ pub fn not_built(phase: Phase) -> Option<&'static str> {
         Phase::Infra => None,
         Phase::Inventory => None,
         Phase::Nodes => None,
-        Phase::Gitops => Some("Flux / Argo CD bootstrap comes with the gitops issue"),
+        // Flux is built; Argo CD says so when it is asked for (gitops::run).
+        Phase::Gitops => None,
     }
 }
 
@@ -38,10 +40,11 @@ impl PhaseExec for Phases {
             Phase::Inventory => inventory::verify(config, &record.outputs).await,
             Phase::Nodes => nodes::outputs::verify(config, &record.outputs).await,
             Phase::Gitops if config.gitops.controller == Controller::None => Verification::Matches,
-            // It cannot succeed in this build, so it is never skipped.
-            Phase::Gitops => {
-                Verification::Differs(format!("{phase} has no live check in this build"))
-            }
+            // Re-applying is cheap and sends no writes when nothing changed, and it is how
+            // drift (a deleted object, a changed Secret) is repaired.
+            Phase::Gitops => Verification::Differs(format!(
+                "{phase} re-applies and re-checks the controller every run"
+            )),
         }
     }
 
@@ -69,10 +72,7 @@ impl PhaseExec for Phases {
                 progress.info("gitops: skipped, gitops.controller is none");
                 Ok(serde_json::json!({"skipped": "gitops.controller none"}))
             }
-            other => Err(Error::NotBuilt {
-                phase: other,
-                what: not_built(other).unwrap_or("not built"),
-            }),
+            Phase::Gitops => gitops::run(config, state, progress).await,
         }
     }
 }

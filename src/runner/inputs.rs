@@ -101,6 +101,8 @@ struct GitopsInputs<'a> {
     cluster: &'a str,
     gitops: &'a crate::config::Gitops,
     postgres: &'a crate::config::Postgres,
+    /// Not in `postgres` (infra does not read them): the Secrets this phase writes.
+    postgres_secrets: &'a [crate::config::PgSecret],
 }
 
 /// The config a phase reads, as JSON (field order fixed by the structs above).
@@ -128,8 +130,31 @@ pub fn config_inputs(phase: Phase, c: &Config) -> serde_json::Value {
             cluster,
             gitops: &c.gitops,
             postgres: &c.postgres,
+            postgres_secrets: &c.postgres.secrets,
         }),
     };
     // Serializing plain config structs cannot fail (no maps with non-string keys).
     v.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_secrets_change_only_the_gitops_inputs() {
+        let base = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: flux, repository: 'https://g.example/f', flux: {sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}}\n";
+        let load = |t: &str| Config::from_str(t, std::path::Path::new("/tmp/cfg"), None).unwrap();
+        let with = load(&format!(
+            "{base}postgres:\n  secrets:\n    - {{namespace: a, database: app, name: db}}\n"
+        ));
+        let without = load(base);
+        for p in [Phase::Infra, Phase::Inventory, Phase::Nodes] {
+            assert_eq!(config_inputs(p, &with), config_inputs(p, &without), "{p}");
+        }
+        assert_ne!(
+            config_inputs(Phase::Gitops, &with),
+            config_inputs(Phase::Gitops, &without)
+        );
+    }
 }

@@ -151,7 +151,7 @@ impl SshHost {
         .connect_timeout(opts.connect_timeout)
         .server_alive_interval(opts.keepalive)
         .control_directory(&opts.control_dir);
-        if let Some(k) = &opts.keyfile {
+        if let Some(k) = target.keyfile.as_ref().or(opts.keyfile.as_ref()) {
             b.keyfile(k);
         }
         if let Some(j) = &opts.jump_host {

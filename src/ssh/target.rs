@@ -11,6 +11,9 @@ pub struct Target {
     pub port: u16,
     /// Login user (`ansible_user`), when the inventory sets one.
     pub user: Option<String>,
+    /// Private key for this host (`ansible_ssh_private_key_file`), when the inventory sets
+    /// one that exists; else the cluster's.
+    pub keyfile: Option<std::path::PathBuf>,
 }
 
 impl Target {
@@ -52,6 +55,7 @@ mod tests {
             address: address.into(),
             port: 22,
             user: user.map(str::to_owned),
+            keyfile: None,
         };
         assert!(t("10.0.0.4", Some("azureuser")).check().is_ok());
         let e = t("-oProxyCommand=touch /tmp/x", None).check().unwrap_err();

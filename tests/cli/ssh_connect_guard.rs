@@ -25,6 +25,7 @@ fn connect_child() {
         address: read("address"),
         port: 22,
         user: (!user.is_empty()).then_some(user),
+        keyfile: None,
     };
     let mut opts = SshOptions::new(dir.join("known_hosts"), dir.join("ssh"), "ubuntu");
     opts.boot_wait = Duration::ZERO;

@@ -26,6 +26,7 @@ fn target(name: &str, s: &Sshd) -> Target {
         address: s.address.clone(),
         port: s.port,
         user: None,
+        keyfile: None,
     }
 }
 
@@ -274,6 +275,7 @@ async fn connecting_retries_while_the_host_boots_then_gives_up() {
         address: "127.0.0.1".into(),
         port,
         user: None,
+        keyfile: None,
     };
     let connecting = tokio::spawn({
         let (t, opts) = (t.clone(), opts.clone());

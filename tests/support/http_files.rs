@@ -1,6 +1,7 @@
-//! Files over plain HTTP on 127.0.0.1, like a release download site, for the tests of
-//! `get_url` through `platform play` and `ansible-playbook`: a fixed set of paths (others
-//! get 404), HEAD as GET without the body, and a log of `METHOD path` for every request, so
+//! Files over plain HTTP, like a release download site, for the tests of `get_url` through
+//! `platform play` and `ansible-playbook` (on 127.0.0.1) and of the k3s install's download
+//! paths (on every address, which the local cloud's hosts reach at their subnet gateway): a
+//! fixed set of paths (others get 404), HEAD as GET without the body, and a log of `METHOD path` for every request, so
 //! a test can see whether a tool downloaded a file or only its checksum list.
 
 use axum::body::Bytes;
@@ -13,16 +14,25 @@ use std::sync::{Arc, Mutex};
 pub struct FileServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The port it listens on.
+    pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl FileServer {
-    /// Serves `files` (raw request path, as clients percent-encode it, and content) on a
-    /// thread of its own, so that synchronous tests can use it.
+    /// Serves `files` (raw request path, as clients percent-encode it, and content) on
+    /// 127.0.0.1, on a thread of its own, so that synchronous tests can use it.
     pub fn start(files: Vec<(String, Vec<u8>)>) -> FileServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        FileServer::start_on("127.0.0.1", files)
+    }
+
+    /// [`FileServer::start`] on a free port of `ip` (`0.0.0.0`: every address of this
+    /// machine, the local cloud's subnet gateways included).
+    pub fn start_on(ip: &str, files: Vec<(String, Vec<u8>)>) -> FileServer {
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
         listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
         let files: Arc<HashMap<String, Bytes>> = Arc::new(
             files
                 .into_iter()
@@ -52,7 +62,7 @@ impl FileServer {
                 axum::serve(listener, app).await.unwrap();
             });
         });
-        FileServer { base, log }
+        FileServer { base, port, log }
     }
 
     /// The URL of `path` on this server.

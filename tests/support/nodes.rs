@@ -234,3 +234,48 @@ pub fn count(recap: &[(String, u64)], key: &str) -> u64 {
         .map(|(_, v)| *v)
         .unwrap_or_else(|| panic!("no {key} in {recap:?}"))
 }
+
+impl Cluster {
+    /// `kubectl get nodes -o json`, the real `kubectl` through the cluster's own kubeconfig
+    /// (`<state_dir>/kubeconfig`).
+    pub fn kubectl_nodes(&self) -> Value {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.state_dir().join("kubeconfig"))
+            .args(["get", "nodes", "-o", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl get nodes: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `(name, kubelet version)` of every Node whose Ready condition is True
+    /// ([`Cluster::kubectl_nodes`]).
+    pub fn ready_nodes(&self) -> Vec<(String, String)> {
+        self.kubectl_nodes()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| {
+                n["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+            .map(|n| {
+                (
+                    n["metadata"]["name"].as_str().unwrap().to_owned(),
+                    n["status"]["nodeInfo"]["kubeletVersion"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+}

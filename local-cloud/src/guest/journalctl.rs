@@ -1,6 +1,6 @@
 //! `journalctl` on a host: reads the host's journal files (`journal`) directly, with the
 //! options playbooks and people use: `-u UNIT` (repeatable), `-n N`/`--lines`, `-b`,
-//! `-o short|short-iso|cat`, `-f`, `-q`, `--no-pager`, `-e`, `-x`.
+//! `-o short|short-iso|short-unix|cat`, `-f`, `-q`, `--no-pager`, `-e`, `-x`.
 
 use std::io::Write as _;
 
@@ -87,7 +87,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
         }
     }
-    if !["short", "short-iso", "cat"].contains(&o.output.as_str()) {
+    if !["short", "short-iso", "short-unix", "cat"].contains(&o.output.as_str()) {
         return Err(format!(
             "journalctl: output mode '{}' is not supported on the local cloud's hosts",
             o.output
@@ -105,6 +105,15 @@ fn lines(v: &str) -> Result<usize, String> {
 fn format(r: &Record, o: &Opts, host: &str) -> String {
     match o.output.as_str() {
         "cat" => r.m.clone(),
+        // Seconds since the epoch with microseconds, as journalctl prints them.
+        "short-unix" => format!(
+            "{}.{:06} {host} {}[{}]: {}",
+            r.t.div_euclid(1_000_000),
+            r.t.rem_euclid(1_000_000),
+            r.i,
+            r.p,
+            r.m
+        ),
         "short-iso" => {
             let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.t) * 1000)
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);

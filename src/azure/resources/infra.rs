@@ -127,6 +127,27 @@ impl DesiredResource {
         }
     }
 
+    /// This resource as it should be PUT over `actual`: a scale set never lowers its capacity
+    /// here (Azure would choose which VMs go). The `nodes` phase drains the agents it removes
+    /// and deletes exactly those VMs, which lowers a Flexible scale set's capacity by itself;
+    /// fewer servers it refuses.
+    pub fn over(&self, actual: Option<&Value>) -> std::borrow::Cow<'_, DesiredResource> {
+        let current = actual
+            .and_then(|a| a.pointer("/sku/capacity"))
+            .and_then(Value::as_u64);
+        let wanted = self.body.pointer("/sku/capacity").and_then(Value::as_u64);
+        match (current, wanted) {
+            (Some(c), Some(w))
+                if matches!(self.key, ResourceKey::Agents | ResourceKey::Servers) && c > w =>
+            {
+                let mut d = self.clone();
+                d.body["sku"]["capacity"] = Value::from(c);
+                std::borrow::Cow::Owned(d)
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// The PUT body. It may hold a secret (the Postgres password): send it, never log it.
     pub fn put_body(&self) -> &Value {
         &self.body

@@ -102,7 +102,7 @@ pub async fn plan(client: &ArmClient, cluster: &str, desired: &[DesiredResource]
         let t0 = Instant::now();
         let mut o = blank(d);
         match client.get(&d.id, d.api_version).await {
-            Ok(actual) => classify(&mut o, d, actual.as_ref(), cluster),
+            Ok(actual) => classify(&mut o, &d.over(actual.as_ref()), actual.as_ref(), cluster),
             Err(e) => fail(&mut o, &e),
         }
         o.seconds = t0.elapsed().as_secs_f64();
@@ -254,7 +254,8 @@ async fn converge(
         loop {
             let actual = settled(client, d, poll).await?;
             o = blank(d);
-            classify(&mut o, d, actual.as_ref(), cluster);
+            let d = d.over(actual.as_ref());
+            classify(&mut o, &d, actual.as_ref(), cluster);
             if !o.action.writes() {
                 if let Some(s) = step.take() {
                     s.done("settled");

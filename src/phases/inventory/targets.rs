@@ -97,6 +97,11 @@ pub fn from_inventory_json(text: &str) -> Result<Vec<InventoryHost>, TargetError
             user: var("ansible_user")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            keyfile: var("ansible_ssh_private_key_file")
+                .or_else(|| var("ansible_private_key_file"))
+                .and_then(Value::as_str)
+                .map(std::path::PathBuf::from)
+                .filter(|p| p.is_file()),
         };
         target
             .check()

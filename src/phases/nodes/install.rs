@@ -4,8 +4,6 @@
 //! `nodes.ssh_fanout`). Each stage is one run of the embedded playbooks; a failed stage
 //! stops the install, naming each failed host with the tail of its k3s journal.
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value as Json};
 
 use super::plan::{self, Plan, Roles};
@@ -14,7 +12,7 @@ use crate::azure::resources::Secret;
 use crate::config::Config;
 use crate::error::Error;
 use crate::output::Progress;
-use crate::playbook::{self, Event, Playbook, RunOptions, Status, Target};
+use crate::playbook::{self, Playbook, RunOptions, Target};
 use crate::ssh::host::ExecRequest;
 
 /// Lines of a failed node's journal shown in the error.
@@ -66,18 +64,10 @@ async fn stage(
     }
     let hosts = pick(targets, names);
     let step = progress.step("nodes", &format!("{what} ({} hosts)", hosts.len()));
-    let p = progress.clone();
     let options = RunOptions {
         forks,
         extra_vars: vars,
-        on_event: Some(Arc::new(move |e: &Event| {
-            if let Event::Task(r) = e
-                && matches!(r.status, Status::Failed | Status::Unreachable)
-                && !r.ignored
-            {
-                p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
-            }
-        })),
+        on_event: Some(super::warn_failures(progress)),
         ..RunOptions::default()
     };
     let report = playbook::run_playbook(book, &hosts, &options).await?;
@@ -151,6 +141,17 @@ async fn journal_tail(t: &Target, unit: &str) -> String {
         .join("\n")
 }
 
+/// Keeps `vars` as `<state_dir>/secrets/k3s-vars-<stage>.json` (0600) and returns them:
+/// `ansible-playbook -e @` that file runs the stage's playbook with exactly what the phase
+/// gave it (the playbooks' headers say how).
+fn kept(config: &Config, stage: &str, vars: Map<String, Json>) -> Result<Map<String, Json>, Error> {
+    let text = serde_json::to_string_pretty(&vars)
+        .map_err(|e| Error::Failed(format!("k3s variables: {e}")))?;
+    crate::fsutil::ensure_private_dir(&config.paths().secrets_dir())?;
+    crate::fsutil::write_atomic(&config.paths().k3s_vars(stage), text.as_bytes())?;
+    Ok(vars)
+}
+
 /// What the install leaves for the rest of the phase.
 #[derive(Debug)]
 pub struct Installed {
@@ -160,27 +161,68 @@ pub struct Installed {
     pub changed: usize,
 }
 
+/// How the install treats nodes that run k3s already.
+pub enum Mode<'a> {
+    /// A new cluster, or the same version: every stage at once (unchanged hosts report 0).
+    Converge,
+    /// `k3s.version` moved on from `from`: servers one at a time, then agents in batches,
+    /// each drained first and uncordoned once it is Ready at the new version.
+    Roll {
+        from: &'a str,
+        node_name: &'a (dyn Fn(&str) -> String + Sync),
+    },
+}
+
 /// Installs k3s per `roles` and `plan` on `targets` (connected, prepared).
 pub async fn install(
     config: &Config,
     targets: &[Target],
     roles: &Roles,
     install: &Plan,
+    mode: Mode<'_>,
     progress: &Progress,
 ) -> Result<Installed, Error> {
     let books = Books::load(config)?;
     let password = token::password(config)?;
     let fanout = config.nodes.ssh_fanout;
     let init = std::slice::from_ref(&roles.init);
-    let mut changed = stage(
-        &format!("k3s server {} (initializes the cluster)", roles.init),
-        &books.server,
-        targets,
-        init,
-        plan::vars(config, install, &password, ""),
+    let roll = match &mode {
+        Mode::Converge => None,
+        Mode::Roll { from, node_name } => {
+            progress.info(format!(
+                "nodes: upgrading k3s {from} -> {}: servers one at a time, then agents in batches",
+                install.tag
+            ));
+            Some(Roller {
+                config,
+                client: super::outputs::client(config).await?,
+                node_name: *node_name,
+                tag: &install.tag,
+                progress,
+            })
+        }
+    };
+    let run = |what: String, book: &'static str, names: Vec<String>, vars, unit, forks| {
+        let book = if book == "server" {
+            &books.server
+        } else {
+            &books.agent
+        };
+        let roll = roll.as_ref();
+        async move {
+            match roll {
+                None => stage(&what, book, targets, &names, vars, unit, forks, progress).await,
+                Some(r) => r.roll(&what, book, targets, &names, vars, unit).await,
+            }
+        }
+    };
+    let mut changed = run(
+        format!("k3s server {} (initializes the cluster)", roles.init),
+        "server",
+        init.to_vec(),
+        kept(config, "init", plan::vars(config, install, &password, ""))?,
         "k3s",
         1,
-        progress,
     )
     .await?;
     let init_host = pick(targets, init)
@@ -191,27 +233,95 @@ pub async fn install(
     let k3s_yaml = Secret::new(
         token::read_root_file(init_host.host.as_ref(), token::SERVER_KUBECONFIG).await?,
     );
-    changed += stage(
-        "k3s servers joining one at a time",
-        &books.server,
-        targets,
-        &roles.servers,
-        plan::vars(config, install, &join, &install.addresses.join_url),
+    changed += run(
+        "k3s servers joining one at a time".into(),
+        "server",
+        roles.servers.clone(),
+        kept(
+            config,
+            "servers",
+            plan::vars(config, install, &join, &install.addresses.join_url),
+        )?,
         "k3s",
         1,
-        progress,
     )
     .await?;
-    changed += stage(
-        "k3s agents",
-        &books.agent,
-        targets,
-        &roles.agents,
-        plan::vars(config, install, &join, &install.addresses.agent_url),
+    changed += run(
+        "k3s agents".into(),
+        "agent",
+        roles.agents.clone(),
+        kept(
+            config,
+            "agents",
+            plan::vars(config, install, &join, &install.addresses.agent_url),
+        )?,
         "k3s-agent",
         fanout,
-        progress,
     )
     .await?;
     Ok(Installed { k3s_yaml, changed })
+}
+
+/// A rolling upgrade's steps for a group of hosts.
+struct Roller<'a> {
+    config: &'a Config,
+    client: kube::Client,
+    node_name: &'a (dyn Fn(&str) -> String + Sync),
+    tag: &'a str,
+    progress: &'a Progress,
+}
+
+impl Roller<'_> {
+    /// Servers (the `k3s` unit) one at a time; agents in batches of a quarter (at least one).
+    async fn roll(
+        &self,
+        what: &str,
+        book: &Playbook,
+        targets: &[Target],
+        names: &[String],
+        vars: Map<String, Json>,
+        unit: &str,
+    ) -> Result<usize, Error> {
+        let batch = if unit == "k3s" {
+            1
+        } else {
+            names.len().div_ceil(4).max(1)
+        };
+        let timeout = std::time::Duration::from_secs(self.config.k3s.start_timeout);
+        let mut changed = 0;
+        for group in names.chunks(batch) {
+            let nodes: Vec<String> = group.iter().map(|h| (self.node_name)(h)).collect();
+            for n in &nodes {
+                crate::kube::drain::drain(&self.client, n, timeout)
+                    .await
+                    .map_err(super::outputs::kube_err)?;
+            }
+            changed += stage(
+                &format!("{what}: {}", group.join(", ")),
+                book,
+                targets,
+                group,
+                vars.clone(),
+                unit,
+                group.len(),
+                self.progress,
+            )
+            .await?;
+            let expected = nodes
+                .iter()
+                .map(|n| (n.clone(), self.tag.to_owned()))
+                .collect();
+            crate::kube::nodes::wait_ready(&self.client, &expected, timeout, &|_| {})
+                .await
+                .map_err(super::outputs::kube_err)?;
+            for n in &nodes {
+                crate::kube::drain::cordon(&self.client, n, false)
+                    .await
+                    .map_err(super::outputs::kube_err)?;
+                self.progress
+                    .info(format!("nodes: {n} runs {} and is uncordoned", self.tag));
+            }
+        }
+        Ok(changed)
+    }
 }

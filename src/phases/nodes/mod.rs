@@ -9,6 +9,7 @@ pub mod outputs;
 pub mod plan;
 pub mod playbooks;
 pub mod release;
+pub mod scale;
 pub mod token;
 
 use std::sync::Arc;
@@ -40,23 +41,30 @@ pub async fn run(
             explicit: false,
         });
     }
+    if scale::scale_in(config, progress).await? {
+        // The removed VMs leave the inventory the later stages and commands read.
+        crate::phases::inventory::run_phase(config, progress).await?;
+    }
     let targets = select_targets(config, None)?;
+    // The version and the binary are settled before any host is touched: a refused downgrade
+    // or a bad checksum on the controller stops here.
+    let recorded = |p: Phase| {
+        state
+            .phase(p)
+            .map(|r| r.outputs.clone())
+            .unwrap_or_default()
+    };
+    let previous = plan::Previous::from_outputs(&recorded(Phase::Nodes));
+    let tag = plan::version(config, &previous).await?;
+    let (binary_src, images_src) = plan::sources(config, &tag).await?;
     let count = targets.len();
     let opts = ssh_options(config);
     let step = progress.step("nodes", &format!("connecting to {count} hosts"));
     let hosts = connect_playbook_targets(config, targets, &opts, config.nodes.ssh_fanout).await?;
     step.message(&format!("prepare.yml on {count} hosts"));
-    let p = progress.clone();
     let options = RunOptions {
         forks: config.nodes.ssh_fanout,
-        on_event: Some(Arc::new(move |e: &Event| {
-            if let Event::Task(r) = e
-                && matches!(r.status, Status::Failed | Status::Unreachable)
-                && !r.ignored
-            {
-                p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
-            }
-        })),
+        on_event: Some(warn_failures(progress)),
         ..RunOptions::default()
     };
     let report = playbook::run_playbook(&playbook::prepare(), &hosts, &options).await?;
@@ -71,17 +79,8 @@ pub async fn run(
         "prepared {count} hosts ({} changes)",
         report.changed()
     ));
-    let recorded = |p: Phase| {
-        state
-            .phase(p)
-            .map(|r| r.outputs.clone())
-            .unwrap_or_default()
-    };
-    let previous = plan::Previous::from_outputs(&recorded(Phase::Nodes));
     let infra = recorded(Phase::Infra);
     let roles = plan::roles(&hosts, &previous)?;
-    let tag = plan::version(config, &previous).await?;
-    let (binary_src, images_src) = plan::sources(config, &tag).await?;
     let pg_password = crate::phases::infra::secrets::postgres_password(config, false)?;
     let install_plan = plan::Plan {
         addresses: plan::addresses(config, &infra, &hosts, &roles)?,
@@ -90,8 +89,6 @@ pub async fn run(
         binary_src,
         images_src,
     };
-    let k3s_started = std::time::Instant::now();
-    let installed = install::install(config, &hosts, &roles, &install_plan, progress).await?;
     let node_names: std::collections::BTreeMap<String, String> = hosts
         .iter()
         .map(|t| {
@@ -104,11 +101,21 @@ pub async fn run(
             (host, node)
         })
         .collect();
+    let node_name = |h: &str| node_names.get(h).cloned().unwrap_or_else(|| h.to_owned());
+    let mode = match &previous.version {
+        Some(from) if *from != install_plan.tag => install::Mode::Roll {
+            from,
+            node_name: &node_name,
+        },
+        _ => install::Mode::Converge,
+    };
+    let k3s_started = std::time::Instant::now();
+    let installed = install::install(config, &hosts, &roles, &install_plan, mode, progress).await?;
     drop(hosts);
     let out = NodesOutputs::new(
         config,
         &roles,
-        &|h: &str| node_names.get(h).cloned().unwrap_or_else(|| h.to_owned()),
+        &node_name,
         &install_plan.tag,
         &install_plan.addresses.api_server,
     );
@@ -172,4 +179,49 @@ async fn wait_ready(config: &Config, out: &NodesOutputs, progress: &Progress) ->
             Err(outputs::kube_err(e))
         }
     }
+}
+
+/// `down` for `cloud.kind: static`: removes k3s from every inventory host with the embedded
+/// `k3s-uninstall.yml` (the hosts themselves are the user's and stay). Returns the hosts and
+/// the changes made.
+pub async fn uninstall(config: &Config, progress: &Progress) -> Result<(usize, usize), Error> {
+    let targets = select_targets(config, None)?;
+    let count = targets.len();
+    let opts = ssh_options(config);
+    let step = progress.step("down", &format!("removing k3s from {count} hosts"));
+    let hosts = connect_playbook_targets(config, targets, &opts, config.nodes.ssh_fanout).await?;
+    let dir = playbooks::materialize(&config.paths().playbooks_dir())?;
+    let book = playbook::load(&dir.join("k3s-uninstall.yml"))?;
+    let options = RunOptions {
+        forks: config.nodes.ssh_fanout,
+        on_event: Some(warn_failures(progress)),
+        ..RunOptions::default()
+    };
+    let report = playbook::run_playbook(&book, &hosts, &options).await?;
+    if !report.success() {
+        step.failed("k3s-uninstall.yml failed");
+        return Err(Error::Failed(format!(
+            "k3s-uninstall.yml failed on some hosts:\n{}",
+            report.recap()
+        )));
+    }
+    step.done(&format!(
+        "removed k3s from {count} hosts ({} changes)",
+        report.changed()
+    ));
+    Ok((count, report.changed()))
+}
+
+/// An event sink that warns of every task that failed or found its host unreachable (not
+/// ignored), with the last lines of its output.
+pub fn warn_failures(progress: &Progress) -> playbook::EventSink {
+    let p = progress.clone();
+    Arc::new(move |e: &Event| {
+        if let Event::Task(r) = e
+            && matches!(r.status, Status::Failed | Status::Unreachable)
+            && !r.ignored
+        {
+            p.warn(format!("{}: {}: {}", r.host, r.task, r.summary(10)));
+        }
+    })
 }

@@ -99,12 +99,27 @@ impl NodesOutputs {
 
 /// A client from the cluster's kubeconfig in the state directory.
 pub async fn client(config: &Config) -> Result<kube::Client, Error> {
+    k8s::client::client(&kubeconfig(config)?)
+        .await
+        .map_err(kube_err)
+}
+
+/// Like [`client`], counting its requests and writes.
+pub async fn counted_client(
+    config: &Config,
+) -> Result<(kube::Client, k8s::client::RequestCount), Error> {
+    k8s::client::counted_client(&kubeconfig(config)?)
+        .await
+        .map_err(kube_err)
+}
+
+/// The cluster's kubeconfig document from the state directory.
+fn kubeconfig(config: &Config) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
     let path = config.paths().kubeconfig();
     let text = crate::fsutil::read_capped(&path, crate::fsutil::caps::CONFIG)
         .map_err(|e| Error::Failed(format!("the cluster's kubeconfig: {e}")))?;
-    let doc = k8s::kubeconfig::parse(&text, &path.display().to_string())
-        .map_err(|e| Error::Failed(e.to_string()))?;
-    k8s::client::client(&doc).await.map_err(kube_err)
+    k8s::kubeconfig::parse(&text, &path.display().to_string())
+        .map_err(|e| Error::Failed(e.to_string()))
 }
 
 /// A Kubernetes error as the product's.

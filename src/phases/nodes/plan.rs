@@ -298,20 +298,23 @@ pub fn datastore_endpoint(
             "k3s.datastore is postgres but infra has no PostgreSQL server with an address and password (postgres.enabled, cloud.kind azure or local)".into(),
         ));
     };
-    let enc: String = pw
-        .expose()
-        .bytes()
+    let enc = url_encode(pw.expose());
+    Ok(Some(Secret::new(format!(
+        "postgres://{}:{enc}@{fqdn}:5432/k3s?sslmode=require",
+        config.postgres.admin_user
+    ))))
+}
+
+/// `s` percent-encoded for a URL's user-info part (every byte but RFC 3986's unreserved).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 (b as char).to_string()
             }
             _ => format!("%{b:02X}"),
         })
-        .collect();
-    Ok(Some(Secret::new(format!(
-        "postgres://{}:{enc}@{fqdn}:5432/k3s?sslmode=require",
-        config.postgres.admin_user
-    ))))
+        .collect()
 }
 
 #[cfg(test)]

@@ -202,7 +202,8 @@ pub fn verify(file: &Path, sums: &str, sums_name: &str, name: &str) -> Result<()
     Ok(())
 }
 
-async fn get_bytes(url: &str) -> Result<Vec<u8>, ReleaseError> {
+/// The body of a GET of `url` (redirects followed), failing on a non-2xx answer.
+pub async fn get_bytes(url: &str) -> Result<Vec<u8>, ReleaseError> {
     let http_err = |why: String| ReleaseError::Http {
         url: url.to_owned(),
         why,

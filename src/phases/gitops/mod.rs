@@ -1,0 +1,199 @@
+//! The `gitops` phase with Flux: the release's install manifests (fetched and pinned by
+//! `manifests.rs`) installed through the Kubernetes API in two stages with server-side apply
+//! (`crate::kube::install`), the `postgres.secrets` Secrets (`postgres.rs`), then Flux's
+//! source and sync objects (`source.rs`) and the wait until both are Ready. Objects the
+//! previous run applied and this one does not are deleted; a re-run of the same config sends
+//! no writes. Argo CD is not built yet.
+
+pub mod manifests;
+pub mod postgres;
+pub mod source;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Controller};
+use crate::error::Error;
+use crate::kube::apply::{Applier, ObjectRef};
+use crate::kube::install::{self, Event, Installed};
+use crate::output::Progress;
+use crate::phase::Phase;
+use crate::phases::nodes::outputs::kube_err;
+use crate::state::State;
+use source::SourceInfo;
+
+/// How long the install (CRDs, Deployments) and each Ready wait may take.
+pub const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What the phase records: no secret, and stable across no-op runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitopsOutputs {
+    pub controller: String,
+    /// The Flux release, or `manifests` for an offline copy.
+    pub version: String,
+    /// The sha256 of the applied install manifests.
+    pub manifests_sha256: String,
+    /// Every object of the install manifests, as applied (the set the next run prunes
+    /// against).
+    pub inventory: Vec<ObjectRef>,
+    /// The `postgres.secrets` Secrets.
+    #[serde(default)]
+    pub postgres_secrets: Vec<ObjectRef>,
+    pub source: Option<SourceInfo>,
+    /// The revision the Kustomization applied (`<branch>@sha1:<sha>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// What [`bootstrap`] did, for the end of `up` and the tests.
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub outputs: GitopsOutputs,
+    pub installed: Installed,
+    /// Secrets and Flux objects applied (created or configured) after the install.
+    pub source_writes: usize,
+    /// Postgres Secrets deleted because the config no longer lists them.
+    pub secrets_deleted: usize,
+}
+
+/// The previous run's outputs, or none.
+pub fn previous(state: &State) -> GitopsOutputs {
+    state
+        .phase(Phase::Gitops)
+        .and_then(|r| serde_json::from_value(r.outputs.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Runs the phase for `gitops.controller: flux`.
+pub async fn run(
+    config: &Config,
+    state: &State,
+    progress: &Progress,
+) -> Result<serde_json::Value, Error> {
+    if config.gitops.controller == Controller::Argocd {
+        return Err(Error::NotBuilt {
+            phase: Phase::Gitops,
+            what: "Argo CD (gitops.controller: argocd) is not built yet; Flux is (gitops.controller: flux)",
+        });
+    }
+    let (client, count) = crate::phases::nodes::outputs::counted_client(config).await?;
+    let mut applier = Applier::new(client).await.map_err(kube_err)?;
+    let infra = state
+        .phase(Phase::Infra)
+        .map(|r| r.outputs.clone())
+        .unwrap_or_default();
+    let cache = crate::paths::user_cache_dir().join("flux");
+    let previous = previous(state);
+    let done = bootstrap(config, &mut applier, &previous, &infra, &cache, progress).await?;
+    let mut out = done.outputs;
+    let step = progress.step("gitops", "waiting for GitRepository and Kustomization");
+    for kind in ["GitRepository", "Kustomization"] {
+        match source::wait_ready(&applier, kind, TIMEOUT).await {
+            Ok(rev) => {
+                progress.info(format!("gitops: {kind} flux-system Ready at {rev}"));
+                out.revision = Some(rev);
+            }
+            Err(e) => {
+                step.failed(&format!("{kind} not Ready"));
+                return Err(kube_err(e));
+            }
+        }
+    }
+    step.done(&format!(
+        "Flux {} synced {} ({} requests, {} writes)",
+        out.version,
+        out.revision.as_deref().unwrap_or("?"),
+        count.requests(),
+        count.writes()
+    ));
+    Ok(serde_json::to_value(&out).unwrap_or_default())
+}
+
+/// Everything before the Ready wait: the manifests, the staged install with pruning, the
+/// postgres Secrets and Flux's source objects.
+pub async fn bootstrap(
+    config: &Config,
+    applier: &mut Applier,
+    previous: &GitopsOutputs,
+    infra: &serde_json::Value,
+    cache: &std::path::Path,
+    progress: &Progress,
+) -> Result<Bootstrapped, Error> {
+    let g = &config.gitops;
+    // Credentials and the Secrets' inputs are settled before anything is applied.
+    let (creds, generated) = source::credentials(config)?;
+    let pg_secrets = postgres::objects(config, infra)?;
+    let m = manifests::flux(g, cache)
+        .await
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    let objs = crate::kube::apply::parse(&m.text, &m.source).map_err(kube_err)?;
+    let step = progress.step(
+        "gitops",
+        &format!("installing Flux ({} objects from {})", objs.len(), m.source),
+    );
+    let p = progress.clone();
+    let on = move |e: Event<'_>| match e {
+        Event::Applied(r, o) => p.info(format!("gitops: {r} {o}")),
+        Event::Established(n) => p.info(format!("gitops: CRD {n} Established")),
+        Event::Deleted(r) => p.info(format!("gitops: {r} deleted (no longer in the manifests)")),
+        Event::Available(r) => p.info(format!("gitops: {r} Available")),
+    };
+    let installed = match install::install(applier, &objs, &previous.inventory, TIMEOUT, &on).await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            step.failed("Flux install failed");
+            return Err(kube_err(e));
+        }
+    };
+    step.done(&format!(
+        "Flux installed: {} created, {} configured, {} unchanged, {} deleted",
+        installed.created, installed.configured, installed.unchanged, installed.deleted
+    ));
+    postgres::ensure_namespaces(applier, &pg_secrets)
+        .await
+        .map_err(kube_err)?;
+    let mut source_writes = 0;
+    let mut secret_refs = Vec::new();
+    for obj in &pg_secrets {
+        let (r, o) = applier.apply(obj).await.map_err(kube_err)?;
+        source_writes += usize::from(o != crate::kube::apply::Outcome::Unchanged);
+        on(Event::Applied(&r, o));
+        secret_refs.push(r);
+    }
+    let secrets_deleted = install::prune(applier, &previous.postgres_secrets, &secret_refs, &on)
+        .await
+        .map_err(kube_err)?;
+    let (flux_objs, info) = source::objects(config, &creds)?;
+    if generated && let Some(key) = &info.deploy_key {
+        progress.warn(format!(
+            "gitops: add this read-only deploy key to {} (then run `platform up` again if the source is not Ready): {key}",
+            info.url
+        ));
+    }
+    for obj in &flux_objs {
+        let (r, o) = applier.apply(obj).await.map_err(kube_err)?;
+        source_writes += usize::from(o != crate::kube::apply::Outcome::Unchanged);
+        on(Event::Applied(&r, o));
+    }
+    let outputs = GitopsOutputs {
+        controller: "flux".into(),
+        version: if g.manifests.is_some() {
+            "manifests".into()
+        } else {
+            g.flux.version.clone()
+        },
+        manifests_sha256: m.sha256,
+        inventory: installed.inventory.clone(),
+        postgres_secrets: secret_refs,
+        source: Some(info),
+        revision: previous.revision.clone(),
+    };
+    Ok(Bootstrapped {
+        outputs,
+        installed,
+        source_writes,
+        secrets_deleted,
+    })
+}
