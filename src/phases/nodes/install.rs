@@ -71,6 +71,22 @@ async fn stage(
         ..RunOptions::default()
     };
     let report = playbook::run_playbook(book, &hosts, &options).await?;
+    // Each host's own time in the stage (at -v): the benchmark's critical path is computed
+    // from these (first server + each joining server + the slowest agent).
+    for h in &report.hosts {
+        tracing::debug!(
+            stage = what,
+            host = %h.host,
+            duration_ms = h.duration.as_millis() as u64,
+            changed = h.changed,
+            "k3s host done"
+        );
+    }
+    tracing::debug!(
+        stage = what,
+        duration_ms = report.duration.as_millis() as u64,
+        "k3s stage done"
+    );
     if report.success() {
         step.done(&format!("{what}: {} changes", report.changed()));
         return Ok(report.changed());
