@@ -42,6 +42,10 @@ async fn controller(client: kube::Client, kind: &str, ready: &str, message: &str
         _ => json!({"lastAppliedRevision": REV}),
     };
     super::set_status(&api, kind, ready, message, extra).await;
+    // A verdict the phase took for one left over from before is asked for again: answer it.
+    if ready == "False" {
+        super::answer_requests(api, kind, ready, message, std::time::Duration::from_secs(5)).await;
+    }
 }
 
 /// A config whose state directory has the stand-in's kubeconfig.

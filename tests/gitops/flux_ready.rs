@@ -77,10 +77,17 @@ async fn a_source_that_is_not_ready_fails_naming_the_message() {
     let applier = bootstrapped(&api, dir.path(), "  branch: nope\n").await;
     let message = "failed to checkout and determine revision: unable to clone 'https://git.example.com/fleet.git': couldn't find remote ref \"refs/heads/nope\"";
     set_status(&applier, "GitRepository", "False", message, json!({})).await;
+    // The verdict predates the wait: the phase asks for a reconciliation, which the
+    // controller answers with the same verdict.
+    let api = applier.api_of(&reference("GitRepository")).unwrap();
+    let answering = tokio::spawn(async move {
+        super::answer_requests(api, "GitRepository", "False", message, TIMEOUT).await;
+    });
     let e = wait_ready(&applier, "GitRepository", TIMEOUT)
         .await
         .unwrap_err()
         .to_string();
+    answering.abort();
     assert_eq!(
         e,
         format!("GitRepository flux-system/flux-system is not Ready: {message}")

@@ -136,7 +136,15 @@ pub async fn set_status(
     use kube::api::{Patch, PatchParams};
     use platform::phases::gitops::source::reference;
     let obj = api.get("flux-system").await.unwrap();
+    // A controller answers `flux reconcile`'s request (the annotation) when it reconciles.
+    let requested = obj
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("reconcile.fluxcd.io/requestedAt"))
+        .cloned();
     let mut status = serde_json::json!({
+        "lastHandledReconcileAt": requested,
         "observedGeneration": obj.metadata.generation,
         "conditions": [{"type": "Ready", "status": ready, "reason": "Test",
             "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}],
@@ -154,4 +162,35 @@ pub async fn set_status(
     )
     .await
     .unwrap();
+}
+
+/// Plays a Flux controller asked to reconcile again (`reconcile.fluxcd.io/requestedAt`):
+/// answers each such request with the same verdict, until `for_how_long` has passed.
+pub async fn answer_requests(
+    api: kube::Api<kube::api::DynamicObject>,
+    kind: &str,
+    ready: &str,
+    message: &str,
+    for_how_long: std::time::Duration,
+) {
+    let pending = |o: Option<&kube::api::DynamicObject>| {
+        o.is_some_and(|o| {
+            let asked = o
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("reconcile.fluxcd.io/requestedAt"));
+            asked.is_some()
+                && asked.map(String::as_str) != o.data["status"]["lastHandledReconcileAt"].as_str()
+        })
+    };
+    let answer = async {
+        loop {
+            kube::runtime::wait::await_condition(api.clone(), "flux-system", pending)
+                .await
+                .unwrap();
+            set_status(&api, kind, ready, message, serde_json::json!({})).await;
+        }
+    };
+    let _ = tokio::time::timeout(for_how_long, answer).await;
 }
