@@ -33,18 +33,19 @@ pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()
             }
         })
         .collect();
-    let (live, nodes) = if offline {
-        (None, None)
+    let (live, nodes, gitops) = if offline {
+        (None, None, None)
     } else {
         (
             live_infra(config, &state).await,
             super::status_live::live_nodes(config, &state).await,
+            super::status_live::live_gitops(config, &state).await,
         )
     };
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({
-            "live": (live.is_some() || nodes.is_some())
-                .then(|| serde_json::json!({"infra": live, "nodes": nodes})),
+            "live": (live.is_some() || nodes.is_some() || gitops.is_some())
+                .then(|| serde_json::json!({"infra": live, "nodes": nodes, "gitops": gitops})),
             "cluster": config.cluster,
             "state_dir": config.state_dir,
             "updated_at": state.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
@@ -99,6 +100,9 @@ pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()
             if let Some(n) = &nodes {
                 out.push_str(&format!("\n{}", super::status_live::text(n)));
             }
+            if let Some(g) = &gitops {
+                out.push_str(&format!("\n{}", super::status_live::gitops_text(g)));
+            }
             printer.data(&out);
         }
     }
@@ -109,6 +113,14 @@ pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()
         .iter()
         .filter_map(|p| p.as_str().map(str::to_owned))
         .collect();
+    problems.extend(
+        gitops
+            .as_ref()
+            .and_then(|g| g["problems"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.as_str().map(str::to_owned)),
+    );
     if let Some(l) = &live {
         let bad = l["resources"].as_array().map_or(0, |r| {
             r.iter().filter(|r| r["state"] != "Succeeded").count()

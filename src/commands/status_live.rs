@@ -183,3 +183,92 @@ pub fn text(live: &Value) -> String {
     }
     out
 }
+
+/// The GitOps controller live, once `gitops` has run with Flux: the `flux-system`
+/// GitRepository's and Kustomization's Ready condition and revision (`None` otherwise).
+pub async fn live_gitops(config: &Config, state: &State) -> Option<Value> {
+    let rec = state.phase(Phase::Gitops)?;
+    let recorded: crate::phases::gitops::GitopsOutputs =
+        serde_json::from_value(rec.outputs.clone()).ok()?;
+    let read = async {
+        let client = outputs::client(config).await?;
+        let applier = crate::kube::apply::Applier::new(client)
+            .await
+            .map_err(outputs::kube_err)?;
+        let mut objects = Vec::new();
+        for kind in ["GitRepository", "Kustomization"] {
+            let r = crate::phases::gitops::source::reference(kind);
+            let api = applier.api_of(&r).map_err(outputs::kube_err)?;
+            let obj = api
+                .get_opt("flux-system")
+                .await
+                .map_err(|e| crate::error::Error::Failed(e.to_string()))?;
+            let (ready, message) = obj
+                .as_ref()
+                .and_then(crate::phases::gitops::source::ready)
+                .unwrap_or_else(|| ("Unknown".into(), "not reconciled yet".into()));
+            let status = obj
+                .as_ref()
+                .map(|o| o.data["status"].clone())
+                .unwrap_or_default();
+            let revision = status["artifact"]["revision"]
+                .as_str()
+                .or(status["lastAppliedRevision"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            objects.push(json!({"kind": kind, "name": "flux-system", "ready": ready,
+                "message": message, "revision": revision}));
+        }
+        Ok::<_, crate::error::Error>(objects)
+    };
+    let (objects, error) = match tokio::time::timeout(LIVE_TIMEOUT, read).await {
+        Ok(Ok(o)) => (o, None),
+        Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
+        Err(_) => (
+            Vec::new(),
+            Some("the API did not answer within 15 s".to_owned()),
+        ),
+    };
+    let mut problems: Vec<String> = objects
+        .iter()
+        .filter(|o| o["ready"] != "True")
+        .map(|o| {
+            format!(
+                "{} flux-system is not Ready: {}",
+                o["kind"].as_str().unwrap_or(""),
+                o["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    if let Some(e) = &error {
+        problems.push(format!("the GitOps objects could not be read: {e}"));
+    }
+    Some(json!({
+        "controller": recorded.controller,
+        "version": recorded.version,
+        "objects": objects,
+        "problems": problems,
+    }))
+}
+
+/// The GitOps view as text.
+pub fn gitops_text(live: &Value) -> String {
+    let mut out = format!(
+        "gitops: {} {}",
+        live["controller"].as_str().unwrap_or("?"),
+        live["version"].as_str().unwrap_or("?")
+    );
+    for o in live["objects"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\n  {} flux-system: Ready={} {}",
+            o["kind"].as_str().unwrap_or(""),
+            o["ready"].as_str().unwrap_or(""),
+            if o["ready"] == "True" {
+                o["revision"].as_str().unwrap_or("")
+            } else {
+                o["message"].as_str().unwrap_or("")
+            }
+        ));
+    }
+    out
+}

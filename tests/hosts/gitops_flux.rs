@@ -161,6 +161,17 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     let revision = format!("main@sha1:{}", head.trim());
     assert!(up.stderr.contains(&revision), "{}", up.stderr);
     assert!(has_configmap(&c, "hello"));
+    // status shows the controller's source and sync, live, with the revision.
+    let status = c.run(&["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    for kind in ["GitRepository", "Kustomization"] {
+        let line = format!("{kind} flux-system: Ready=True {revision}");
+        assert!(
+            status.stdout.contains(&line),
+            "{line} not in:\n{}",
+            status.stdout
+        );
+    }
 
     // A commit reaches the cluster after the interval (1m at the cluster's time factor).
     std::fs::write(w.join("clusters/fluxup/second.yaml"), configmap("second")).unwrap();
