@@ -246,25 +246,9 @@ fn restarts(c: &Cluster, h: &NodeHost, unit: &str) -> Vec<(f64, f64)> {
     out
 }
 
-fn set_version(c: &Cluster, from: &str, to: &str) {
-    edit(c, from, to);
-}
-
 /// Every node's kubelet version and whether it is cordoned, by real kubectl.
 fn node_versions(c: &Cluster) -> Vec<(String, String, bool)> {
-    let out = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(c.state_dir().join("kubeconfig"))
-        .args(["get", "nodes", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["items"]
+    c.kubectl_nodes()["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -311,7 +295,7 @@ fn an_upgrade_rolls_servers_one_at_a_time_and_a_downgrade_is_refused() {
         );
     }
 
-    set_version(&c, old, new);
+    edit(&c, old, new);
     let t = std::time::Instant::now();
     let up = c.run(&["up"]);
     assert_eq!(up.code, 0, "{up:?}");
@@ -354,7 +338,7 @@ fn an_upgrade_rolls_servers_one_at_a_time_and_a_downgrade_is_refused() {
     }
 
     // Back to the old version: refused before any host is touched.
-    set_version(&c, new, old);
+    edit(&c, new, old);
     let down = c.run(&["up"]);
     assert_eq!(down.code, 2, "{down:?}");
     assert!(
