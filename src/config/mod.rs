@@ -249,7 +249,8 @@ pub struct Gitops {
     pub repository: Option<String>,
     pub branch: String,
     pub path: String,
-    pub flux: Flux,
+    pub flux: Release,
+    pub argocd: Release,
     /// An offline copy of the controller's install manifests (used instead of a download).
     pub manifests: Option<PathBuf>,
     /// How often the controller polls the repository and reapplies (`1m`, `30s`, `1h`).
@@ -262,12 +263,14 @@ pub struct Gitops {
     pub known_hosts: Option<PathBuf>,
 }
 
-/// The `gitops.flux` section: which Flux release to install and where it comes from.
+/// The `gitops.flux` and `gitops.argocd` sections: which release of the controller to
+/// install and where its `install.yaml` comes from.
 #[derive(Clone, Debug, Serialize)]
-pub struct Flux {
-    /// A Flux v2 release tag (`v2.6.4`).
+pub struct Release {
+    /// A release tag (`v2.6.4` for Flux, `v3.5.1` for Argo CD).
     pub version: String,
-    /// Base URL of the releases (`<url>/download/<version>/install.yaml`).
+    /// Base URL of the releases: Flux `<url>/download/<version>/install.yaml`, Argo CD
+    /// `<url>/<version>/manifests/install.yaml`.
     pub manifests_url: String,
     /// The sha256 of that `install.yaml`; required for a version `platform` carries no
     /// checksum for.
@@ -276,7 +279,9 @@ pub struct Flux {
 
 /// One problem in a config file.
 pub use crate::yaml::Issue as ConfigIssue;
-pub use sections::{FLUX_RELEASES, FLUX_VERSION, flux_checksum};
+pub use sections::{
+    ARGOCD_RELEASES, ARGOCD_VERSION, FLUX_RELEASES, FLUX_VERSION, argocd_checksum, flux_checksum,
+};
 pub use validate::overlap;
 
 /// Every problem found in a config file.

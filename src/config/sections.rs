@@ -448,7 +448,20 @@ fn gitops(
     let repository = string(&mut d, "repository", issues).map(|(s, _)| s);
     let branch = string(&mut d, "branch", issues).map(|(s, _)| s);
     let path = string(&mut d, "path", issues).map(|(s, _)| s);
-    let flux = flux(d.get("flux"), issues);
+    let flux = release(
+        d.get("flux"),
+        "gitops.flux",
+        FLUX_VERSION,
+        FLUX_RELEASES,
+        issues,
+    );
+    let argocd = release(
+        d.get("argocd"),
+        "gitops.argocd",
+        ARGOCD_VERSION,
+        ARGOCD_RELEASES,
+        issues,
+    );
     let manifests = string(&mut d, "manifests", issues).map(|(s, _)| expand_path(&s, base));
     let interval = string(&mut d, "interval", issues).map(|(s, _)| s);
     let token_env = string(&mut d, "token_env", issues).map(|(s, _)| s);
@@ -460,6 +473,7 @@ fn gitops(
         branch: branch.unwrap_or_else(|| "main".into()),
         path: path.unwrap_or_else(|| format!("clusters/{cluster}")),
         flux,
+        argocd,
         manifests,
         interval: interval.unwrap_or_else(|| "1m".into()),
         token_env,
@@ -485,17 +499,41 @@ pub fn flux_checksum(version: &str) -> Option<&'static str> {
 /// Where Flux's release assets are published.
 pub const FLUX_RELEASES: &str = "https://github.com/fluxcd/flux2/releases";
 
-fn flux(node: Option<&Node>, issues: &mut Vec<ConfigIssue>) -> Flux {
-    let mut d = MapDecoder::new(node, "gitops.flux", issues);
+/// The Argo CD release `platform` installs by default.
+pub const ARGOCD_VERSION: &str = "v3.5.1";
+/// The sha256 of `manifests/install.yaml` per Argo CD release. Argo CD publishes no
+/// checksum for that file (its release checksums cover the CLI binaries), so there is
+/// nothing to carry: a download needs `gitops.argocd.sha256` (docs/gitops.md).
+pub const ARGOCD_CHECKSUMS: &[(&str, &str)] = &[];
+
+/// The carried sha256 of Argo CD's `install.yaml` for `version`, if any.
+pub fn argocd_checksum(version: &str) -> Option<&'static str> {
+    ARGOCD_CHECKSUMS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, h)| *h)
+}
+
+/// Where Argo CD's manifests are published per tag.
+pub const ARGOCD_RELEASES: &str = "https://raw.githubusercontent.com/argoproj/argo-cd";
+
+fn release(
+    node: Option<&Node>,
+    section: &str,
+    default_version: &str,
+    default_url: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Release {
+    let mut d = MapDecoder::new(node, section, issues);
     let version = string(&mut d, "version", issues).map(|(s, _)| s);
     let manifests_url = string(&mut d, "manifests_url", issues).map(|(s, _)| s);
     let sha256 = string(&mut d, "sha256", issues).map(|(s, _)| s);
     d.finish(issues);
-    Flux {
-        version: version.unwrap_or_else(|| FLUX_VERSION.into()),
+    Release {
+        version: version.unwrap_or_else(|| default_version.into()),
         manifests_url: manifests_url
             .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| FLUX_RELEASES.into()),
+            .unwrap_or_else(|| default_url.into()),
         sha256: sha256
             .filter(|s| !s.is_empty())
             .map(|s| s.to_ascii_lowercase()),

@@ -246,3 +246,37 @@ fn postgres_secrets_need_a_controller() {
     let none = format!("{FLUX}gitops: {{controller: none}}\n{entry}");
     refused(&none, "postgres.secrets", "gitops.controller");
 }
+
+/// An argocd config with `gitops` fields `extra` (flow mapping entries).
+fn argocd(extra: &str) -> String {
+    format!(
+        "{FLUX}gitops: {{controller: argocd, repository: 'https://git.example.com/fleet', {extra}}}\n"
+    )
+}
+
+#[test]
+fn argo_cd_has_its_own_release_settings_and_needs_a_checksum() {
+    let c = load(&argocd(&format!("argocd: {{sha256: {SHA}}}"))).unwrap();
+    let a = &c.gitops.argocd;
+    assert_eq!(a.version, sections::ARGOCD_VERSION);
+    assert_eq!(a.manifests_url, sections::ARGOCD_RELEASES);
+    assert_eq!(sections::argocd_checksum(sections::ARGOCD_VERSION), None);
+    refused(&argocd(""), "gitops.argocd.sha256", "Argo CD v3.5.1");
+    // The other controller's section is not judged: switching back and forth keeps both.
+    load(&argocd(&format!(
+        "argocd: {{sha256: {SHA}}}, flux: {{sha256: abc}}"
+    )))
+    .unwrap();
+    refused(
+        &argocd(&format!("argocd: {{version: v1.8.0, sha256: {SHA}}}")),
+        "gitops.argocd.version",
+        "Argo CD release tag",
+    );
+    let c = load(&argocd(&format!(
+        "argocd: {{version: v2.14.9, manifests_url: 'http://127.0.0.1:1/a/', sha256: {SHA}}}"
+    )))
+    .unwrap();
+    assert_eq!(c.gitops.argocd.version, "v2.14.9");
+    assert_eq!(c.gitops.argocd.manifests_url, "http://127.0.0.1:1/a");
+    load(&argocd("manifests: /nonexistent/argo.yaml")).unwrap_err();
+}

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod agent;
+pub mod argocd;
 pub mod args;
 pub mod bootstrap;
 pub mod components;
