@@ -103,6 +103,43 @@ async fn the_fixture_installs_into_argocd_and_a_rerun_writes_nothing() {
     let again = again.unwrap();
     assert_eq!(again.installed.unchanged, 38);
     assert_eq!((again.controller_writes, count.writes()), (0, 0));
+
+    // A new interval changes argocd-cm, which Argo CD reads when it starts: the controller
+    // and the repo server are restarted, once.
+    let restarted = |s: &StatefulSet| {
+        s.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .clone()
+            .unwrap_or_default()
+    };
+    assert!(
+        !restarted(&sets.get("argocd-application-controller").await.unwrap())
+            .contains_key("kubectl.kubernetes.io/restartedAt")
+    );
+    let slower = config(
+        dir.path(),
+        &ssh_lines(dir.path()).replace("interval: 30s", "interval: 2m"),
+        "",
+    );
+    let (third, _, count) = bootstrap(&api, &slower, &again.outputs).await;
+    assert_eq!(third.unwrap().installed.configured, 1);
+    // argocd-cm, then the two restarts.
+    assert_eq!(count.writes(), 3);
+    assert!(
+        restarted(&sets.get("argocd-application-controller").await.unwrap())
+            .contains_key("kubectl.kubernetes.io/restartedAt")
+    );
+    let (fourth, _, count) = bootstrap(&api, &slower, &GitopsOutputs::default()).await;
+    assert_eq!(
+        (fourth.unwrap().installed.unchanged, count.writes()),
+        (38, 0)
+    );
 }
 
 /// Writes the Application's status as Argo CD's controller does after a refresh (the whole

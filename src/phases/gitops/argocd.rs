@@ -174,6 +174,41 @@ pub fn objects(
     Ok((out, info))
 }
 
+/// The workloads that read `argocd-cm`'s `timeout.reconciliation` when they start.
+const READERS: [(&str, &str); 2] = [
+    ("StatefulSet", "argocd-application-controller"),
+    ("Deployment", "argocd-repo-server"),
+];
+
+/// Restarts the workloads that read `argocd-cm` at start, as `kubectl rollout restart`
+/// does (the pod template's `kubectl.kubernetes.io/restartedAt`); those it restarted.
+pub async fn restart(applier: &Applier) -> Result<Vec<ObjectRef>, KubeError> {
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+        "kubectl.kubernetes.io/restartedAt": now}}}}});
+    let mut done = Vec::new();
+    for (kind, name) in READERS {
+        let r = ObjectRef {
+            api_version: "apps/v1".into(),
+            kind: kind.into(),
+            namespace: Some(NAMESPACE.into()),
+            name: name.into(),
+        };
+        let api = applier.api_of(&r)?;
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => done.push(r),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(KubeError::api(format!("restarting {r}"))(e)),
+        }
+    }
+    Ok(done)
+}
+
 /// The root Application's reference.
 pub fn reference() -> ObjectRef {
     ObjectRef {

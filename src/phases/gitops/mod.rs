@@ -180,8 +180,19 @@ pub async fn bootstrap(
         ),
     );
     let p = progress.clone();
+    // Argo CD reads argocd-cm's interval when it starts: a changed argocd-cm restarts it.
+    let argocd_cm_changed = std::sync::atomic::AtomicBool::new(false);
+    let cm_flag = &argocd_cm_changed;
     let on = move |e: Event<'_>| match e {
-        Event::Applied(r, o) => p.info(format!("gitops: {r} {o}")),
+        Event::Applied(r, o) => {
+            if r.kind == "ConfigMap"
+                && r.name == "argocd-cm"
+                && o == crate::kube::apply::Outcome::Configured
+            {
+                cm_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            p.info(format!("gitops: {r} {o}"));
+        }
         Event::Established(n) => p.info(format!("gitops: CRD {n} Established")),
         Event::Deleted(r) => p.info(format!("gitops: {r} deleted (no longer in the manifests)")),
         Event::Available(r) => p.info(format!("gitops: {r} Available")),
@@ -194,6 +205,13 @@ pub async fn bootstrap(
             return Err(kube_err(e));
         }
     };
+    if argocd_cm_changed.load(std::sync::atomic::Ordering::Relaxed) {
+        for r in argocd::restart(applier).await.map_err(kube_err)? {
+            progress.info(format!(
+                "gitops: {r} restarted (argocd-cm changed; Argo CD reads it when it starts)"
+            ));
+        }
+    }
     step.done(&format!(
         "{name} installed: {} created, {} configured, {} unchanged, {} deleted",
         installed.created, installed.configured, installed.unchanged, installed.deleted
