@@ -168,3 +168,44 @@ pub fn reconfigure(c: &Cluster, gitops: &str, more: &str) {
     let text = text.replace("gitops:\n  controller: none\n", gitops);
     std::fs::write(&path, format!("{text}{more}")).unwrap();
 }
+
+/// Changes `gitops.branch` in the config from `from` to `to`.
+pub fn set_branch(c: &Cluster, from: &str, to: &str) {
+    let path = c.path().join("platform.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (a, b) = (format!("  branch: {from}\n"), format!("  branch: {to}\n"));
+    assert!(text.contains(&a), "{text}");
+    std::fs::write(&path, text.replace(&a, &b)).unwrap();
+}
+
+/// `down`, then the infrastructure and k3s again; the fleet repository lived on a host of
+/// the old cluster, so it is made again with `files` on the new agent, its key pinned and
+/// the deploy key `public` (secrets outlive `down`) authorized. The next `up` runs gitops.
+pub fn recreate(c: &Cluster, files: &[(&str, String)], public: &str) -> Fleet {
+    let down = c.run(&["down", "--yes"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    let up = c.run(&[
+        "up",
+        "--only",
+        "infra",
+        "--only",
+        "inventory",
+        "--only",
+        "nodes",
+    ]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let hosts = c.hosts();
+    let git_host = hosts.iter().find(|h| h.name.contains("-agents_")).unwrap();
+    let fleet = Fleet::new(c, git_host, files);
+    pin(c, git_host);
+    authorize(c, git_host, public);
+    fleet
+}
+
+/// Adds `public` to the Git host's authorized keys (the repository's deploy key).
+pub fn authorize(c: &Cluster, host: &NodeHost, public: &str) {
+    c.ssh_ok(
+        host,
+        &format!("printf '%s\\n' '{public}' >> ~/.ssh/authorized_keys"),
+    );
+}

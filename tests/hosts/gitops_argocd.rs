@@ -14,7 +14,10 @@ use serde_json::Value;
 use support::nodes::NodeHost;
 use support::{Cluster, Need, require};
 
-use super::fleet::{Fleet, configmap, deploy_key, has, kubectl, pin, reconfigure, wait_for};
+use super::fleet::{
+    Fleet, authorize, configmap, deploy_key, has, kubectl, pin, reconfigure, recreate, set_branch,
+    wait_for,
+};
 
 /// The `gitops` section for `branch`.
 fn gitops(fleet: &Fleet, known: &std::path::Path, branch: &str) -> String {
@@ -66,10 +69,7 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
         up.stderr.contains(&public) || up.stdout.contains(&public),
         "the public half is shown"
     );
-    c.ssh_ok(
-        git_host,
-        &format!("printf '%s\\n' '{public}' >> ~/.ssh/authorized_keys"),
-    );
+    authorize(&c, git_host, &public);
 
     // Now it syncs: the repository's object, the Postgres Secret, the admin Secret's name.
     let up = c.run(&["up"]);
@@ -146,7 +146,7 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
     assert!(again.stderr.contains(", 0 writes)"), "{}", again.stderr);
 
     // A branch that does not exist: up fails naming Argo CD's message; back on main it syncs.
-    reconfigure_branch(&c, "main", "nope");
+    set_branch(&c, "main", "nope");
     let up = c.run(&["up"]);
     assert_eq!(up.code, 1, "{up:?}");
     assert!(
@@ -155,36 +155,15 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
         "{}",
         up.stderr
     );
-    reconfigure_branch(&c, "nope", "main");
+    set_branch(&c, "nope", "main");
     let up = c.run(&["up"]);
     assert_eq!(up.code, 0, "{up:?}");
 
-    // down, then a fresh cluster: the repository lived on a host of the old one, so it is
-    // made again on the new agent (same deploy key: secrets outlive `down`), and `up`
-    // converges to a synced cluster.
-    let down = c.run(&["down", "--yes"]);
-    assert_eq!(down.code, 0, "{down:?}");
-    let up = c.run(&[
-        "up",
-        "--only",
-        "infra",
-        "--only",
-        "inventory",
-        "--only",
-        "nodes",
-    ]);
-    assert_eq!(up.code, 0, "{up:?}");
-    let hosts = c.hosts();
-    let git_host: &NodeHost = hosts.iter().find(|h| h.name.contains("-agents_")).unwrap();
-    let fleet = Fleet::new(
+    // down, then a fresh cluster converges (the repository made again on its new agent).
+    let fleet = recreate(
         &c,
-        git_host,
         &[("clusters/argoup/third.yaml", configmap("third"))],
-    );
-    pin(&c, git_host);
-    c.ssh_ok(
-        git_host,
-        &format!("printf '%s\\n' '{public}' >> ~/.ssh/authorized_keys"),
+        &public,
     );
     let up = c.run(&["up"]);
     assert_eq!(up.code, 0, "{up:?}");
@@ -196,13 +175,4 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
     assert!(has(&c, "configmap", "default", "third"));
     assert!(has(&c, "secret", "kong", "kong-postgres"));
     c.teardown();
-}
-
-/// Changes `gitops.branch` in the config.
-fn reconfigure_branch(c: &Cluster, from: &str, to: &str) {
-    let path = c.path().join("platform.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let (a, b) = (format!("  branch: {from}\n"), format!("  branch: {to}\n"));
-    assert!(text.contains(&a), "{text}");
-    std::fs::write(&path, text.replace(&a, &b)).unwrap();
 }

@@ -10,14 +10,19 @@
 use support::nodes::NodeHost;
 use support::{Cluster, Need, require};
 
-use super::fleet::{Fleet, configmap, deploy_key, has, pin, reconfigure, wait_for};
+use super::fleet::{
+    Fleet, authorize, configmap, deploy_key, has, kubectl, pin, reconfigure, recreate, set_branch,
+    wait_for,
+};
 
 #[test]
 fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster() {
     if !require(&[Need::Hosts, Need::Command("kubectl"), Need::Command("git")]) {
         return;
     }
-    let c = Cluster::with_hosts("fluxup", 235, 1, 1).build();
+    let c = Cluster::with_hosts("fluxup", 235, 1, 1)
+        .with_postgres()
+        .build();
     let up = c.run(&["up"]);
     assert_eq!(up.code, 0, "{up:?}");
     let hosts = c.hosts();
@@ -39,7 +44,7 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
             fleet.url,
             known.display()
         ),
-        "",
+        "postgres:\n  databases: [atlas]\n  secrets:\n    - {namespace: atlas, database: atlas, name: atlas-postgres}\n",
     );
 
     // The deploy key is not on the Git host yet: up fails with the source's own message.
@@ -59,10 +64,7 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     );
 
     // Added as the repository's deploy key: up succeeds, the repository is in the cluster.
-    c.ssh_ok(
-        git_host,
-        &format!("printf '%s\\n' '{public}' >> ~/.ssh/authorized_keys"),
-    );
+    authorize(&c, git_host, &public);
     let up = c.run(&["up"]);
     assert_eq!(up.code, 0, "{up:?}");
     let revision = format!("main@sha1:{}", fleet.head());
@@ -91,5 +93,54 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     let again = c.run(&["up"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stderr.contains(", 0 writes)"), "{}", again.stderr);
+
+    // The Postgres Secret, read by the machine's kubectl.
+    let secret = kubectl(
+        &c,
+        &[
+            "get",
+            "secret",
+            "-n",
+            "atlas",
+            "atlas-postgres",
+            "-o",
+            "jsonpath={.data}",
+        ],
+    )
+    .unwrap();
+    for key in [
+        "host", "port", "database", "username", "password", "sslmode", "uri",
+    ] {
+        assert!(secret.contains(&format!("\"{key}\"")), "{key} in {secret}");
+    }
+
+    // A branch that does not exist: up fails naming the source's message.
+    set_branch(&c, "main", "nope");
+    let up = c.run(&["up"]);
+    assert_eq!(up.code, 1, "{up:?}");
+    assert!(
+        up.stderr
+            .contains("GitRepository flux-system/flux-system is not Ready")
+            && up.stderr.contains("nope"),
+        "{}",
+        up.stderr
+    );
+    set_branch(&c, "nope", "main");
+
+    // down, then a fresh cluster converges (the repository made again on its new agent).
+    let fleet = recreate(
+        &c,
+        &[("clusters/fluxup/third.yaml", configmap("third"))],
+        &public,
+    );
+    let up = c.run(&["up"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert!(
+        up.stderr.contains(&format!("main@sha1:{}", fleet.head())),
+        "{}",
+        up.stderr
+    );
+    assert!(has(&c, "configmap", "default", "third"));
+    assert!(has(&c, "secret", "atlas", "atlas-postgres"));
     c.teardown();
 }
