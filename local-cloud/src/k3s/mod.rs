@@ -16,6 +16,7 @@ pub mod bootstrap;
 pub mod components;
 pub mod controllers;
 pub mod critical;
+pub mod datastore;
 pub mod etcd;
 pub mod files;
 pub mod flags;
