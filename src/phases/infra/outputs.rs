@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::ca::CaBundle;
 use super::engine::{Action, Outcome};
 use crate::azure::resources::ResourceKey;
 use crate::config::Config;
@@ -63,6 +64,10 @@ pub struct PostgresOutputs {
     pub fqdn: Option<String>,
     pub admin_user: String,
     pub databases: Vec<String>,
+    /// The CA certificates that sign the server's certificate (the Secrets' `ca.crt`); absent
+    /// in a state written before platform recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundle>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,8 +82,12 @@ pub struct ResourceRecord {
 pub const API_PORT: u16 = 6443;
 
 impl InfraOutputs {
-    /// The outputs of a run from its outcomes.
-    pub fn from_outcomes(config: &Config, outcomes: &[Outcome]) -> InfraOutputs {
+    /// The outputs of a run from its outcomes and the Postgres server's CA bundle.
+    pub fn from_outcomes(
+        config: &Config,
+        outcomes: &[Outcome],
+        ca_bundle: Option<CaBundle>,
+    ) -> InfraOutputs {
         let find = |key: &ResourceKey| outcomes.iter().find(|o| &o.key == key);
         let body_str = |key: ResourceKey, pointer: &str| {
             find(&key)
@@ -128,6 +137,7 @@ impl InfraOutputs {
                 ),
                 admin_user: config.postgres.admin_user.clone(),
                 databases: config.postgres.databases.clone(),
+                ca_bundle,
             }),
             resources,
         }))
@@ -141,6 +151,14 @@ impl InfraOutputs {
     /// The document for the state file.
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// The Postgres server's CA bundle, when one was recorded.
+    pub fn postgres_ca(&self) -> Option<&CaBundle> {
+        match self {
+            InfraOutputs::Provisioned(p) => p.postgres.as_ref()?.ca_bundle.as_ref(),
+            InfraOutputs::Skipped { .. } => None,
+        }
     }
 
     /// Every recorded resource id.
