@@ -169,3 +169,30 @@ impl InfraOutputs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runner_knows_the_key_of_the_ca_bundle_and_old_states_read() {
+        let pg = PostgresOutputs {
+            server: "demo-pg".into(),
+            fqdn: Some("demo-pg.postgres.database.azure.com".into()),
+            admin_user: "platformadmin".into(),
+            databases: vec!["app".into()],
+            ca_bundle: Some(super::super::ca::azure().unwrap()),
+        };
+        let v = serde_json::to_value(&pg).unwrap();
+        // The runner drops exactly this key from the fingerprints of inventory and nodes.
+        assert!(v.get(crate::runner::INFRA_CA_BUNDLE).is_some(), "{v}");
+        // A state written before the field existed reads, without a bundle.
+        let mut old = v.clone();
+        old.as_object_mut()
+            .unwrap()
+            .shift_remove(crate::runner::INFRA_CA_BUNDLE);
+        let read: PostgresOutputs = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(read.ca_bundle, None);
+        assert_eq!(serde_json::to_value(&read).unwrap(), old);
+    }
+}
