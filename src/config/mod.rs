@@ -219,6 +219,12 @@ pub struct Postgres {
     pub storage_gb: u32,
     pub admin_user: String,
     pub databases: Vec<String>,
+    /// A PEM file with the CA certificates that sign the server's certificate (absolute), for
+    /// sovereign clouds or private CAs; `None`: Azure's documented roots, or the local cloud's
+    /// CA. Left out of the serialized inputs when unset, so a config without it keeps the
+    /// fingerprints it had before the field existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<PathBuf>,
     /// Connection Secrets for the applications; the `gitops` phase writes them, so they are
     /// not part of `infra`'s inputs (serialized only in `gitops`'s fingerprint view).
     #[serde(skip)]
@@ -275,6 +281,15 @@ pub struct Release {
     /// The sha256 of that `install.yaml`; required for a version `platform` carries no
     /// checksum for.
     pub sha256: Option<String>,
+}
+
+/// Reads the PEM file `postgres.ca_bundle` names: a regular file under the size cap whose
+/// every PEM section is a certificate, at least one. The one reader of that file, for
+/// validation and for `infra`, which records what it reads.
+pub fn read_ca_bundle(path: &Path) -> Result<Vec<crate::certs::Certificate>, String> {
+    let text = crate::fsutil::read_capped(path, crate::fsutil::caps::CA_BUNDLE)
+        .map_err(|e| e.to_string())?;
+    crate::certs::parse_bundle(&text).map_err(|e| format!("{} {e}", path.display()))
 }
 
 /// One problem in a config file.

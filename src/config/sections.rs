@@ -40,7 +40,7 @@ pub fn decode(root: &Node, base: &Path, issues: &mut Vec<ConfigIssue>) -> Config
     let network = network(d.get("network"), issues);
     let nodes = nodes(d.get("nodes"), base, cloud.kind, issues);
     let k3s = k3s(d.get("k3s"), base, issues);
-    let postgres = postgres(d.get("postgres"), &name, issues);
+    let postgres = postgres(d.get("postgres"), &name, base, issues);
     let gitops = gitops(d.get("gitops"), &name, base, issues);
     let state_dir = string(&mut d, "state_dir", issues)
         .map(|(s, _)| s)
@@ -351,7 +351,12 @@ fn airgap(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Op
     })
 }
 
-fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -> Postgres {
+fn postgres(
+    node: Option<&Node>,
+    cluster: &str,
+    base: &Path,
+    issues: &mut Vec<ConfigIssue>,
+) -> Postgres {
     let mut d = MapDecoder::new(node, "postgres", issues);
     let enabled = boolean(&mut d, "enabled", issues).unwrap_or(true);
     let server_name = string(&mut d, "server_name", issues).map(|(s, _)| s);
@@ -366,6 +371,7 @@ fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -
     let storage_gb = int(&mut d, "storage_gb", 32, 32767, issues);
     let admin_user = string(&mut d, "admin_user", issues).map(|(s, _)| s);
     let databases = strings(&mut d, "databases", issues);
+    let ca_bundle = string(&mut d, "ca_bundle", issues).map(|(s, _)| expand_path(&s, base));
     let secrets = pg_secrets(&mut d, issues);
     d.finish(issues);
     Postgres {
@@ -379,6 +385,7 @@ fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -
         databases: databases
             .map(|v| v.into_iter().map(|(s, _, _)| s).collect())
             .unwrap_or_else(|| vec!["app".into()]),
+        ca_bundle,
         secrets,
     }
 }

@@ -1,6 +1,7 @@
 //! Checks of the `gitops` section and of `postgres.secrets` (the Secrets the gitops phase
-//! writes): the repository URL, the Flux release and its checksum, the interval, the token's
-//! variable name, and each Secret's namespace, name and database.
+//! writes) with `postgres.ca_bundle` (their `ca.crt`): the repository URL, the Flux release
+//! and its checksum, the interval, the token's variable name, each Secret's namespace, name
+//! and database, and the CA file.
 
 use super::sections::{argocd_checksum, flux_checksum};
 use super::validate::Checker;
@@ -9,6 +10,7 @@ use super::*;
 /// Runs the gitops checks.
 pub(super) fn check(c: &Config, k: &mut Checker<'_>) {
     pg_secrets(c, k);
+    ca_bundle(c, k);
     let g = &c.gitops;
     if g.controller == Controller::None {
         return;
@@ -279,5 +281,23 @@ fn pg_secrets(c: &Config, k: &mut Checker<'_>) {
                 format!("{}/{} is listed twice", s.namespace, s.name),
             );
         }
+    }
+}
+
+/// `postgres.ca_bundle`: only with a server, and a readable PEM file of certificates.
+fn ca_bundle(c: &Config, k: &mut Checker<'_>) {
+    let Some(path) = &c.postgres.ca_bundle else {
+        return;
+    };
+    if !c.postgres.enabled {
+        k.fail(
+            "postgres.ca_bundle",
+            "is used only with postgres.enabled: true; remove it".into(),
+        );
+    } else if let Err(e) = read_ca_bundle(path) {
+        k.fail(
+            "postgres.ca_bundle",
+            format!("{e} (a PEM file of the CA certificates that sign the server's certificate)"),
+        );
     }
 }

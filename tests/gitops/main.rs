@@ -133,9 +133,13 @@ pub async fn bootstrap(
 /// The postgres password the tests put in the secrets directory.
 pub const PASSWORD: &str = "Pg-s3cret/with:odd@chars7-";
 
-/// Infra outputs with the server's address.
+/// Infra outputs with the server's address and its CA bundle (the Azure roots platform
+/// carries).
 pub fn infra() -> serde_json::Value {
-    serde_json::json!({"postgres": {"fqdn": "demo-pg.private.postgres.database.azure.com"}})
+    serde_json::json!({"postgres": {
+        "fqdn": "demo-pg.private.postgres.database.azure.com",
+        "ca_bundle": platform::phases::infra::ca::azure().unwrap(),
+    }})
 }
 
 /// Sets `kind` flux-system's status through `api` as a Flux controller would after
