@@ -96,7 +96,7 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
     )
     .unwrap();
     for key in [
-        "host", "port", "database", "username", "password", "sslmode", "uri",
+        "host", "port", "database", "username", "password", "sslmode", "uri", "ca.crt",
     ] {
         assert!(secret["data"][key].is_string(), "{key} in {secret}");
     }

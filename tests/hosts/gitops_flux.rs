@@ -109,7 +109,7 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     )
     .unwrap();
     for key in [
-        "host", "port", "database", "username", "password", "sslmode", "uri",
+        "host", "port", "database", "username", "password", "sslmode", "uri", "ca.crt",
     ] {
         assert!(secret.contains(&format!("\"{key}\"")), "{key} in {secret}");
     }
