@@ -20,9 +20,17 @@ pub async fn run(config: &Config, sel: &Selection, printer: &Printer) -> Result<
     } else {
         None
     };
+    let unlisted = if infra.is_some() {
+        crate::phases::infra::unlisted_databases(config)
+            .await?
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::json!({
             "cluster": config.cluster, "phases": plans, "infra": infra,
+            "unlisted_databases": unlisted,
         })),
         OutputFormat::Text => {
             let rows: Vec<Vec<String>> = plans
@@ -62,6 +70,15 @@ infra resources:
                 out.push_str(&table::render(
                     &["RESOURCE", "NAME", "ACTION", "CHANGES"],
                     &rows,
+                ));
+            }
+            if !unlisted.is_empty() {
+                out.push_str(&format!(
+                    "\n{}\n",
+                    crate::phases::infra::databases::message(
+                        &config.postgres.server_name,
+                        &unlisted
+                    )
                 ));
             }
             printer.data(&out);

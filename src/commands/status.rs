@@ -95,7 +95,7 @@ pub async fn run(config: &Config, offline: bool, printer: &Printer) -> Result<()
                 out.push_str(&format!("\nlast error of {e}"));
             }
             if let Some(l) = &live {
-                out.push_str(&format!("\n{}", live_text(l)));
+                out.push_str(&format!("\n{}", live_text(l, &config.postgres.server_name)));
             }
             if let Some(n) = &nodes {
                 out.push_str(&format!("\n{}", super::status_live::text(n)));
@@ -173,13 +173,36 @@ async fn live_infra(config: &Config, state: &crate::state::State) -> Option<serd
     });
     let results = futures::future::join_all(checks).await;
     conn.close().await;
-    Some(serde_json::json!({"resources": results}))
+    let unlisted = crate::phases::infra::unlisted_databases(config)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    Some(serde_json::json!({"resources": results, "unlisted_databases": unlisted}))
 }
 
-fn live_text(live: &serde_json::Value) -> String {
+fn live_text(live: &serde_json::Value, server: &str) -> String {
     if let Some(e) = live["error"].as_str() {
         return format!("live check failed: {e}");
     }
+    let unlisted: Vec<String> = live["unlisted_databases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    let note = if unlisted.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n{}",
+            crate::phases::infra::databases::message(server, &unlisted)
+        )
+    };
+    format!("{}{note}", resources_text(live))
+}
+
+fn resources_text(live: &serde_json::Value) -> String {
     let all = live["resources"].as_array().cloned().unwrap_or_default();
     let bad: Vec<String> = all
         .iter()

@@ -475,3 +475,53 @@ fn a_resource_group_named_in_any_script_is_created_and_deleted() {
     assert_eq!(down.code, 0, "{down:?}");
     assert!(visible(cloud, &rg).is_empty());
 }
+
+#[test]
+fn a_database_dropped_from_the_config_is_left_in_place_and_reported() {
+    let _g = serial();
+    let cloud = shared();
+    let c = Cluster::on(cloud, "dbkeep")
+        .yaml("postgres:\n  databases: [app, old]\n")
+        .build();
+    assert_eq!(c.run(&["up", "--only", "infra"]).code, 0);
+    let state = c.state().unwrap();
+    let old = state["phases"]["infra"]["outputs"]["resources"]["postgres-database:old"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = c.path().join("platform.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("databases: [app, old]", "databases: [app]"),
+    )
+    .unwrap();
+    let said =
+        "database old on dbkeep-pg is not in postgres.databases: left in place with its data";
+
+    let plan = c.run(&["plan", "--only", "infra", "-o", "json"]);
+    assert_eq!(
+        json(&plan)["unlisted_databases"],
+        serde_json::json!(["old"]),
+        "{plan:?}"
+    );
+    let plan = c.run(&["plan", "--only", "infra"]);
+    assert!(plan.stdout.contains(said), "{plan:?}");
+
+    cloud.reset_stats();
+    let up = c.run(&["up", "--only", "infra"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert!(up.stderr.contains(said), "{up:?}");
+    assert_eq!(
+        cloud.stats()["by_method"]["DELETE"].as_u64().unwrap_or(0),
+        0
+    );
+    assert_eq!(
+        cloud.arm("GET", &format!("{old}?api-version=2025-08-01")).0,
+        200
+    );
+
+    let status = c.run(&["status"]);
+    assert!(status.stdout.contains(said), "{status:?}");
+    assert_eq!(c.run(&["down", "--yes"]).code, 0);
+}

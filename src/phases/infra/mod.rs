@@ -3,6 +3,7 @@
 //! module maps the config to them, runs the engine, and shapes the state outputs.
 
 pub mod ca;
+pub mod databases;
 pub mod engine;
 pub mod outputs;
 pub mod secrets;
@@ -90,6 +91,19 @@ pub fn desired(config: &Config, create_secrets: bool) -> Result<Vec<DesiredResou
     desired_infra(&input).map_err(|e| Error::Usage(format!("infra: {e}")))
 }
 
+/// The server's databases `postgres.databases` no longer lists (left in place; see
+/// `databases.rs`), for `plan` and `status`; `None` without a server.
+pub async fn unlisted_databases(config: &Config) -> Result<Option<Vec<String>>, Error> {
+    if !config.postgres.enabled || config.cloud.kind == crate::config::CloudKind::Static {
+        return Ok(None);
+    }
+    let desired = desired(config, false)?;
+    let conn = CloudConn::connect(config).await?;
+    let found = databases::unlisted(&conn.client, config, &desired).await;
+    conn.close().await;
+    found.map_err(Error::from)
+}
+
 /// `plan` for infra: one GET per resource, nothing written.
 pub async fn plan(config: &Config) -> Result<Vec<Outcome>, Error> {
     observe(config).await.map(|(outcomes, _)| outcomes)
@@ -149,7 +163,21 @@ pub async fn run(config: &Config, progress: &Progress) -> Result<Value, Error> {
     // Read before any write: a CA file that went bad fails the run with nothing touched.
     let bundle = ca::bundle(config, conn.local_ca.as_deref())?;
     let poll = conn.poll_interval(config);
+    let server: Vec<_> = desired
+        .iter()
+        .filter(|d| d.key == ResourceKey::PostgresServer)
+        .cloned()
+        .collect();
     let outcomes = engine::apply(&conn.client, &config.cluster, desired, poll, progress).await;
+    // Databases dropped from the config stay (they hold data): said, never deleted.
+    if let Ok(Some(names)) = databases::unlisted(&conn.client, config, &server).await
+        && !names.is_empty()
+    {
+        progress.warn(format!(
+            "infra: {}",
+            databases::message(&config.postgres.server_name, &names)
+        ));
+    }
     let stats = conn.client.stats();
     conn.close().await;
     summarize(&outcomes, progress);
