@@ -49,7 +49,7 @@ fn every_shipped_playbook_loads_with_its_imports() {
         let play = &pb.plays[0];
         assert_eq!(play.vars["k3s_unit"], json!(unit));
         let tasks = &play.tasks;
-        assert_eq!(tasks.len(), 11, "{book}");
+        assert_eq!(tasks.len(), 12, "{book}");
         assert!(
             tasks
                 .iter()

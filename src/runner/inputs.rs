@@ -107,15 +107,19 @@ struct GitopsInputs<'a> {
 
 /// What `phase` reads of `upstream`'s recorded outputs, for its fingerprint: all of them,
 /// except that `infra` records the Postgres server's CA bundle (`postgres.ca_bundle` of its
-/// outputs) for `gitops` alone. A new or rotated CA must not run `inventory` or `nodes`
-/// again, and a state written before the bundle was recorded keeps their fingerprints.
+/// outputs) for `gitops`, and for `nodes` only when k3s keeps its data in that server
+/// (`nodes_read_ca`: `k3s.datastore: postgres`, which verifies the server against it). A
+/// new or rotated CA must not run `inventory` or an etcd cluster's `nodes` again, and a
+/// state written before the bundle was recorded keeps their fingerprints.
 pub fn upstream_outputs(
     phase: Phase,
     upstream: Phase,
     mut outputs: serde_json::Value,
+    nodes_read_ca: bool,
 ) -> serde_json::Value {
+    let reads_ca = phase == Phase::Gitops || (phase == Phase::Nodes && nodes_read_ca);
     if upstream == Phase::Infra
-        && phase != Phase::Gitops
+        && !reads_ca
         && let Some(pg) = outputs
             .get_mut("postgres")
             .and_then(serde_json::Value::as_object_mut)
@@ -171,27 +175,32 @@ mod tests {
         let mut with = without.clone();
         with["postgres"][INFRA_CA_BUNDLE] = serde_json::json!({"source": "azure"});
         for p in [Phase::Inventory, Phase::Nodes] {
-            let seen = upstream_outputs(p, Phase::Infra, with.clone());
+            let seen = upstream_outputs(p, Phase::Infra, with.clone(), false);
             // Byte for byte what a state without the bundle hashes to.
             assert_eq!(seen.to_string(), without.to_string(), "{p}");
         }
         assert_eq!(
-            upstream_outputs(Phase::Gitops, Phase::Infra, with.clone()),
+            upstream_outputs(Phase::Gitops, Phase::Infra, with.clone(), false),
+            with
+        );
+        // k3s on the Postgres server verifies it with the bundle: nodes sees it then.
+        assert_eq!(
+            upstream_outputs(Phase::Nodes, Phase::Infra, with.clone(), true),
             with
         );
         // Other upstream phases and outputs without a server are left as they are.
         let skipped = serde_json::json!({"skipped": "cloud.kind static"});
         assert_eq!(
-            upstream_outputs(Phase::Nodes, Phase::Infra, skipped.clone()),
+            upstream_outputs(Phase::Nodes, Phase::Infra, skipped.clone(), false),
             skipped
         );
         let no_pg = serde_json::json!({"postgres": null});
         assert_eq!(
-            upstream_outputs(Phase::Nodes, Phase::Infra, no_pg.clone()),
+            upstream_outputs(Phase::Nodes, Phase::Infra, no_pg.clone(), false),
             no_pg
         );
         assert_eq!(
-            upstream_outputs(Phase::Nodes, Phase::Inventory, with.clone()),
+            upstream_outputs(Phase::Nodes, Phase::Inventory, with.clone(), false),
             with
         );
     }

@@ -35,7 +35,12 @@ pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
                 .unwrap_or_default();
             (
                 p.name().to_owned(),
-                inputs::upstream_outputs(phase, *p, out),
+                inputs::upstream_outputs(
+                    phase,
+                    *p,
+                    out,
+                    config.k3s.datastore == crate::config::Datastore::Postgres,
+                ),
             )
         })
         .collect();

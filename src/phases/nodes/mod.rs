@@ -85,6 +85,7 @@ pub async fn run(
     let install_plan = plan::Plan {
         addresses: plan::addresses(config, &infra, &hosts, &roles)?,
         datastore_endpoint: plan::datastore_endpoint(config, &infra, pg_password.as_ref())?,
+        datastore_ca: plan::datastore_ca(config, &infra)?,
         tag,
         binary_src,
         images_src,

@@ -236,6 +236,8 @@ pub struct Plan {
     pub addresses: Addresses,
     /// The PostgreSQL URL for `k3s.datastore: postgres` (holds the password).
     pub datastore_endpoint: Option<Secret>,
+    /// The CA bundle that signs the server's certificate (PEM), for `sslmode=verify-full`.
+    pub datastore_ca: Option<String>,
 }
 
 /// The variables `tasks/k3s-node.yml` documents, for one stage.
@@ -270,6 +272,10 @@ pub fn vars(
                 .map_or("", |s| s.expose())
         ),
     );
+    put(
+        "k3s_datastore_ca",
+        json!(install.datastore_ca.as_deref().unwrap_or("")),
+    );
     put("k3s_start_timeout", json!(k.start_timeout));
     put("k3s_flannel_backend", json!(k.flannel_backend));
     put("k3s_cluster_cidr", json!(k.cluster_cidr.to_string()));
@@ -300,9 +306,30 @@ pub fn datastore_endpoint(
     };
     let enc = url_encode(pw.expose());
     Ok(Some(Secret::new(format!(
-        "postgres://{}:{enc}@{fqdn}:5432/k3s?sslmode=require",
+        "postgres://{}:{enc}@{fqdn}:5432/k3s?sslmode=verify-full",
         config.postgres.admin_user
     ))))
+}
+
+/// The CA bundle `infra` recorded for the Postgres server (PEM), which k3s verifies the
+/// datastore's certificate against (`--datastore-cafile`); `None` for etcd.
+pub fn datastore_ca(config: &Config, infra: &Json) -> Result<Option<String>, Error> {
+    if config.k3s.datastore != Datastore::Postgres {
+        return Ok(None);
+    }
+    let pems: Vec<&str> = infra
+        .pointer("/postgres/ca_bundle/certificates")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["pem"].as_str())
+        .collect();
+    if pems.is_empty() {
+        return Err(Error::Usage(
+            "k3s.datastore is postgres but infra recorded no CA bundle for the PostgreSQL server (run `platform up` from infra)".into(),
+        ));
+    }
+    Ok(Some(pems.concat()))
 }
 
 /// `s` percent-encoded for a URL's user-info part (every byte but RFC 3986's unreserved).

@@ -138,6 +138,7 @@ fn stage_variables_are_the_ones_the_task_file_documents() {
         images_src: String::new(),
         addresses: addresses(&c, &json!({}), &t, &r).unwrap(),
         datastore_endpoint: None,
+        datastore_ca: None,
     };
     let v = vars(&c, &plan, &Secret::new("pw"), "");
     let doc = include_str!("../../../playbooks/tasks/k3s-node.yml");
@@ -172,7 +173,7 @@ fn the_postgres_datastore_url_escapes_the_password() {
         .unwrap();
     assert!(
         url.expose()
-            .ends_with(":a%2Fb%40c%20d@pg.example.com:5432/k3s?sslmode=require"),
+            .ends_with(":a%2Fb%40c%20d@pg.example.com:5432/k3s?sslmode=verify-full"),
         "{}",
         url.expose()
     );
@@ -182,6 +183,15 @@ fn the_postgres_datastore_url_escapes_the_password() {
     assert!(e.contains("k3s.datastore"), "{e}");
     let etcd = config(d.path(), "");
     assert!(datastore_endpoint(&etcd, &infra, None).unwrap().is_none());
+    // The server is verified against the CA bundle infra recorded.
+    assert!(datastore_ca(&c, &infra).is_err());
+    let with_ca = json!({"postgres": {"fqdn": "pg.example.com", "ca_bundle": {"source": "azure",
+        "certificates": [{"subject": "a", "sha256": "1", "pem": "A\n"}, {"subject": "b", "sha256": "2", "pem": "B\n"}]}}});
+    assert_eq!(
+        datastore_ca(&c, &with_ca).unwrap().as_deref(),
+        Some("A\nB\n")
+    );
+    assert_eq!(datastore_ca(&etcd, &with_ca).unwrap(), None);
 }
 
 #[tokio::test]
