@@ -264,8 +264,8 @@ pub struct Gitops {
     /// The name of the environment variable holding an HTTPS token; the token itself is read
     /// when the phase runs and never stored.
     pub token_env: Option<String>,
-    /// For an SSH repository: a known_hosts file with the Git host's keys (pinned into the
-    /// source Secret).
+    /// For an SSH repository: a known_hosts file with the Git host's keys (without one they
+    /// are pinned at first contact); they go into the source Secret.
     pub known_hosts: Option<PathBuf>,
 }
 

@@ -47,16 +47,6 @@ pub(super) fn check(c: &Config, k: &mut Checker<'_>) {
             );
         }
     }
-    let ssh = g
-        .repository
-        .as_deref()
-        .is_some_and(|r| r.starts_with("ssh://") || r.starts_with("git@"));
-    if ssh && g.known_hosts.is_none() {
-        k.fail(
-            "gitops.known_hosts",
-            "required for an SSH repository: a known_hosts file with the Git host's keys (for example from `ssh-keyscan HOST`, checked against the host's published fingerprints)".into(),
-        );
-    }
     if g.repository
         .as_deref()
         .is_some_and(|r| r.starts_with("https://"))

@@ -32,7 +32,20 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
         git_host,
         &[("clusters/fluxup/hello.yaml", configmap("hello"))],
     );
+    // No gitops.known_hosts: platform pins the Git host's keys at first contact. The key
+    // it must pin is the VM's own (the local cloud keeps it with the VM).
     let known = pin(&c, git_host);
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&known)
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     let fixture = format!(
         "{}/tests/fixtures/gitops/flux-install.yaml",
         env!("CARGO_MANIFEST_DIR")
@@ -40,9 +53,8 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     reconfigure(
         &c,
         &format!(
-            "gitops:\n  controller: flux\n  repository: {}\n  branch: main\n  path: clusters/fluxup\n  manifests: {fixture}\n  known_hosts: {}\n  interval: 1m\n",
-            fleet.url,
-            known.display()
+            "gitops:\n  controller: flux\n  repository: {}\n  branch: main\n  path: clusters/fluxup\n  manifests: {fixture}\n  interval: 1m\n",
+            fleet.url
         ),
         "postgres:\n  databases: [atlas]\n  secrets:\n    - {namespace: atlas, database: atlas, name: atlas-postgres}\n",
     );
@@ -57,6 +69,16 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
         up.stderr
     );
     assert!(up.stderr.contains("Permission denied"), "{}", up.stderr);
+    assert!(
+        up.stderr.contains(&format!(
+            "pinned the SSH host keys of {}:22 at first contact",
+            git_host.ip
+        )) && up.stderr.contains(&fingerprint),
+        "{}",
+        up.stderr
+    );
+    let pinned = std::fs::read_to_string(c.state_dir().join("gitops_known_hosts")).unwrap();
+    assert!(pinned.starts_with(&git_host.ip.to_string()), "{pinned}");
     let public = deploy_key(&c, "flux-deploy-key");
     assert!(
         up.stderr.contains(&public) || up.stdout.contains(&public),
@@ -127,7 +149,10 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     );
     set_branch(&c, "nope", "main");
 
-    // down, then a fresh cluster converges (the repository made again on its new agent).
+    // down, then a fresh cluster converges (the repository made again on its new agent,
+    // a new Git host with a new key: its pin is dropped as a user would after rebuilding
+    // their Git host, and taken again at the next first contact).
+    std::fs::remove_file(c.state_dir().join("gitops_known_hosts")).unwrap();
     let fleet = recreate(
         &c,
         &[("clusters/fluxup/third.yaml", configmap("third"))],

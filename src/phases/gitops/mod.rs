@@ -7,6 +7,7 @@
 //! deleted; a re-run of the same config sends no writes.
 
 pub mod argocd;
+pub mod git_host;
 pub mod manifests;
 pub mod postgres;
 pub mod source;
@@ -157,7 +158,10 @@ pub async fn bootstrap(
 ) -> Result<Bootstrapped, Error> {
     let g = &config.gitops;
     // Credentials and the Secrets' inputs are settled before anything is applied.
-    let (creds, generated) = source::credentials(config)?;
+    let (creds, generated, pinned) = source::credentials(config).await?;
+    if let Some(said) = pinned {
+        progress.warn(said);
+    }
     let pg_secrets = postgres::objects(config, infra)?;
     let m = manifests::fetch(g, cache)
         .await

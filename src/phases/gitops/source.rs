@@ -77,29 +77,30 @@ pub fn controller(config: &Config) -> &'static str {
 }
 
 /// The credentials the config asks for; generates the deploy key on first use (`generated`
-/// then says so, to print the public half with instructions).
-pub fn credentials(config: &Config) -> Result<(Credentials, bool), Error> {
+/// then says so, to print the public half with instructions). An SSH repository's host keys
+/// come from `gitops.known_hosts`, else are pinned at first contact (`git_host.rs`; the
+/// third value is then what to print about them).
+pub async fn credentials(config: &Config) -> Result<(Credentials, bool, Option<String>), Error> {
     let g = &config.gitops;
     let repo = g.repository.as_deref().unwrap_or_default();
     if repo.starts_with("https://") {
         let Some(var) = &g.token_env else {
-            return Ok((Credentials::Anonymous, false));
+            return Ok((Credentials::Anonymous, false, None));
         };
         let token = std::env::var(var).ok().filter(|t| !t.is_empty());
         return match token {
-            Some(t) => Ok((Credentials::Token(Secret::new(t)), false)),
+            Some(t) => Ok((Credentials::Token(Secret::new(t)), false, None)),
             None => Err(Error::Usage(format!(
                 "gitops.token_env: the environment variable {var} is not set (it holds the HTTPS token for {repo})"
             ))),
         };
     }
-    let known_hosts = match &g.known_hosts {
-        Some(p) => crate::fsutil::read_capped(p, crate::fsutil::caps::CONFIG)?,
-        None => {
-            return Err(Error::Usage(
-                "gitops.known_hosts is required for an SSH repository".into(),
-            ));
-        }
+    let (known_hosts, pinned) = match &g.known_hosts {
+        Some(p) => (
+            crate::fsutil::read_capped(p, crate::fsutil::caps::CONFIG)?,
+            None,
+        ),
+        None => super::git_host::known_hosts(config, &flux_url(repo)).await?,
     };
     let (identity, public, generated) = deploy_key(config)?;
     Ok((
@@ -109,6 +110,7 @@ pub fn credentials(config: &Config) -> Result<(Credentials, bool), Error> {
             known_hosts,
         },
         generated,
+        pinned,
     ))
 }
 
