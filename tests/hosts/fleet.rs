@@ -209,3 +209,24 @@ pub fn authorize(c: &Cluster, host: &NodeHost, public: &str) {
         &format!("printf '%s\\n' '{public}' >> ~/.ssh/authorized_keys"),
     );
 }
+
+/// A cluster `name` with 1 server and 1 agent in `10.<octet>.0.0/16` and Postgres, after its
+/// first `up` (no controller yet), and the fleet repository on its agent with `files`.
+pub fn cluster_with_fleet(
+    name: &str,
+    octet: u8,
+    files: &[(&str, String)],
+) -> (Cluster, NodeHost, Fleet) {
+    let c = Cluster::with_hosts(name, octet, 1, 1)
+        .with_postgres()
+        .build();
+    let up = c.run(&["up"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let git_host = c
+        .hosts()
+        .into_iter()
+        .find(|h| h.name.contains("-agents_"))
+        .unwrap();
+    let fleet = Fleet::new(&c, &git_host, files);
+    (c, git_host, fleet)
+}

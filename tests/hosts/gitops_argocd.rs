@@ -11,12 +11,11 @@
 //! sync, health and revision; `down` then `up` converges. Root needed.
 
 use serde_json::Value;
-use support::nodes::NodeHost;
-use support::{Cluster, Need, require};
+use support::{Need, require};
 
 use super::fleet::{
-    Fleet, authorize, configmap, deploy_key, has, kubectl, pin, reconfigure, recreate, set_branch,
-    wait_for,
+    Fleet, authorize, cluster_with_fleet, configmap, deploy_key, has, kubectl, pin, reconfigure,
+    recreate, set_branch, wait_for,
 };
 
 /// The `gitops` section for `branch`.
@@ -39,18 +38,12 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
     if !require(&[Need::Hosts, Need::Command("kubectl"), Need::Command("git")]) {
         return;
     }
-    let c = Cluster::with_hosts("argoup", 236, 1, 1)
-        .with_postgres()
-        .build();
-    let up = c.run(&["up"]);
-    assert_eq!(up.code, 0, "{up:?}");
-    let hosts = c.hosts();
-    let git_host: &NodeHost = hosts.iter().find(|h| h.name.contains("-agents_")).unwrap();
-    let fleet = Fleet::new(
-        &c,
-        git_host,
+    let (c, git_host, fleet) = cluster_with_fleet(
+        "argoup",
+        236,
         &[("clusters/argoup/hello.yaml", configmap("hello"))],
     );
+    let git_host = &git_host;
     let known = pin(&c, git_host);
     reconfigure(&c, &gitops(&fleet, &known, "main"), POSTGRES);
 

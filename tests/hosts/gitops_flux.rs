@@ -7,12 +7,11 @@
 //! `up` succeeds, a new commit reaches the cluster after the interval, and a re-run sends no
 //! writes. Root needed (`support::require` skips with the reason elsewhere, fails under CI).
 
-use support::nodes::NodeHost;
-use support::{Cluster, Need, require};
+use support::{Need, require};
 
 use super::fleet::{
-    Fleet, authorize, configmap, deploy_key, has, kubectl, pin, reconfigure, recreate, set_branch,
-    wait_for,
+    authorize, cluster_with_fleet, configmap, deploy_key, has, kubectl, pin, reconfigure, recreate,
+    set_branch, wait_for,
 };
 
 #[test]
@@ -20,18 +19,12 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     if !require(&[Need::Hosts, Need::Command("kubectl"), Need::Command("git")]) {
         return;
     }
-    let c = Cluster::with_hosts("fluxup", 235, 1, 1)
-        .with_postgres()
-        .build();
-    let up = c.run(&["up"]);
-    assert_eq!(up.code, 0, "{up:?}");
-    let hosts = c.hosts();
-    let git_host: &NodeHost = hosts.iter().find(|h| h.name.contains("-agents_")).unwrap();
-    let fleet = Fleet::new(
-        &c,
-        git_host,
+    let (c, git_host, fleet) = cluster_with_fleet(
+        "fluxup",
+        235,
         &[("clusters/fluxup/hello.yaml", configmap("hello"))],
     );
+    let git_host = &git_host;
     // No gitops.known_hosts: platform pins the Git host's keys at first contact. The key
     // it must pin is the VM's own (the local cloud keeps it with the VM).
     let known = pin(&c, git_host);

@@ -7,12 +7,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use base64::Engine as _;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use serde_json::{Value, json};
 
-use super::source::{Credentials, SourceInfo, flux_url};
+use super::source::{Credentials, SourceInfo, b64, flux_url, object};
 use crate::config::Config;
 use crate::error::Error;
 use crate::kube::apply::{Applier, ObjectRef};
@@ -106,14 +105,6 @@ pub fn prepare(
     Ok(objs)
 }
 
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn object(v: Value) -> Result<DynamicObject, Error> {
-    serde_json::from_value(v).map_err(|e| Error::Failed(format!("building Argo CD's objects: {e}")))
-}
-
 /// The repository Secret (unless the repository is public) and the root Application, with
 /// what the end of `up` reports about them.
 pub fn objects(
@@ -141,29 +132,35 @@ pub fn objects(
     if let Some(mut data) = secret {
         data["type"] = json!(b64("git"));
         data["url"] = json!(b64(&url));
-        out.push(object(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": REPO_SECRET, "namespace": NAMESPACE, "labels": {
-                "app.kubernetes.io/managed-by": "platform",
-                "argocd.argoproj.io/secret-type": "repository",
-            }},
-            "type": "Opaque", "data": data,
-        }))?);
+        out.push(object(
+            "Argo CD's",
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": REPO_SECRET, "namespace": NAMESPACE, "labels": {
+                    "app.kubernetes.io/managed-by": "platform",
+                    "argocd.argoproj.io/secret-type": "repository",
+                }},
+                "type": "Opaque", "data": data,
+            }),
+        )?);
     }
-    out.push(object(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": APP, "namespace": NAMESPACE,
-            "labels": {"app.kubernetes.io/managed-by": "platform"}},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": url, "targetRevision": g.branch, "path": g.path},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"},
-            "syncPolicy": {
-                "automated": {"prune": true, "selfHeal": true},
-                "syncOptions": ["CreateNamespace=true"],
+    out.push(object(
+        "Argo CD's",
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": APP, "namespace": NAMESPACE,
+                "labels": {"app.kubernetes.io/managed-by": "platform"}},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": g.branch, "path": g.path},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"},
+                "syncPolicy": {
+                    "automated": {"prune": true, "selfHeal": true},
+                    "syncOptions": ["CreateNamespace=true"],
+                },
             },
-        },
-    }))?);
+        }),
+    )?);
     let info = SourceInfo {
         url,
         branch: g.branch.clone(),

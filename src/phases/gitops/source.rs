@@ -135,12 +135,14 @@ fn deploy_key(config: &Config) -> Result<(Secret, String, bool), Error> {
     Ok((Secret::new(private.as_str()), public, true))
 }
 
-fn b64(s: &str) -> String {
+/// Base64 for a Secret's `data`.
+pub(super) fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-fn object(v: Value) -> Result<DynamicObject, Error> {
-    serde_json::from_value(v).map_err(|e| Error::Failed(format!("building Flux's objects: {e}")))
+/// An object the phase builds (`whose`: "Flux's", "Argo CD's"), as the applier takes it.
+pub(super) fn object(whose: &str, v: Value) -> Result<DynamicObject, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Failed(format!("building {whose} objects: {e}")))
 }
 
 /// The Secret (unless anonymous), the GitRepository and the Kustomization, with what the
@@ -176,28 +178,37 @@ pub fn objects(
     let mut out = Vec::new();
     let mut repo_spec = json!({"url": url, "ref": {"branch": g.branch}, "interval": g.interval});
     if let Some(data) = data {
-        out.push(object(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
-            "type": "Opaque", "data": data,
-        }))?);
+        out.push(object(
+            "Flux's",
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
+                "type": "Opaque", "data": data,
+            }),
+        )?);
         repo_spec["secretRef"] = json!({"name": NAME});
     }
-    out.push(object(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
-        "spec": repo_spec,
-    }))?);
-    out.push(object(json!({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
-        "spec": {
-            "interval": g.interval,
-            "path": format!("./{}", g.path.trim_start_matches("./")),
-            "prune": true,
-            "sourceRef": {"kind": "GitRepository", "name": NAME},
-        },
-    }))?);
+    out.push(object(
+        "Flux's",
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
+            "spec": repo_spec,
+        }),
+    )?);
+    out.push(object(
+        "Flux's",
+        json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
+            "spec": {
+                "interval": g.interval,
+                "path": format!("./{}", g.path.trim_start_matches("./")),
+                "prune": true,
+                "sourceRef": {"kind": "GitRepository", "name": NAME},
+            },
+        }),
+    )?);
     let info = SourceInfo {
         url,
         branch: g.branch.clone(),

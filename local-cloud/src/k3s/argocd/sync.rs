@@ -7,7 +7,7 @@
 //! `CreateNamespace=true`, prune of tracked objects gone from Git. Then the status: sync,
 //! health of each resource, the operation's result, or a `ComparisonError` condition.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{
@@ -37,12 +37,7 @@ async fn auth(f: &Flux, ns: &str, url: &str) -> Auth {
     let mut auth = Auth::default();
     let list = secrets.list(&lp).await.map(|l| l.items).unwrap_or_default();
     for s in list {
-        let data: BTreeMap<String, Vec<u8>> = s
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
+        let data = git::secret_data(s);
         if data.get("url").map(Vec::as_slice) != Some(url.as_bytes()) {
             continue;
         }

@@ -36,6 +36,17 @@ impl Auth {
     }
 }
 
+/// A Secret's decoded `data`.
+pub fn secret_data(
+    s: k8s_openapi::api::core::v1::Secret,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    s.data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
 /// Refuses what Flux's `spec.url` pattern refuses (`^(http|https|ssh)://.*$`).
 pub fn check_url(url: &str) -> Result<(), String> {
     let ok = ["http://", "https://", "ssh://"]

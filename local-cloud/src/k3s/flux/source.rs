@@ -4,7 +4,6 @@
 //! `ArtifactInStorage` on success, `Ready=False` with `FetchFailed` and git's message on
 //! failure (the last artifact kept, as Flux keeps it).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -71,13 +70,7 @@ pub async fn remote(f: &Flux, repo: &Value) -> Result<Remote, (&'static str, Str
                     format!("failed to get secret '{ns}/{secret}': secrets \"{secret}\" not found"),
                 )
             })?;
-        let data: BTreeMap<String, Vec<u8>> = s
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
-        auth = Auth::from_secret(&data);
+        auth = Auth::from_secret(&git::secret_data(s));
     }
     let dir = f
         .cache
