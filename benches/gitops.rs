@@ -82,8 +82,9 @@ async fn bench(rounds: usize, delay: Duration) {
     let files = (fixture.as_path(), sync_file.as_path());
     let start = gitops_bench::kubectl_start().await;
 
+    let (client, server_version) = gitops_bench::kubectl_versions(&server).await;
     println!(
-        "GitOps bootstrap of the Flux-shaped fixture, platform against `{} apply --server-side`, on one k3s stand-in API server (in memory; Deployments Available {} ms after they change), {rounds} round(s)",
+        "GitOps bootstrap of the Flux-shaped fixture, platform against `{} apply --server-side` (client {client}), on one k3s stand-in API server ({server_version}, in memory; Deployments Available {} ms after they change), {rounds} round(s)",
         gitops_bench::kubectl_bin(),
         delay.as_millis()
     );
@@ -162,7 +163,7 @@ async fn kubectl(
         ("apply install", vec!["apply", "--server-side", "-f", i]),
         (
             "wait Established",
-            [&["wait", "--for=condition=Established", "--timeout=300s"], &crds[..]].concat(),
+            [&["wait", "--for=condition=Established", "--timeout=300s"][..], &crds].concat(),
         ),
         (
             "wait Available",
@@ -198,9 +199,13 @@ fn print_row(round: usize, peer: &str, run: &str, r: &Run) {
         let parts: Vec<String> = r
             .steps
             .iter()
-            .map(|s| format!("{} {:.2} s/{}", s.name, s.secs, s.requests))
+            .map(|s| format!("{} {:.2} s {}/{}", s.name, s.secs, s.requests, s.logged))
             .collect();
-        format!("-v=6 log: {} requests; {}", r.own.0, parts.join(", "))
+        format!(
+            "-v=6 log: {} requests; per command: wall, requests counted/logged: {}",
+            r.own.0,
+            parts.join(", ")
+        )
     };
     println!(
         "  round {round} {peer:<8} {run:<6} {:>2} objects {:>3} requests {:>2} writes {:>2} dry runs {:>2} watches {:>2} store writes {:>6.3} s ({own})",

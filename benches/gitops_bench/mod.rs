@@ -220,8 +220,9 @@ impl Server {
     }
 }
 
-/// Whether a `-v=6` line is client-go's log of one request
-/// (`round_trippers.go:NNN] GET https://... 200 OK in 3 milliseconds`).
+/// Whether a `-v=6` line is client-go's log of one request: `round_trippers.go:NNN]
+/// "Response" verb="GET" url="https://..." status="200 OK" milliseconds=3` (kubectl 1.31 and
+/// later), or `round_trippers.go:NNN] GET https://... 200 OK in 3 milliseconds` (earlier).
 fn logged_request(line: &str) -> bool {
     let Some((_, rest)) = line.split_once("round_trippers.go:") else {
         return false;
@@ -229,9 +230,26 @@ fn logged_request(line: &str) -> bool {
     let Some((_, rest)) = rest.split_once("] ") else {
         return false;
     };
-    ["GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD "]
-        .iter()
-        .any(|m| rest.starts_with(m) && rest[m.len()..].starts_with("https://"))
+    rest.starts_with("\"Response\" verb=")
+        || ["GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD "]
+            .iter()
+            .any(|m| rest.starts_with(m) && rest[m.len()..].starts_with("https://"))
+}
+
+/// `kubectl version`'s client and server versions against `s` (a dispatcher such as Google
+/// Cloud SDK's `kubectl` runs the client matching the server).
+pub async fn kubectl_versions(s: &Server) -> (String, String) {
+    let out = tokio::process::Command::new(kubectl_bin())
+        .arg("--kubeconfig")
+        .arg(&s.kubeconfig)
+        .args(["version", "-o", "json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "kubectl version: {out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = |k: &str| v[k]["gitVersion"].as_str().unwrap_or("?").to_owned();
+    (text("clientVersion"), text("serverVersion"))
 }
 
 /// The median wall time of `kubectl version --client` (process start and exit, no request)
