@@ -132,9 +132,16 @@ async fn platform(
     let mut applier = Applier::new(client).await.unwrap();
     let infra = serde_json::json!({});
     let progress = platform::output::Progress::discard();
-    let done = gitops::bootstrap(config, &mut applier, previous, &infra, cache.path(), &progress)
-        .await
-        .unwrap();
+    let done = gitops::bootstrap(
+        config,
+        &mut applier,
+        previous,
+        &infra,
+        cache.path(),
+        &progress,
+    )
+    .await
+    .unwrap();
     let wall = t.elapsed().as_secs_f64();
     let counts = s.snapshot().await - before;
     let run = Run {
@@ -163,7 +170,11 @@ async fn kubectl(
         ("apply install", vec!["apply", "--server-side", "-f", i]),
         (
             "wait Established",
-            [&["wait", "--for=condition=Established", "--timeout=300s"][..], &crds].concat(),
+            [
+                &["wait", "--for=condition=Established", "--timeout=300s"][..],
+                &crds,
+            ]
+            .concat(),
         ),
         (
             "wait Available",
@@ -231,7 +242,15 @@ fn summary(results: &[(&str, &str, Run)], kubectl_start: f64) {
     let med = |v: &[&Run], f: &dyn Fn(&Run) -> f64| median(v.iter().map(|r| f(r)).collect());
     println!(
         "\n{:<9} {:<7} {:>7} {:>9} {:>7} {:>8} {:>7} {:>12} {:>9}",
-        "peer", "run", "objects", "requests", "writes", "dry runs", "watches", "store writes", "wall"
+        "peer",
+        "run",
+        "objects",
+        "requests",
+        "writes",
+        "dry runs",
+        "watches",
+        "store writes",
+        "wall"
     );
     let mut table = Vec::new();
     for peer in ["platform", "kubectl"] {

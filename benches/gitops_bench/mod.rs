@@ -204,7 +204,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let mut left = ns.get_opt("flux-system").await.unwrap().is_some();
-            for o in objects.iter().filter(|o| o.kind == "CustomResourceDefinition") {
+            for o in objects
+                .iter()
+                .filter(|o| o.kind == "CustomResourceDefinition")
+            {
                 left |= crds.get_opt(&o.name).await.unwrap().is_some();
             }
             if !left {

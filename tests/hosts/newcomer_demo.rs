@@ -171,7 +171,10 @@ fn assert_flux_synced(stdout: &str, said: &[&str]) {
             let f: Vec<&str> = l.split_whitespace().collect();
             f.len() == 4 && f[0] == "hello" && f[1] == "1" && f[3] == "flux-system"
         });
-        assert!(row.is_some(), "no ConfigMap hello applied by Flux in:\n{stdout}");
+        assert!(
+            row.is_some(),
+            "no ConfigMap hello applied by Flux in:\n{stdout}"
+        );
         assert!(
             said.contains(
                 &"demo: from the repository, in the cluster: ConfigMap hello/hello greeting=hello from Git"
