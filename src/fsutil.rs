@@ -52,6 +52,8 @@ pub mod caps {
     pub const MANIFESTS: u64 = 32 << 20;
     /// The state file (grows with hosts and resources).
     pub const STATE: u64 = 64 << 20;
+    /// A PEM CA bundle (Mozilla's whole root store is about 220 KiB).
+    pub const CA_BUNDLE: u64 = 1 << 20;
 }
 
 /// Reads a regular file of at most `cap` bytes as UTF-8. A FIFO, a device or a directory is

@@ -4,6 +4,7 @@
 //! command is an operation in this library. See `docs/ARCHITECTURE.md` for the code map.
 
 pub mod azure;
+pub mod certs;
 pub mod cli;
 pub mod clock;
 pub mod cloud;

@@ -17,6 +17,10 @@ use crate::phase::Phase;
 #[derive(Debug)]
 pub struct CloudConn {
     pub client: ArmClient,
+    /// A local cloud's own CA (PEM), which the client trusts for its endpoint and which signs
+    /// the certificates of the servers it runs (the Flexible Server's among them); `None` for
+    /// Azure.
+    pub local_ca: Option<String>,
 }
 
 /// The data directory of the cluster's own local cloud.
@@ -103,7 +107,10 @@ impl CloudConn {
                 }
                 let client = ArmClient::new(opts)?;
                 client.check_credential().await?;
-                Ok(CloudConn { client })
+                Ok(CloudConn {
+                    client,
+                    local_ca: None,
+                })
             }
             CloudKind::Local => {
                 let (poll, retry) = local_timing(cloud.local_time_factor);
@@ -137,13 +144,18 @@ impl CloudConn {
                     .unwrap_or(std::path::Path::new("."))
                     .join(local_cloud::TOKEN_FILE);
                 let token = read_local_token(&token_path)?;
-                let mut opts =
-                    ArmClientOptions::local(endpoint, &cloud.subscription_id, ca_pem, token);
+                let mut opts = ArmClientOptions::local(
+                    endpoint,
+                    &cloud.subscription_id,
+                    ca_pem.clone(),
+                    token,
+                );
                 opts.poll = poll;
                 opts.retry = retry;
                 opts.region = Some(cloud.location.clone());
                 Ok(CloudConn {
                     client: ArmClient::new(opts)?,
+                    local_ca: Some(ca_pem),
                 })
             }
         }

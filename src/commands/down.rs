@@ -43,6 +43,10 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     {
         crate::cloud::daemon::stop(&crate::cloud::local_data_dir(config))?;
     }
+    // The VMs are gone, and a re-created one at the same address has a new host key: forget
+    // the deleted hosts' pinned keys (only theirs), or the next `up` would refuse the new
+    // hosts as "host key CHANGED".
+    let forgotten = forget_deleted_hosts(config, &state).await?;
     // Everything the phases made is gone: forget their records so status shows pending and
     // a later `up` starts from scratch. Generated secrets are kept for a re-created cluster.
     let mut state = state;
@@ -51,7 +55,7 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
     match printer.format() {
         OutputFormat::Json => printer.json(&serde_json::to_value(&done).unwrap_or_default()),
         OutputFormat::Text => printer.info(&format!(
-            "down: deleted {} resources{}{}{}",
+            "down: deleted {} resources{}{}{}{}",
             done.deleted.len(),
             if done.resource_group_deleted {
                 " and the resource group"
@@ -85,10 +89,44 @@ pub async fn run(config: &Config, yes: bool, printer: &Printer) -> Result<()> {
                     "; left {} resources platform does not own",
                     done.left_alone.len()
                 )
+            },
+            if forgotten == 0 {
+                String::new()
+            } else {
+                format!("; forgot the pinned host keys of {forgotten} deleted VMs")
             }
         )),
     }
     Ok(())
+}
+
+/// Removes the known_hosts entries of the hosts the inventory recorded (the VMs `down` just
+/// deleted); how many hosts had one.
+async fn forget_deleted_hosts(config: &Config, state: &State) -> Result<usize> {
+    let Some(inv) = state
+        .phase(Phase::Inventory)
+        .and_then(|r| crate::phases::inventory::Inventory::from_outputs(&r.outputs))
+    else {
+        return Ok(0);
+    };
+    let file = config.paths().known_hosts();
+    let mut n = 0;
+    for h in &inv.hosts {
+        let Some(address) = &h.ssh_address else {
+            continue;
+        };
+        let port = h
+            .vars
+            .get("ansible_port")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(22);
+        let removed = crate::ssh::known_hosts::forget_host(&file, address, port)
+            .await
+            .map_err(|e| Error::io("cannot update", &file, e))?;
+        n += usize::from(removed);
+    }
+    Ok(n)
 }
 
 /// Asks for the cluster name on the terminal; refuses without a terminal.

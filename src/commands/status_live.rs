@@ -184,40 +184,39 @@ pub fn text(live: &Value) -> String {
     out
 }
 
-/// The GitOps controller live, once `gitops` has run with Flux: the `flux-system`
-/// GitRepository's and Kustomization's Ready condition and revision (`None` otherwise).
+/// The GitOps controller live, once `gitops` has run: Flux's `flux-system` GitRepository's
+/// and Kustomization's Ready condition and revision, or Argo CD's root Application's sync
+/// and health (`None` before the phase ran).
 pub async fn live_gitops(config: &Config, state: &State) -> Option<Value> {
     let rec = state.phase(Phase::Gitops)?;
     let recorded: crate::phases::gitops::GitopsOutputs =
         serde_json::from_value(rec.outputs.clone()).ok()?;
+    let argo = recorded.controller == "argocd";
     let read = async {
         let client = outputs::client(config).await?;
         let applier = crate::kube::apply::Applier::new(client)
             .await
             .map_err(outputs::kube_err)?;
+        let refs = if argo {
+            vec![crate::phases::gitops::argocd::reference()]
+        } else {
+            ["GitRepository", "Kustomization"]
+                .map(crate::phases::gitops::source::reference)
+                .to_vec()
+        };
         let mut objects = Vec::new();
-        for kind in ["GitRepository", "Kustomization"] {
-            let r = crate::phases::gitops::source::reference(kind);
+        for r in refs {
             let api = applier.api_of(&r).map_err(outputs::kube_err)?;
             let obj = api
-                .get_opt("flux-system")
+                .get_opt(&r.name)
                 .await
                 .map_err(|e| crate::error::Error::Failed(e.to_string()))?;
-            let (ready, message) = obj
-                .as_ref()
-                .and_then(crate::phases::gitops::source::ready)
-                .unwrap_or_else(|| ("Unknown".into(), "not reconciled yet".into()));
-            let status = obj
-                .as_ref()
-                .map(|o| o.data["status"].clone())
-                .unwrap_or_default();
-            let revision = status["artifact"]["revision"]
-                .as_str()
-                .or(status["lastAppliedRevision"].as_str())
-                .unwrap_or_default()
-                .to_owned();
-            objects.push(json!({"kind": kind, "name": "flux-system", "ready": ready,
-                "message": message, "revision": revision}));
+            let name = format!("{}/{}", r.namespace.as_deref().unwrap_or(""), r.name);
+            objects.push(if argo {
+                application(&r.kind, &name, obj.as_ref())
+            } else {
+                flux_object(&r.kind, &name, obj.as_ref())
+            });
         }
         Ok::<_, crate::error::Error>(objects)
     };
@@ -234,8 +233,10 @@ pub async fn live_gitops(config: &Config, state: &State) -> Option<Value> {
         .filter(|o| o["ready"] != "True")
         .map(|o| {
             format!(
-                "{} flux-system is not Ready: {}",
+                "{} {} is not {}: {}",
                 o["kind"].as_str().unwrap_or(""),
+                o["name"].as_str().unwrap_or(""),
+                if argo { "Synced and Healthy" } else { "Ready" },
                 o["message"].as_str().unwrap_or("")
             )
         })
@@ -251,6 +252,35 @@ pub async fn live_gitops(config: &Config, state: &State) -> Option<Value> {
     }))
 }
 
+/// A Flux object's line: its Ready condition and revision.
+fn flux_object(kind: &str, name: &str, obj: Option<&kube::api::DynamicObject>) -> Value {
+    let (ready, message) = obj
+        .and_then(crate::phases::gitops::source::ready)
+        .unwrap_or_else(|| ("Unknown".into(), "not reconciled yet".into()));
+    let status = obj.map(|o| o.data["status"].clone()).unwrap_or_default();
+    let revision = status["artifact"]["revision"]
+        .as_str()
+        .or(status["lastAppliedRevision"].as_str())
+        .unwrap_or_default();
+    json!({"kind": kind, "name": name, "ready": ready, "state": format!("Ready={ready}"),
+        "message": message, "revision": revision})
+}
+
+/// Argo CD's Application line: sync and health, the commit, the error conditions.
+fn application(kind: &str, name: &str, obj: Option<&kube::api::DynamicObject>) -> Value {
+    let Some(s) = obj.map(crate::phases::gitops::argocd::state) else {
+        return json!({"kind": kind, "name": name, "ready": "Unknown", "state": "missing",
+            "message": "it does not exist", "revision": ""});
+    };
+    let message = match s.errors.first() {
+        Some(e) => e.clone(),
+        None => format!("sync {}, health {}", s.sync, s.health),
+    };
+    json!({"kind": kind, "name": name, "ready": if s.done() { "True" } else { "False" },
+        "state": format!("{} {}", s.sync, s.health), "sync": s.sync, "health": s.health,
+        "message": message, "revision": s.revision.unwrap_or_default()})
+}
+
 /// The GitOps view as text.
 pub fn gitops_text(live: &Value) -> String {
     let mut out = format!(
@@ -260,14 +290,22 @@ pub fn gitops_text(live: &Value) -> String {
     );
     for o in live["objects"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "\n  {} flux-system: Ready={} {}",
+            "\n  {} {}: {} {}",
             o["kind"].as_str().unwrap_or(""),
-            o["ready"].as_str().unwrap_or(""),
+            o["name"].as_str().unwrap_or(""),
+            o["state"].as_str().unwrap_or(""),
             if o["ready"] == "True" {
                 o["revision"].as_str().unwrap_or("")
             } else {
                 o["message"].as_str().unwrap_or("")
             }
+        ));
+    }
+    if live["controller"] == "argocd" {
+        let hint = crate::phases::gitops::admin_password_hint();
+        out.push_str(&format!(
+            "\n  {}",
+            hint.strip_prefix("gitops: ").unwrap_or(&hint)
         ));
     }
     out

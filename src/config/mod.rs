@@ -219,6 +219,12 @@ pub struct Postgres {
     pub storage_gb: u32,
     pub admin_user: String,
     pub databases: Vec<String>,
+    /// A PEM file with the CA certificates that sign the server's certificate (absolute), for
+    /// sovereign clouds or private CAs; `None`: Azure's documented roots, or the local cloud's
+    /// CA. Left out of the serialized inputs when unset, so a config without it keeps the
+    /// fingerprints it had before the field existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<PathBuf>,
     /// Connection Secrets for the applications; the `gitops` phase writes them, so they are
     /// not part of `infra`'s inputs (serialized only in `gitops`'s fingerprint view).
     #[serde(skip)]
@@ -249,7 +255,8 @@ pub struct Gitops {
     pub repository: Option<String>,
     pub branch: String,
     pub path: String,
-    pub flux: Flux,
+    pub flux: Release,
+    pub argocd: Release,
     /// An offline copy of the controller's install manifests (used instead of a download).
     pub manifests: Option<PathBuf>,
     /// How often the controller polls the repository and reapplies (`1m`, `30s`, `1h`).
@@ -262,21 +269,34 @@ pub struct Gitops {
     pub known_hosts: Option<PathBuf>,
 }
 
-/// The `gitops.flux` section: which Flux release to install and where it comes from.
+/// The `gitops.flux` and `gitops.argocd` sections: which release of the controller to
+/// install and where its `install.yaml` comes from.
 #[derive(Clone, Debug, Serialize)]
-pub struct Flux {
-    /// A Flux v2 release tag (`v2.6.4`).
+pub struct Release {
+    /// A release tag (`v2.6.4` for Flux, `v3.5.1` for Argo CD).
     pub version: String,
-    /// Base URL of the releases (`<url>/download/<version>/install.yaml`).
+    /// Base URL of the releases: Flux `<url>/download/<version>/install.yaml`, Argo CD
+    /// `<url>/<version>/manifests/install.yaml`.
     pub manifests_url: String,
     /// The sha256 of that `install.yaml`; required for a version `platform` carries no
     /// checksum for.
     pub sha256: Option<String>,
 }
 
+/// Reads the PEM file `postgres.ca_bundle` names: a regular file under the size cap whose
+/// every PEM section is a certificate, at least one. The one reader of that file, for
+/// validation and for `infra`, which records what it reads.
+pub fn read_ca_bundle(path: &Path) -> Result<Vec<crate::certs::Certificate>, String> {
+    let text = crate::fsutil::read_capped(path, crate::fsutil::caps::CA_BUNDLE)
+        .map_err(|e| e.to_string())?;
+    crate::certs::parse_bundle(&text).map_err(|e| format!("{} {e}", path.display()))
+}
+
 /// One problem in a config file.
 pub use crate::yaml::Issue as ConfigIssue;
-pub use sections::{FLUX_RELEASES, FLUX_VERSION, flux_checksum};
+pub use sections::{
+    ARGOCD_RELEASES, ARGOCD_VERSION, FLUX_RELEASES, FLUX_VERSION, argocd_checksum, flux_checksum,
+};
 pub use validate::overlap;
 
 /// Every problem found in a config file.

@@ -40,7 +40,7 @@ pub fn decode(root: &Node, base: &Path, issues: &mut Vec<ConfigIssue>) -> Config
     let network = network(d.get("network"), issues);
     let nodes = nodes(d.get("nodes"), base, cloud.kind, issues);
     let k3s = k3s(d.get("k3s"), base, issues);
-    let postgres = postgres(d.get("postgres"), &name, issues);
+    let postgres = postgres(d.get("postgres"), &name, base, issues);
     let gitops = gitops(d.get("gitops"), &name, base, issues);
     let state_dir = string(&mut d, "state_dir", issues)
         .map(|(s, _)| s)
@@ -351,7 +351,12 @@ fn airgap(node: Option<&Node>, base: &Path, issues: &mut Vec<ConfigIssue>) -> Op
     })
 }
 
-fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -> Postgres {
+fn postgres(
+    node: Option<&Node>,
+    cluster: &str,
+    base: &Path,
+    issues: &mut Vec<ConfigIssue>,
+) -> Postgres {
     let mut d = MapDecoder::new(node, "postgres", issues);
     let enabled = boolean(&mut d, "enabled", issues).unwrap_or(true);
     let server_name = string(&mut d, "server_name", issues).map(|(s, _)| s);
@@ -366,6 +371,7 @@ fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -
     let storage_gb = int(&mut d, "storage_gb", 32, 32767, issues);
     let admin_user = string(&mut d, "admin_user", issues).map(|(s, _)| s);
     let databases = strings(&mut d, "databases", issues);
+    let ca_bundle = string(&mut d, "ca_bundle", issues).map(|(s, _)| expand_path(&s, base));
     let secrets = pg_secrets(&mut d, issues);
     d.finish(issues);
     Postgres {
@@ -379,6 +385,7 @@ fn postgres(node: Option<&Node>, cluster: &str, issues: &mut Vec<ConfigIssue>) -
         databases: databases
             .map(|v| v.into_iter().map(|(s, _, _)| s).collect())
             .unwrap_or_else(|| vec!["app".into()]),
+        ca_bundle,
         secrets,
     }
 }
@@ -448,7 +455,20 @@ fn gitops(
     let repository = string(&mut d, "repository", issues).map(|(s, _)| s);
     let branch = string(&mut d, "branch", issues).map(|(s, _)| s);
     let path = string(&mut d, "path", issues).map(|(s, _)| s);
-    let flux = flux(d.get("flux"), issues);
+    let flux = release(
+        d.get("flux"),
+        "gitops.flux",
+        FLUX_VERSION,
+        FLUX_RELEASES,
+        issues,
+    );
+    let argocd = release(
+        d.get("argocd"),
+        "gitops.argocd",
+        ARGOCD_VERSION,
+        ARGOCD_RELEASES,
+        issues,
+    );
     let manifests = string(&mut d, "manifests", issues).map(|(s, _)| expand_path(&s, base));
     let interval = string(&mut d, "interval", issues).map(|(s, _)| s);
     let token_env = string(&mut d, "token_env", issues).map(|(s, _)| s);
@@ -460,6 +480,7 @@ fn gitops(
         branch: branch.unwrap_or_else(|| "main".into()),
         path: path.unwrap_or_else(|| format!("clusters/{cluster}")),
         flux,
+        argocd,
         manifests,
         interval: interval.unwrap_or_else(|| "1m".into()),
         token_env,
@@ -485,17 +506,41 @@ pub fn flux_checksum(version: &str) -> Option<&'static str> {
 /// Where Flux's release assets are published.
 pub const FLUX_RELEASES: &str = "https://github.com/fluxcd/flux2/releases";
 
-fn flux(node: Option<&Node>, issues: &mut Vec<ConfigIssue>) -> Flux {
-    let mut d = MapDecoder::new(node, "gitops.flux", issues);
+/// The Argo CD release `platform` installs by default.
+pub const ARGOCD_VERSION: &str = "v3.5.1";
+/// The sha256 of `manifests/install.yaml` per Argo CD release. Argo CD publishes no
+/// checksum for that file (its release checksums cover the CLI binaries), so there is
+/// nothing to carry: a download needs `gitops.argocd.sha256` (docs/gitops.md).
+pub const ARGOCD_CHECKSUMS: &[(&str, &str)] = &[];
+
+/// The carried sha256 of Argo CD's `install.yaml` for `version`, if any.
+pub fn argocd_checksum(version: &str) -> Option<&'static str> {
+    ARGOCD_CHECKSUMS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, h)| *h)
+}
+
+/// Where Argo CD's manifests are published per tag.
+pub const ARGOCD_RELEASES: &str = "https://raw.githubusercontent.com/argoproj/argo-cd";
+
+fn release(
+    node: Option<&Node>,
+    section: &str,
+    default_version: &str,
+    default_url: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Release {
+    let mut d = MapDecoder::new(node, section, issues);
     let version = string(&mut d, "version", issues).map(|(s, _)| s);
     let manifests_url = string(&mut d, "manifests_url", issues).map(|(s, _)| s);
     let sha256 = string(&mut d, "sha256", issues).map(|(s, _)| s);
     d.finish(issues);
-    Flux {
-        version: version.unwrap_or_else(|| FLUX_VERSION.into()),
+    Release {
+        version: version.unwrap_or_else(|| default_version.into()),
         manifests_url: manifests_url
             .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| FLUX_RELEASES.into()),
+            .unwrap_or_else(|| default_url.into()),
         sha256: sha256
             .filter(|s| !s.is_empty())
             .map(|s| s.to_ascii_lowercase()),

@@ -1,5 +1,5 @@
-//! Unit tests of the `gitops` fields and `postgres.secrets`: defaults, and one refusal per
-//! field naming it.
+//! Unit tests of the `gitops` fields, `postgres.secrets` and `postgres.ca_bundle`: defaults,
+//! and one refusal per field naming it.
 
 use super::*;
 use std::path::Path;
@@ -245,4 +245,92 @@ fn postgres_secrets_need_a_controller() {
     let entry = "postgres:\n  secrets:\n    - {namespace: a, database: app, name: db}\n";
     let none = format!("{FLUX}gitops: {{controller: none}}\n{entry}");
     refused(&none, "postgres.secrets", "gitops.controller");
+}
+
+/// An argocd config with `gitops` fields `extra` (flow mapping entries).
+fn argocd(extra: &str) -> String {
+    format!(
+        "{FLUX}gitops: {{controller: argocd, repository: 'https://git.example.com/fleet', {extra}}}\n"
+    )
+}
+
+#[test]
+fn argo_cd_has_its_own_release_settings_and_needs_a_checksum() {
+    let c = load(&argocd(&format!("argocd: {{sha256: {SHA}}}"))).unwrap();
+    let a = &c.gitops.argocd;
+    assert_eq!(a.version, sections::ARGOCD_VERSION);
+    assert_eq!(a.manifests_url, sections::ARGOCD_RELEASES);
+    assert_eq!(sections::argocd_checksum(sections::ARGOCD_VERSION), None);
+    refused(&argocd(""), "gitops.argocd.sha256", "Argo CD v3.5.1");
+    // The other controller's section is not judged: switching back and forth keeps both.
+    load(&argocd(&format!(
+        "argocd: {{sha256: {SHA}}}, flux: {{sha256: abc}}"
+    )))
+    .unwrap();
+    refused(
+        &argocd(&format!("argocd: {{version: v1.8.0, sha256: {SHA}}}")),
+        "gitops.argocd.version",
+        "Argo CD release tag",
+    );
+    let c = load(&argocd(&format!(
+        "argocd: {{version: v2.14.9, manifests_url: 'http://127.0.0.1:1/a/', sha256: {SHA}}}"
+    )))
+    .unwrap();
+    assert_eq!(c.gitops.argocd.version, "v2.14.9");
+    assert_eq!(c.gitops.argocd.manifests_url, "http://127.0.0.1:1/a");
+    load(&argocd("manifests: /nonexistent/argo.yaml")).unwrap_err();
+}
+
+#[test]
+fn postgres_ca_bundle_is_a_pem_file_of_certificates_beside_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let head = format!("{FLUX}gitops: {{controller: none}}\n");
+    let load_in = |text: &str| Config::from_str(text, base, None);
+    let refused_in = |text: &str, words: &str| {
+        let got: Vec<(String, String)> = load_in(text)
+            .unwrap_err()
+            .into_iter()
+            .map(|i| (i.path, i.message))
+            .collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "postgres.ca_bundle", "{got:?}");
+        assert!(got[0].1.contains(words), "{got:?}");
+    };
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let ca = params.self_signed(&key).unwrap().pem();
+    std::fs::write(base.join("ca.pem"), &ca).unwrap();
+    std::fs::write(base.join("empty.pem"), "not a certificate\n").unwrap();
+    std::fs::write(base.join("key.pem"), format!("{ca}{}", key.serialize_pem())).unwrap();
+
+    let c = load_in(&format!("{head}postgres: {{ca_bundle: ca.pem}}\n")).unwrap();
+    assert_eq!(
+        c.postgres.ca_bundle.as_deref(),
+        Some(base.join("ca.pem").as_path())
+    );
+    assert_eq!(read_ca_bundle(&base.join("ca.pem")).unwrap().len(), 1);
+    assert_eq!(load_in(&head).unwrap().postgres.ca_bundle, None);
+
+    refused_in(
+        &format!("{head}postgres: {{ca_bundle: gone.pem}}\n"),
+        "No such file",
+    );
+    refused_in(
+        &format!("{head}postgres: {{ca_bundle: empty.pem}}\n"),
+        "holds no PEM certificate",
+    );
+    refused_in(
+        &format!("{head}postgres: {{ca_bundle: key.pem}}\n"),
+        "holds a private key",
+    );
+    refused_in(
+        &format!("{head}postgres: {{ca_bundle: '.'}}\n"),
+        "directory",
+    );
+    refused_in(
+        &format!("{head}postgres: {{enabled: false, ca_bundle: ca.pem}}\n"),
+        "postgres.enabled",
+    );
 }

@@ -1,14 +1,16 @@
 //! Checks of the `gitops` section and of `postgres.secrets` (the Secrets the gitops phase
-//! writes): the repository URL, the Flux release and its checksum, the interval, the token's
-//! variable name, and each Secret's namespace, name and database.
+//! writes) with `postgres.ca_bundle` (their `ca.crt`): the repository URL, the Flux release
+//! and its checksum, the interval, the token's variable name, each Secret's namespace, name
+//! and database, and the CA file.
 
-use super::sections::flux_checksum;
+use super::sections::{argocd_checksum, flux_checksum};
 use super::validate::Checker;
 use super::*;
 
 /// Runs the gitops checks.
 pub(super) fn check(c: &Config, k: &mut Checker<'_>) {
     pg_secrets(c, k);
+    ca_bundle(c, k);
     let g = &c.gitops;
     if g.controller == Controller::None {
         return;
@@ -65,8 +67,10 @@ pub(super) fn check(c: &Config, k: &mut Checker<'_>) {
             "only applies to an SSH repository (ssh:// or git@host:path)".into(),
         );
     }
-    if g.controller == Controller::Flux {
-        flux(g, k);
+    match g.controller {
+        Controller::Flux => release(g, k, &FLUX),
+        Controller::Argocd => release(g, k, &ARGOCD),
+        Controller::None => {}
     }
 }
 
@@ -110,17 +114,55 @@ fn repository(g: &Gitops, k: &mut Checker<'_>) {
     }
 }
 
-fn flux(g: &Gitops, k: &mut Checker<'_>) {
-    let f = &g.flux;
-    let v = f.version.strip_prefix("v2.").unwrap_or("");
+/// What differs between the controllers' release settings.
+struct Rules {
+    key: &'static str,
+    name: &'static str,
+    /// Accepted major versions (`v2.` for Flux).
+    majors: &'static [&'static str],
+    example: &'static str,
+    releases: &'static str,
+    checksum: fn(&str) -> Option<&'static str>,
+    select: fn(&Gitops) -> &Release,
+}
+
+const FLUX: Rules = Rules {
+    key: "gitops.flux",
+    name: "Flux",
+    majors: &["v2."],
+    example: "a Flux v2 release tag such as v2.9.4",
+    releases: "https://github.com/fluxcd/flux2/releases",
+    checksum: flux_checksum,
+    select: |g| &g.flux,
+};
+
+const ARGOCD: Rules = Rules {
+    key: "gitops.argocd",
+    name: "Argo CD",
+    majors: &["v2.", "v3."],
+    example: "an Argo CD release tag such as v3.5.1",
+    releases: "https://raw.githubusercontent.com/argoproj/argo-cd",
+    checksum: argocd_checksum,
+    select: |g| &g.argocd,
+};
+
+/// `gitops.flux` or `gitops.argocd`: the tag, the base URL and the pinned checksum.
+fn release(g: &Gitops, k: &mut Checker<'_>, r: &Rules) {
+    let f = (r.select)(g);
+    let key = r.key;
+    let v = r
+        .majors
+        .iter()
+        .find_map(|m| f.version.strip_prefix(m))
+        .unwrap_or("");
     let ok = v.split('.').count() == 2
         && v.split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     k.pattern(
-        "gitops.flux.version",
+        &format!("{key}.version"),
         &f.version,
         ok,
-        "use a Flux v2 release tag such as v2.9.4",
+        &format!("use {}", r.example),
     );
     let url_ok = url::Url::parse(&f.manifests_url).is_ok_and(|p| {
         p.host().is_some()
@@ -129,23 +171,26 @@ fn flux(g: &Gitops, k: &mut Checker<'_>) {
             && matches!(p.scheme(), "https" | "http")
     });
     k.pattern(
-        "gitops.flux.manifests_url",
+        &format!("{key}.manifests_url"),
         &f.manifests_url,
         url_ok,
-        "use the base URL of the releases without credentials, such as https://github.com/fluxcd/flux2/releases",
+        &format!(
+            "use the base URL of the releases without credentials, such as {}",
+            r.releases
+        ),
     );
     match &f.sha256 {
         Some(h) => k.pattern(
-            "gitops.flux.sha256",
+            &format!("{key}.sha256"),
             h,
             h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()),
             "use the 64 hex digits of install.yaml's sha256 from the release's checksums",
         ),
-        None if g.manifests.is_none() && ok && flux_checksum(&f.version).is_none() => k.fail(
-            "gitops.flux.sha256",
+        None if g.manifests.is_none() && ok && (r.checksum)(&f.version).is_none() => k.fail(
+            &format!("{key}.sha256"),
             format!(
-                "required: platform carries no checksum of Flux {}'s install.yaml; set the sha256 from the release's published checksums, or gitops.manifests: PATH for an offline copy",
-                f.version
+                "required: platform carries no checksum of {} {}'s install.yaml; set the sha256 from the release's published checksums (or one you computed from a copy you verified), or gitops.manifests: PATH for an offline copy",
+                r.name, f.version
             ),
         ),
         None => {}
@@ -236,5 +281,23 @@ fn pg_secrets(c: &Config, k: &mut Checker<'_>) {
                 format!("{}/{} is listed twice", s.namespace, s.name),
             );
         }
+    }
+}
+
+/// `postgres.ca_bundle`: only with a server, and a readable PEM file of certificates.
+fn ca_bundle(c: &Config, k: &mut Checker<'_>) {
+    let Some(path) = &c.postgres.ca_bundle else {
+        return;
+    };
+    if !c.postgres.enabled {
+        k.fail(
+            "postgres.ca_bundle",
+            "is used only with postgres.enabled: true; remove it".into(),
+        );
+    } else if let Err(e) = read_ca_bundle(path) {
+        k.fail(
+            "postgres.ca_bundle",
+            format!("{e} (a PEM file of the CA certificates that sign the server's certificate)"),
+        );
     }
 }

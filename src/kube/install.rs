@@ -1,13 +1,14 @@
 //! Installing a set of manifests the way Flux's CLI installs itself: Namespaces and CRDs
 //! first, wait until every CRD is Established and discovery serves its kinds, then the rest;
 //! objects of the previous set that are gone from this one are deleted (the previous set is
-//! the caller's inventory); then wait until the set's Deployments are Available. Every wait
+//! the caller's inventory); then wait until the set's Deployments are Available and its
+//! StatefulSets have every replica ready (Argo CD's application controller). Every wait
 //! is a watch bounded by one deadline.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::DynamicObject;
@@ -88,6 +89,18 @@ pub async fn install(
         let what = "Deployments not Available";
         wait_for(api, &d.name, is_available, d.to_string(), what, within).await?;
         on(Event::Available(d));
+    }
+    let sets = done
+        .inventory
+        .iter()
+        .filter(|r| r.api_version == "apps/v1" && r.kind == "StatefulSet");
+    for s in sets {
+        let ns = s.namespace.as_deref().unwrap_or("default");
+        let api: Api<StatefulSet> = Api::namespaced(applier.client().clone(), ns);
+        let within = (deadline, timeout);
+        let what = "StatefulSets not ready";
+        wait_for(api, &s.name, is_rolled_out, s.to_string(), what, within).await?;
+        on(Event::Available(s));
     }
     Ok(done)
 }
@@ -222,4 +235,17 @@ fn is_available(d: Option<&Deployment>) -> bool {
             .iter()
             .flatten()
             .any(|c| c.type_ == "Available" && c.status == "True")
+}
+
+/// Whether a StatefulSet's controller has seen its latest spec and every replica is updated
+/// and ready (what `kubectl rollout status` checks; kube has no condition for it).
+fn is_rolled_out(s: Option<&StatefulSet>) -> bool {
+    let Some(s) = s else { return false };
+    let (Some(spec), Some(status)) = (&s.spec, &s.status) else {
+        return false;
+    };
+    let want = spec.replicas.unwrap_or(1);
+    status.observed_generation >= s.metadata.generation
+        && status.ready_replicas.unwrap_or(0) >= want
+        && status.updated_replicas.unwrap_or(0) >= want
 }

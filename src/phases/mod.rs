@@ -23,7 +23,7 @@ pub fn not_built(phase: Phase) -> Option<&'static str> {
         Phase::Infra => None,
         Phase::Inventory => None,
         Phase::Nodes => None,
-        // Flux is built; Argo CD says so when it is asked for (gitops::run).
+        // Flux and Argo CD.
         Phase::Gitops => None,
     }
 }

@@ -105,6 +105,30 @@ struct GitopsInputs<'a> {
     postgres_secrets: &'a [crate::config::PgSecret],
 }
 
+/// What `phase` reads of `upstream`'s recorded outputs, for its fingerprint: all of them,
+/// except that `infra` records the Postgres server's CA bundle (`postgres.ca_bundle` of its
+/// outputs) for `gitops` alone. A new or rotated CA must not run `inventory` or `nodes`
+/// again, and a state written before the bundle was recorded keeps their fingerprints.
+pub fn upstream_outputs(
+    phase: Phase,
+    upstream: Phase,
+    mut outputs: serde_json::Value,
+) -> serde_json::Value {
+    if upstream == Phase::Infra
+        && phase != Phase::Gitops
+        && let Some(pg) = outputs
+            .get_mut("postgres")
+            .and_then(serde_json::Value::as_object_mut)
+    {
+        // shift_remove keeps the other fields' order, which the hash sees.
+        pg.shift_remove(INFRA_CA_BUNDLE);
+    }
+    outputs
+}
+
+/// The key of the CA bundle in `infra`'s `postgres` outputs.
+pub const INFRA_CA_BUNDLE: &str = "ca_bundle";
+
 /// The config a phase reads, as JSON (field order fixed by the structs above).
 pub fn config_inputs(phase: Phase, c: &Config) -> serde_json::Value {
     let cluster = c.cluster.as_str();
@@ -142,6 +166,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_gitops_sees_the_postgres_ca_bundle_of_infra() {
+        let without = serde_json::json!({"postgres": {"server": "demo-pg", "fqdn": "a", "databases": ["app"]}, "resources": {}});
+        let mut with = without.clone();
+        with["postgres"][INFRA_CA_BUNDLE] = serde_json::json!({"source": "azure"});
+        for p in [Phase::Inventory, Phase::Nodes] {
+            let seen = upstream_outputs(p, Phase::Infra, with.clone());
+            // Byte for byte what a state without the bundle hashes to.
+            assert_eq!(seen.to_string(), without.to_string(), "{p}");
+        }
+        assert_eq!(
+            upstream_outputs(Phase::Gitops, Phase::Infra, with.clone()),
+            with
+        );
+        // Other upstream phases and outputs without a server are left as they are.
+        let skipped = serde_json::json!({"skipped": "cloud.kind static"});
+        assert_eq!(
+            upstream_outputs(Phase::Nodes, Phase::Infra, skipped.clone()),
+            skipped
+        );
+        let no_pg = serde_json::json!({"postgres": null});
+        assert_eq!(
+            upstream_outputs(Phase::Nodes, Phase::Infra, no_pg.clone()),
+            no_pg
+        );
+        assert_eq!(
+            upstream_outputs(Phase::Nodes, Phase::Inventory, with.clone()),
+            with
+        );
+    }
+
+    #[test]
     fn postgres_secrets_change_only_the_gitops_inputs() {
         let base = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: flux, repository: 'https://g.example/f', flux: {sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}}\n";
         let load = |t: &str| Config::from_str(t, std::path::Path::new("/tmp/cfg"), None).unwrap();
@@ -149,6 +204,12 @@ mod tests {
             "{base}postgres:\n  secrets:\n    - {{namespace: a, database: app, name: db}}\n"
         ));
         let without = load(base);
+        // An unset postgres.ca_bundle is not in the inputs: fingerprints from before it stay.
+        assert!(
+            config_inputs(Phase::Infra, &without)["postgres"]
+                .get("ca_bundle")
+                .is_none()
+        );
         for p in [Phase::Infra, Phase::Inventory, Phase::Nodes] {
             assert_eq!(config_inputs(p, &with), config_inputs(p, &without), "{p}");
         }

@@ -9,6 +9,8 @@
 
 mod inputs;
 
+pub use inputs::{INFRA_CA_BUNDLE, upstream_outputs};
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -20,7 +22,8 @@ use crate::output::Progress;
 use crate::phase::{Phase, Selection};
 use crate::state::{PhaseRecord, PhaseStatus, State, StateLock};
 
-/// The fingerprint of a phase's inputs: config sections plus upstream outputs.
+/// The fingerprint of a phase's inputs: config sections plus the upstream outputs it reads
+/// ([`upstream_outputs`]).
 pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
     let upstream: serde_json::Map<String, serde_json::Value> = phase
         .upstream()
@@ -30,7 +33,10 @@ pub fn fingerprint(phase: Phase, config: &Config, state: &State) -> String {
                 .phase(*p)
                 .map(|r| r.outputs.clone())
                 .unwrap_or_default();
-            (p.name().to_owned(), out)
+            (
+                p.name().to_owned(),
+                inputs::upstream_outputs(phase, *p, out),
+            )
         })
         .collect();
     let inputs = serde_json::json!({

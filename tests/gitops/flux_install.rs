@@ -1,7 +1,7 @@
 //! Bootstrapping the Flux-shaped fixture on the stand-in: two stages with every CRD
-//! Established and every Deployment Available, the postgres Secrets and Flux's source
-//! objects; a re-run sends no writes (counted at the client); a changed manifest set deletes
-//! what it no longer has.
+//! Established and every Deployment Available, the postgres Secrets (their `ca.crt` read back
+//! by real kubectl too) and Flux's source objects; a re-run sends no writes (counted at the
+//! client); a changed manifest set deletes what it no longer has.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -81,9 +81,11 @@ async fn the_fixture_installs_in_stages_and_a_rerun_writes_nothing() {
     assert_eq!(
         keys,
         [
-            "database", "host", "password", "port", "sslmode", "uri", "username"
+            "ca.crt", "database", "host", "password", "port", "sslmode", "uri", "username"
         ]
     );
+    let roots = platform::phases::infra::ca::azure().unwrap();
+    assert_eq!(text("ca.crt"), roots.pem());
     assert_eq!(text("host"), "demo-pg.private.postgres.database.azure.com");
     assert_eq!(text("port"), "5432");
     assert_eq!(text("database"), "kong");
@@ -118,6 +120,52 @@ async fn the_fixture_installs_in_stages_and_a_rerun_writes_nothing() {
     assert_eq!(again.source_writes, 0);
     assert_eq!(count.writes(), 0, "a no-op re-run sent writes");
     assert_eq!(again.outputs, first.outputs);
+}
+
+/// The postgres Secret as a peer reads it: real kubectl's `ca.crt` is the CA bundle infra
+/// recorded, the three Azure roots in order.
+#[tokio::test]
+async fn kubectl_reads_the_ca_bundle_of_the_postgres_secret() {
+    use base64::Engine as _;
+    if !support::require(&[support::Need::Command("kubectl")]) {
+        return;
+    }
+    let api = ApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), &fixture_line(), SECRETS);
+    let (done, _, _) = bootstrap(&api, &c, &GitopsOutputs::default()).await;
+    done.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, &api.kubeconfig).unwrap();
+    // tokio's process: the API server runs on this test's runtime and must keep answering.
+    let out = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "secret", "-n", "kong", "kong-postgres"])
+        .args(["-o", "jsonpath={.data.ca\\.crt}"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(out.stdout.trim_ascii())
+        .unwrap();
+    let pem = String::from_utf8(pem).unwrap();
+    let roots = platform::phases::infra::ca::azure().unwrap();
+    assert_eq!(pem, roots.pem());
+    let fingerprints: Vec<String> = platform::certs::parse_bundle(&pem)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.sha256)
+        .collect();
+    assert_eq!(
+        fingerprints,
+        [
+            "cb3ccbb76031e5e0138f8dd39a23f9de47ffc35e43c1144cea27d46a5ab1cb5f",
+            "c741f70f4b2a8d88bf2e71c14122ef53ef10eba0cfa5e64cfa20f418853073e0",
+            "4348a0e9444c78cb265e058d5e8944b4d84f9662bd26db257f8934a443c70161",
+        ]
+    );
 }
 
 /// The GitRepository and Kustomization `flux-system`, as JSON.

@@ -26,19 +26,19 @@ async fn a_pinned_download_is_cached_and_reused() {
     )]);
     let g = gitops(&site.base, &sha256_hex(BODY));
     let cache = tempfile::tempdir().unwrap();
-    let m = manifests::flux(&g, cache.path()).await.unwrap();
+    let m = manifests::fetch(&g, cache.path()).await.unwrap();
     assert_eq!(m.text.as_bytes(), BODY);
     assert_eq!(m.sha256, sha256_hex(BODY));
     assert_eq!(site.take(), ["GET /download/v2.9.4/install.yaml"]);
-    let cached = cache.path().join("v2.9.4/install.yaml");
+    let cached = cache.path().join("flux/v2.9.4/install.yaml");
     assert_eq!(std::fs::read(&cached).unwrap(), BODY);
     // The second time comes from the cache: no request at all.
-    let again = manifests::flux(&g, cache.path()).await.unwrap();
+    let again = manifests::fetch(&g, cache.path()).await.unwrap();
     assert_eq!(again.text.as_bytes(), BODY);
     assert_eq!(site.take(), Vec::<String>::new());
     // A damaged cached copy is downloaded again, not trusted.
     std::fs::write(&cached, b"tampered").unwrap();
-    manifests::flux(&g, cache.path()).await.unwrap();
+    manifests::fetch(&g, cache.path()).await.unwrap();
     assert_eq!(site.take(), ["GET /download/v2.9.4/install.yaml"]);
     assert_eq!(std::fs::read(&cached).unwrap(), BODY);
 }
@@ -52,7 +52,7 @@ async fn a_wrong_checksum_is_refused_and_nothing_is_cached() {
     let wrong = "f".repeat(64);
     let g = gitops(&site.base, &wrong);
     let cache = tempfile::tempdir().unwrap();
-    let e = manifests::flux(&g, cache.path()).await.unwrap_err();
+    let e = manifests::fetch(&g, cache.path()).await.unwrap_err();
     assert!(matches!(e, ManifestError::Mismatch { .. }), "{e}");
     let msg = e.to_string();
     assert!(
@@ -60,7 +60,7 @@ async fn a_wrong_checksum_is_refused_and_nothing_is_cached() {
         "{msg}"
     );
     assert!(msg.contains("/download/v2.9.4/install.yaml"), "{msg}");
-    assert!(!cache.path().join("v2.9.4/install.yaml").exists());
+    assert!(!cache.path().join("flux/v2.9.4/install.yaml").exists());
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn a_missing_release_names_the_url() {
     let site = FileServer::start(vec![]);
     let g = gitops(&site.base, &"a".repeat(64));
     let cache = tempfile::tempdir().unwrap();
-    let e = manifests::flux(&g, cache.path())
+    let e = manifests::fetch(&g, cache.path())
         .await
         .unwrap_err()
         .to_string();
@@ -87,9 +87,35 @@ async fn an_offline_copy_is_read_without_a_download() {
         "",
     );
     let cache = tempfile::tempdir().unwrap();
-    let m = manifests::flux(&c.gitops, cache.path()).await.unwrap();
+    let m = manifests::fetch(&c.gitops, cache.path()).await.unwrap();
     let want = std::fs::read(super::fixture()).unwrap();
     assert_eq!(m.sha256, sha256_hex(&want));
     assert_eq!(m.source, super::fixture().display().to_string());
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn argo_cds_install_yaml_comes_from_its_tag_and_is_cached_apart() {
+    let site = FileServer::start(vec![(
+        "/v3.5.1/manifests/install.yaml".into(),
+        BODY.to_vec(),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let c = super::config(
+        dir.path(),
+        &format!(
+            "  controller: argocd\n  argocd: {{version: v3.5.1, manifests_url: '{}', sha256: {}}}\n",
+            site.base,
+            sha256_hex(BODY)
+        ),
+        "",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let m = manifests::fetch(&c.gitops, cache.path()).await.unwrap();
+    assert_eq!(m.text.as_bytes(), BODY);
+    assert_eq!(site.take(), ["GET /v3.5.1/manifests/install.yaml"]);
+    let cached = cache.path().join("argocd/v3.5.1/install.yaml");
+    assert_eq!(std::fs::read(&cached).unwrap(), BODY);
+    manifests::fetch(&c.gitops, cache.path()).await.unwrap();
+    assert_eq!(site.take(), Vec::<String>::new());
 }

@@ -104,15 +104,3 @@ async fn up_fails_naming_the_source_condition_message() {
         "{e}"
     );
 }
-
-#[tokio::test]
-async fn argo_cd_is_refused_as_not_built() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = "cluster: demo\ncloud: {kind: local}\nnetwork: {admin_cidrs: [192.0.2.0/24]}\ngitops: {controller: argocd, repository: 'https://g.example/f'}\n";
-    let c = platform::config::Config::from_str(text, dir.path(), None).unwrap();
-    let e = platform::phases::gitops::run(&c, &State::new("demo"), &Progress::discard())
-        .await
-        .unwrap_err();
-    assert!(matches!(e, platform::error::Error::NotBuilt { .. }), "{e}");
-    assert!(e.to_string().contains("Argo CD"), "{e}");
-}

@@ -1,8 +1,10 @@
 //! The gitops phase's steps against real servers on loopback: the Flux manifests' download
 //! and pin against a local HTTP server (`flux_manifests`), and the staged install, pruning,
 //! the postgres Secrets, Flux's source objects, the no-write re-run and the Ready wait
-//! against the k3s stand-in's API server (`flux_install`, `flux_ready`). Without a Flux
-//! reconciler in the stand-in, the Ready tests write the status a controller would.
+//! against the k3s stand-in's API server (`flux_install`, `flux_ready`), and the same for
+//! Argo CD (`argocd`). These run the bare API server, without the k3s stand-in's
+//! reconcilers, so the wait tests write the status a controller would; the reconcilers are
+//! tested end to end on real hosts (tests/hosts/gitops_flux.rs, gitops_argocd.rs).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,6 +12,7 @@
     reason = "a test fails by panicking"
 )]
 
+mod argocd;
 mod flux_install;
 mod flux_manifests;
 mod flux_phase;
@@ -57,22 +60,33 @@ impl ApiServer {
     }
 }
 
+/// The Argo CD-shaped fixture, as the `gitops` lines of an argocd config.
+pub fn argocd_lines() -> String {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitops/argocd-install.yaml");
+    format!("  controller: argocd\n  manifests: '{}'\n", f.display())
+}
+
 /// The Flux-shaped fixture.
 pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitops/flux-install.yaml")
 }
 
-/// A flux config in `dir` (base directory) with gitops fields `gitops` (the repository is
-/// https://git.example.com/fleet.git unless they name one) and more top-level YAML `more`;
-/// the postgres password file is written.
+/// A config in `dir` (base directory) with gitops fields `gitops` (the controller is flux
+/// and the repository https://git.example.com/fleet.git unless they name others) and more
+/// top-level YAML `more`; the postgres password file is written.
 pub fn config(dir: &Path, gitops: &str, more: &str) -> Config {
     let repo = if gitops.contains("  repository: ") {
         ""
     } else {
         "  repository: https://git.example.com/fleet.git\n"
     };
+    let controller = if gitops.contains("  controller: ") {
+        ""
+    } else {
+        "  controller: flux\n"
+    };
     let text = format!(
-        "cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops:\n  controller: flux\n{repo}{gitops}{more}"
+        "cluster: demo\ncloud: {{kind: local}}\nnetwork: {{admin_cidrs: [192.0.2.0/24]}}\ngitops:\n{controller}{repo}{gitops}{more}"
     );
     let c = Config::from_str(&text, dir, None).unwrap();
     let pw = c.paths().postgres_password();
@@ -114,9 +128,13 @@ pub async fn bootstrap(
 /// The postgres password the tests put in the secrets directory.
 pub const PASSWORD: &str = "Pg-s3cret/with:odd@chars7-";
 
-/// Infra outputs with the server's address.
+/// Infra outputs with the server's address and its CA bundle (the Azure roots platform
+/// carries).
 pub fn infra() -> serde_json::Value {
-    serde_json::json!({"postgres": {"fqdn": "demo-pg.private.postgres.database.azure.com"}})
+    serde_json::json!({"postgres": {
+        "fqdn": "demo-pg.private.postgres.database.azure.com",
+        "ca_bundle": platform::phases::infra::ca::azure().unwrap(),
+    }})
 }
 
 /// Sets `kind` flux-system's status through `api` as a Flux controller would after

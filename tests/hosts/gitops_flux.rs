@@ -7,106 +7,45 @@
 //! `up` succeeds, a new commit reaches the cluster after the interval, and a re-run sends no
 //! writes. Root needed (`support::require` skips with the reason elsewhere, fails under CI).
 
-#![allow(clippy::print_stderr)]
-
-use std::path::Path;
-use std::process::Command;
-
 use support::nodes::NodeHost;
 use support::{Cluster, Need, require};
 
-fn git(dir: &Path, env_ssh: &str, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_SSH_COMMAND", env_ssh)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn configmap(name: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  from: git\n"
-    )
-}
-
-/// Whether ConfigMap `name` exists in `default`, by real kubectl.
-fn has_configmap(c: &Cluster, name: &str) -> bool {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(c.state_dir().join("kubeconfig"))
-        .args(["get", "configmap", "-n", "default", name])
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
+use super::fleet::{
+    Fleet, authorize, configmap, deploy_key, has, kubectl, pin, reconfigure, recreate, set_branch,
+    wait_for,
+};
 
 #[test]
 fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster() {
     if !require(&[Need::Hosts, Need::Command("kubectl"), Need::Command("git")]) {
         return;
     }
-    let c = Cluster::with_hosts("fluxup", 235, 1, 1).build();
+    let c = Cluster::with_hosts("fluxup", 235, 1, 1)
+        .with_postgres()
+        .build();
     let up = c.run(&["up"]);
     assert_eq!(up.code, 0, "{up:?}");
     let hosts = c.hosts();
     let git_host: &NodeHost = hosts.iter().find(|h| h.name.contains("-agents_")).unwrap();
-
-    // The fleet repository: bare on the agent, first commit pushed from here over SSH.
-    c.ssh_ok(git_host, "git init -q --bare -b main ~/fleet.git");
-    let ssh = format!(
-        "ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
-        c.key().display(),
-        c.known_hosts().display()
+    let fleet = Fleet::new(
+        &c,
+        git_host,
+        &[("clusters/fluxup/hello.yaml", configmap("hello"))],
     );
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    git(w, &ssh, &["init", "-q", "-b", "main"]);
-    std::fs::create_dir_all(w.join("clusters/fluxup")).unwrap();
-    std::fs::write(w.join("clusters/fluxup/hello.yaml"), configmap("hello")).unwrap();
-    git(w, &ssh, &["add", "."]);
-    git(w, &ssh, &["commit", "-q", "-m", "hello"]);
-    let url = format!("ssh://azureuser@{}/home/azureuser/fleet.git", git_host.ip);
-    git(w, &ssh, &["push", "-q", &url, "main"]);
-
-    // The Git host's key, as the user would pin it: the VM's own host key (the local cloud
-    // keeps it with the VM; the known_hosts file platform wrote may be hashed).
-    let out = Command::new("ssh-keygen")
-        .arg("-y")
-        .arg("-f")
-        .arg(c.vm_dir(&git_host.name).join("ssh_host_ed25519_key"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let key = String::from_utf8(out.stdout).unwrap();
-    let mut parts = key.split_whitespace();
-    let pinned = format!(
-        "{} {} {}\n",
-        git_host.ip,
-        parts.next().unwrap(),
-        parts.next().unwrap()
-    );
-    let known = c.path().join("git-known-hosts");
-    std::fs::write(&known, pinned).unwrap();
+    let known = pin(&c, git_host);
     let fixture = format!(
         "{}/tests/fixtures/gitops/flux-install.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
-    let path = c.path().join("platform.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let flux = format!(
-        "gitops:\n  controller: flux\n  repository: {url}\n  branch: main\n  path: clusters/fluxup\n  manifests: {fixture}\n  known_hosts: {}\n  interval: 1m\n",
-        known.display()
+    reconfigure(
+        &c,
+        &format!(
+            "gitops:\n  controller: flux\n  repository: {}\n  branch: main\n  path: clusters/fluxup\n  manifests: {fixture}\n  known_hosts: {}\n  interval: 1m\n",
+            fleet.url,
+            known.display()
+        ),
+        "postgres:\n  databases: [atlas]\n  secrets:\n    - {namespace: atlas, database: atlas, name: atlas-postgres}\n",
     );
-    assert!(text.contains("gitops:\n  controller: none\n"), "{text}");
-    std::fs::write(&path, text.replace("gitops:\n  controller: none\n", &flux)).unwrap();
 
     // The deploy key is not on the Git host yet: up fails with the source's own message.
     let up = c.run(&["up"]);
@@ -118,54 +57,24 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
         up.stderr
     );
     assert!(up.stderr.contains("Permission denied"), "{}", up.stderr);
-    let out = Command::new("ssh-keygen")
-        .arg("-y")
-        .arg("-f")
-        .arg(c.state_dir().join("secrets/flux-deploy-key"))
-        .output()
-        .unwrap();
+    let public = deploy_key(&c, "flux-deploy-key");
     assert!(
-        out.status.success(),
-        "platform generated a deploy key: {out:?}"
-    );
-    let public = String::from_utf8(out.stdout).unwrap();
-    let public = public
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert!(
-        up.stderr.contains(public.trim()) || up.stdout.contains(public.trim()),
+        up.stderr.contains(&public) || up.stdout.contains(&public),
         "the public half is shown"
     );
 
     // Added as the repository's deploy key: up succeeds, the repository is in the cluster.
-    c.ssh_ok(
-        git_host,
-        &format!(
-            "printf '%s\\n' '{}' >> ~/.ssh/authorized_keys",
-            public.trim()
-        ),
-    );
+    authorize(&c, git_host, &public);
     let up = c.run(&["up"]);
     assert_eq!(up.code, 0, "{up:?}");
-    let head = String::from_utf8(
-        Command::new("git")
-            .current_dir(w)
-            .args(["rev-parse", "HEAD"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let revision = format!("main@sha1:{}", head.trim());
+    let revision = format!("main@sha1:{}", fleet.head());
     assert!(up.stderr.contains(&revision), "{}", up.stderr);
-    assert!(has_configmap(&c, "hello"));
+    assert!(has(&c, "configmap", "default", "hello"));
     // status shows the controller's source and sync, live, with the revision.
     let status = c.run(&["status"]);
     assert_eq!(status.code, 0, "{status:?}");
     for kind in ["GitRepository", "Kustomization"] {
-        let line = format!("{kind} flux-system: Ready=True {revision}");
+        let line = format!("{kind} flux-system/flux-system: Ready=True {revision}");
         assert!(
             status.stdout.contains(&line),
             "{line} not in:\n{}",
@@ -174,22 +83,64 @@ fn flux_bootstraps_from_a_repository_on_a_host_and_a_commit_reaches_the_cluster(
     }
 
     // A commit reaches the cluster after the interval (1m at the cluster's time factor).
-    std::fs::write(w.join("clusters/fluxup/second.yaml"), configmap("second")).unwrap();
-    git(w, &ssh, &["add", "."]);
-    git(w, &ssh, &["commit", "-q", "-m", "second"]);
-    git(w, &ssh, &["push", "-q", &url, "main"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !has_configmap(&c, "second") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the commit never reached the cluster"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
+    fleet.commit(
+        &[("clusters/fluxup/second.yaml", configmap("second"))],
+        "second",
+    );
+    wait_for(&c, "configmap", "default", "second");
 
     // A re-run writes nothing.
     let again = c.run(&["up"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stderr.contains(", 0 writes)"), "{}", again.stderr);
+
+    // The Postgres Secret, read by the machine's kubectl.
+    let secret = kubectl(
+        &c,
+        &[
+            "get",
+            "secret",
+            "-n",
+            "atlas",
+            "atlas-postgres",
+            "-o",
+            "jsonpath={.data}",
+        ],
+    )
+    .unwrap();
+    for key in [
+        "host", "port", "database", "username", "password", "sslmode", "uri", "ca.crt",
+    ] {
+        assert!(secret.contains(&format!("\"{key}\"")), "{key} in {secret}");
+    }
+
+    // A branch that does not exist: up fails naming the source's message.
+    set_branch(&c, "main", "nope");
+    let up = c.run(&["up"]);
+    assert_eq!(up.code, 1, "{up:?}");
+    assert!(
+        up.stderr
+            .contains("GitRepository flux-system/flux-system is not Ready")
+            && up.stderr.contains("nope"),
+        "{}",
+        up.stderr
+    );
+    set_branch(&c, "nope", "main");
+
+    // down, then a fresh cluster converges (the repository made again on its new agent).
+    let fleet = recreate(
+        &c,
+        &[("clusters/fluxup/third.yaml", configmap("third"))],
+        &public,
+    );
+    let up = c.run(&["up"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert!(
+        up.stderr.contains(&format!("main@sha1:{}", fleet.head())),
+        "{}",
+        up.stderr
+    );
+    assert!(has(&c, "configmap", "default", "third"));
+    assert!(has(&c, "secret", "atlas", "atlas-postgres"));
     c.teardown();
 }

@@ -12,6 +12,8 @@
     reason = "a test fails by panicking"
 )]
 
+mod fleet;
+mod gitops_argocd;
 mod gitops_flux;
 mod local_hosts_restart;
 mod local_hosts_ssh;

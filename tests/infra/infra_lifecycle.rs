@@ -135,6 +135,16 @@ fn create_noop_change_and_down() {
     let private_ip = infra["api_endpoint"]["private_ip"].as_str().unwrap();
     assert!(private_ip.ends_with(".254"), "{infra}");
     assert!(infra["resources"]["api-internal-load-balancer"]["id"].is_string());
+    // The Postgres server's CA bundle is the local cloud's own CA (the one the ARM client
+    // trusts, which signs the certificates of the servers it runs), with its fingerprint.
+    let ca = &infra["postgres"]["ca_bundle"];
+    assert_eq!(ca["source"], "local-cloud", "{infra}");
+    let certs = ca["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "{ca}");
+    let cloud_ca = std::fs::read_to_string(&cloud.ca).unwrap();
+    let parsed = platform::certs::parse_bundle(&cloud_ca).unwrap();
+    assert_eq!(certs[0]["pem"], parsed[0].pem());
+    assert_eq!(certs[0]["sha256"], parsed[0].sha256);
 
     // A re-run is a no-op: the phase is skipped; forced, it reads everything and writes nothing.
     let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
@@ -150,6 +160,29 @@ fn create_noop_change_and_down() {
     let (requests, puts, _, _) = client_stats(&forced.stderr).expect("client stats at -v");
     assert_eq!(puts, 0);
     assert!(requests >= total, "the forced run re-read every resource");
+
+    // A state written before infra recorded the CA bundle: the live check runs infra once,
+    // which writes nothing to the cloud and records the bundle; then infra skips again.
+    let path = c.state_dir().join("state.json");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let recorded = state["phases"]["infra"]["outputs"]["postgres"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("ca_bundle")
+        .unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    assert_eq!(plan["phases"][0]["action"], "run", "{plan}");
+    let reason = plan["phases"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("CA bundle"), "{plan}");
+    assert!(changed(&plan).is_empty(), "{plan}");
+    cloud.reset_stats();
+    let up = c.run(&["up", "--only", "infra"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    assert_eq!(cloud.stats()["puts"], 0, "{}", cloud.stats());
+    assert_eq!(c.outputs("infra")["postgres"]["ca_bundle"], recorded);
+    let plan = json(&c.run(&["plan", "--only", "infra", "-o", "json"]));
+    assert_eq!(plan["phases"][0]["action"], "skip", "{plan}");
 
     // nodes.agents.count 2 -> 3: only the agents scale set is PUT.
     c.reconfigure(|spec| spec.yaml("nodes:\n  agents:\n    count: 3\n"));

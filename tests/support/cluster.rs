@@ -92,6 +92,12 @@ impl Spec {
         self
     }
 
+    /// `postgres.enabled` left at its default (true): infra creates the Flexible Server.
+    pub fn with_postgres(mut self) -> Spec {
+        self.postgres = true;
+        self
+    }
+
     /// Top-level sections appended as they are (`nodes:`, `postgres:`, ...).
     pub fn yaml(mut self, sections: &str) -> Spec {
         self.sections.push_str(sections);

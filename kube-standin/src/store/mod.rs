@@ -12,11 +12,12 @@
 //!   fails with [`StoreError::Compacted`] (the API answers 410 "too old resource version").
 //!
 //! Values are opaque bytes (the API layer stores JSON without `resourceVersion`). Backends:
-//! [`memory::MemoryStore`] in memory, [`etcd::EtcdStore`] in a real etcd cluster; a
-//! PostgreSQL backend (kine's one-table schema) implements the same trait later.
+//! [`memory::MemoryStore`] in memory, [`etcd::EtcdStore`] in a real etcd cluster,
+//! [`postgres::PostgresStore`] in a PostgreSQL database (kine's one-table schema).
 
 pub mod etcd;
 pub mod memory;
+pub mod postgres;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub mod etcd;
 pub mod kubectl;
+pub mod postgres;
 pub mod store_contract;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};

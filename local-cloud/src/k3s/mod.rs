@@ -10,11 +10,13 @@
 
 pub mod access;
 pub mod agent;
+pub mod argocd;
 pub mod args;
 pub mod bootstrap;
 pub mod components;
 pub mod controllers;
 pub mod critical;
+pub mod datastore;
 pub mod etcd;
 pub mod files;
 pub mod flags;

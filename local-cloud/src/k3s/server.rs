@@ -1,4 +1,5 @@
 //! `k3s server`: prepares the data dir (CAs, `cred/passwd`, the token files), with
+//! `--datastore-endpoint` keeps its objects in PostgreSQL (`datastore.rs`), else with
 //! `--cluster-init` or `--server` runs its embedded etcd member (a joining server first
 //! bootstraps over HTTP from the server it joins), serves the supervisor and the Kubernetes
 //! API on 6443, writes the admin kubeconfig, and once the API is up registers its own node,
@@ -114,12 +115,6 @@ fn serving_names(s: &Settings) -> (Vec<String>, Vec<IpAddr>) {
 }
 
 async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
-    if let Some(ep) = &s.datastore_endpoint {
-        let scheme = ep.split("://").next().unwrap_or(ep);
-        return Err(format!(
-            "preparing server: datastore-endpoint {scheme}://: not supported yet by the local cloud's k3s stand-in (its PostgreSQL support is not built yet); no other store is used in its place"
-        ));
-    }
     for flag in ["cluster-reset", "disable-etcd"] {
         if s.parsed.bool(flag) {
             return Err(format!(
@@ -143,8 +138,10 @@ async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
             let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700));
         }
     }
-    // Embedded etcd with `--cluster-init`, and for every server joining another.
-    let etcd = if s.cluster_init || s.server_url.is_some() {
+    // An external datastore (kine's PostgreSQL schema), else embedded etcd with
+    // `--cluster-init`, and for every server joining another.
+    let datastore = super::datastore::open(s, token.as_ref()).await?;
+    let etcd = if datastore.is_none() && (s.cluster_init || s.server_url.is_some()) {
         Some(ManagedEtcd::new(s)?)
     } else {
         None
@@ -203,7 +200,8 @@ async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
         cacerts: cacerts.clone(),
         passwd: pw.clone(),
         config: serde_json::Value::Object(config_doc),
-        bootstrap: etcd.is_some().then(|| bootstrap::document(&server_dir)),
+        bootstrap: (etcd.is_some() || datastore.is_some())
+            .then(|| bootstrap::document(&server_dir)),
         etcd: etcd_store.clone(),
         client_ca: Arc::new(
             kube_standin::pki::CertificateAuthority::from_pem(
@@ -243,9 +241,10 @@ async fn start(s: &Settings, version: &Version) -> Result<Running, String> {
         ..VersionInfo::default()
     };
     config.front = Some(Arc::new(supervisor));
-    let store: Arc<dyn Store> = match &etcd_store {
-        Some(e) => Arc::new(e.clone()),
-        None => Arc::new(MemoryStore::new(1000)),
+    let store: Arc<dyn Store> = match (&etcd_store, datastore) {
+        (Some(e), _) => Arc::new(e.clone()),
+        (None, Some(pg)) => pg,
+        (None, None) => Arc::new(MemoryStore::new(1000)),
     };
     let server = kube_standin::start(config, store)
         .await

@@ -5,6 +5,9 @@
 #![allow(dead_code, reason = "each test binary uses a part of the support")]
 
 pub mod cluster;
+/// A real PostgreSQL on loopback: kube-standin's test helper, the one both crates use.
+#[path = "../../../kube-standin/tests/support/postgres.rs"]
+pub mod postgres;
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
@@ -25,6 +28,11 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// Whether the tests run under CI (a skip is then a failure).
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
 }
 
 /// Says a test cannot run here, on the real stderr (not captured by libtest), and fails it

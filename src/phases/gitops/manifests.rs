@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Gitops, flux_checksum};
+use crate::config::{Controller, Gitops, Release, argocd_checksum, flux_checksum};
 
 /// The release asset with the whole install.
 pub const ASSET: &str = "install.yaml";
@@ -17,16 +17,24 @@ pub const ASSET: &str = "install.yaml";
 pub enum ManifestError {
     #[error("gitops.manifests: {0}")]
     Read(#[from] crate::fsutil::FsError),
-    #[error("cannot download Flux's {ASSET}: {0}")]
-    Download(#[from] crate::phases::nodes::release::ReleaseError),
+    #[error("cannot download {name}'s {ASSET}: {source}")]
+    Download {
+        name: &'static str,
+        source: crate::phases::nodes::release::ReleaseError,
+    },
     #[error(
-        "no checksum for Flux {version}'s {ASSET}: set gitops.flux.sha256 from the release's published checksums, or gitops.manifests: PATH"
+        "no checksum for {name} {version}'s {ASSET}: set {key}.sha256 from the release's published checksums, or gitops.manifests: PATH"
     )]
-    NoChecksum { version: String },
+    NoChecksum {
+        name: &'static str,
+        key: &'static str,
+        version: String,
+    },
     #[error(
-        "checksum mismatch for {url}: gitops.flux.sha256 (or platform's pin) is {expected}, the download has {actual}; nothing was applied"
+        "checksum mismatch for {url}: {key}.sha256 (or platform's pin) is {expected}, the download has {actual}; nothing was applied"
     )]
     Mismatch {
+        key: &'static str,
         url: String,
         expected: String,
         actual: String,
@@ -54,17 +62,53 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The URL of Flux's `install.yaml` for the configured release.
-pub fn flux_url(g: &Gitops) -> String {
-    format!(
-        "{}/download/{}/{ASSET}",
-        g.flux.manifests_url, g.flux.version
-    )
+/// Which controller's release: its settings' key, its name, its cache directory, where
+/// its `install.yaml` is below the base URL, and the checksums platform carries.
+pub struct Kind {
+    pub key: &'static str,
+    pub name: &'static str,
+    /// The cache's subdirectory (`<user cache>/<dir>/<version>/install.yaml`).
+    pub dir: &'static str,
+    url: fn(&Release) -> String,
+    carried: fn(&str) -> Option<&'static str>,
 }
 
-/// Flux's install manifests (see the module's header); `cache` is the cache directory
-/// (`<user cache>/flux`), holding `<version>/install.yaml`.
-pub async fn flux(g: &Gitops, cache: &Path) -> Result<Manifests, ManifestError> {
+/// Flux: `<manifests_url>/download/<version>/install.yaml`.
+pub const FLUX: Kind = Kind {
+    key: "gitops.flux",
+    name: "Flux",
+    dir: "flux",
+    url: |r| format!("{}/download/{}/{ASSET}", r.manifests_url, r.version),
+    carried: flux_checksum,
+};
+
+/// Argo CD: `<manifests_url>/<version>/manifests/install.yaml`.
+pub const ARGOCD: Kind = Kind {
+    key: "gitops.argocd",
+    name: "Argo CD",
+    dir: "argocd",
+    url: |r| format!("{}/{}/manifests/{ASSET}", r.manifests_url, r.version),
+    carried: argocd_checksum,
+};
+
+impl Kind {
+    /// The controller's kind and release settings.
+    pub fn of(g: &Gitops) -> (&'static Kind, &Release) {
+        match g.controller {
+            Controller::Argocd => (&ARGOCD, &g.argocd),
+            _ => (&FLUX, &g.flux),
+        }
+    }
+
+    /// The URL of the release's `install.yaml`.
+    pub fn url(&self, r: &Release) -> String {
+        (self.url)(r)
+    }
+}
+
+/// The configured controller's install manifests (see the module's header); `cache` is the
+/// user's cache directory, holding `<controller>/<version>/install.yaml`.
+pub async fn fetch(g: &Gitops, cache: &Path) -> Result<Manifests, ManifestError> {
     if let Some(path) = &g.manifests {
         let text = crate::fsutil::read_capped(path, crate::fsutil::caps::MANIFESTS)?;
         return Ok(Manifests {
@@ -73,16 +117,18 @@ pub async fn flux(g: &Gitops, cache: &Path) -> Result<Manifests, ManifestError> 
             text,
         });
     }
-    let expected = g
-        .flux
+    let (kind, release) = Kind::of(g);
+    let expected = release
         .sha256
         .clone()
-        .or_else(|| flux_checksum(&g.flux.version).map(str::to_owned))
+        .or_else(|| (kind.carried)(&release.version).map(str::to_owned))
         .ok_or_else(|| ManifestError::NoChecksum {
-            version: g.flux.version.clone(),
+            name: kind.name,
+            key: kind.key,
+            version: release.version.clone(),
         })?;
-    let url = flux_url(g);
-    let dir = cache.join(&g.flux.version);
+    let url = kind.url(release);
+    let dir = cache.join(kind.dir).join(&release.version);
     let dest = dir.join(ASSET);
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -94,10 +140,16 @@ pub async fn flux(g: &Gitops, cache: &Path) -> Result<Manifests, ManifestError> 
     {
         return text(bytes, dest.display().to_string(), expected);
     }
-    let bytes = crate::phases::nodes::release::get_bytes(&url).await?;
+    let bytes = crate::phases::nodes::release::get_bytes(&url)
+        .await
+        .map_err(|source| ManifestError::Download {
+            name: kind.name,
+            source,
+        })?;
     let actual = sha256_hex(&bytes);
     if actual != expected {
         return Err(ManifestError::Mismatch {
+            key: kind.key,
             url,
             expected,
             actual,

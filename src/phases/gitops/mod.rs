@@ -1,10 +1,12 @@
-//! The `gitops` phase with Flux: the release's install manifests (fetched and pinned by
+//! The `gitops` phase: the controller's install manifests (fetched and pinned by
 //! `manifests.rs`) installed through the Kubernetes API in two stages with server-side apply
-//! (`crate::kube::install`), the `postgres.secrets` Secrets (`postgres.rs`), then Flux's
-//! source and sync objects (`source.rs`) and the wait until both are Ready. Objects the
-//! previous run applied and this one does not are deleted; a re-run of the same config sends
-//! no writes. Argo CD is not built yet.
+//! (`crate::kube::install`), the `postgres.secrets` Secrets (`postgres.rs`), then the
+//! controller's source and sync objects and the wait until they have synced: Flux's
+//! GitRepository and Kustomization Ready (`source.rs`), or Argo CD's root Application Synced
+//! and Healthy (`argocd.rs`). Objects the previous run applied and this one does not are
+//! deleted; a re-run of the same config sends no writes.
 
+pub mod argocd;
 pub mod manifests;
 pub mod postgres;
 pub mod source;
@@ -30,7 +32,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitopsOutputs {
     pub controller: String,
-    /// The Flux release, or `manifests` for an offline copy.
+    /// The controller's release, or `manifests` for an offline copy.
     pub version: String,
     /// The sha256 of the applied install manifests.
     pub manifests_sha256: String,
@@ -51,8 +53,11 @@ pub struct GitopsOutputs {
 pub struct Bootstrapped {
     pub outputs: GitopsOutputs,
     pub installed: Installed,
-    /// Secrets and Flux objects applied (created or configured) after the install.
+    /// Secrets and controller objects applied (created or configured) after the install.
     pub source_writes: usize,
+    /// Of those, the controller's own objects (source Secret, GitRepository, Kustomization,
+    /// Application).
+    pub controller_writes: usize,
     /// Postgres Secrets deleted because the config no longer lists them.
     pub secrets_deleted: usize,
 }
@@ -65,28 +70,44 @@ pub fn previous(state: &State) -> GitopsOutputs {
         .unwrap_or_default()
 }
 
-/// Runs the phase for `gitops.controller: flux`.
+/// Runs the phase for `gitops.controller: flux` or `argocd`.
 pub async fn run(
     config: &Config,
     state: &State,
     progress: &Progress,
 ) -> Result<serde_json::Value, Error> {
-    if config.gitops.controller == Controller::Argocd {
-        return Err(Error::NotBuilt {
-            phase: Phase::Gitops,
-            what: "Argo CD (gitops.controller: argocd) is not built yet; Flux is (gitops.controller: flux)",
-        });
-    }
     let (client, count) = crate::phases::nodes::outputs::counted_client(config).await?;
     let mut applier = Applier::new(client).await.map_err(kube_err)?;
     let infra = state
         .phase(Phase::Infra)
         .map(|r| r.outputs.clone())
         .unwrap_or_default();
-    let cache = crate::paths::user_cache_dir().join("flux");
+    let cache = crate::paths::user_cache_dir();
     let previous = previous(state);
     let done = bootstrap(config, &mut applier, &previous, &infra, &cache, progress).await?;
     let mut out = done.outputs;
+    let name = manifests::Kind::of(&config.gitops).0.name;
+    if config.gitops.controller == Controller::Argocd {
+        let step = progress.step("gitops", "waiting for Application root to sync");
+        let changed = done.controller_writes > 0;
+        match argocd::wait_synced(&applier, &config.gitops.branch, changed, TIMEOUT).await {
+            Ok(rev) => {
+                progress.info(format!(
+                    "gitops: Application {}/{} Synced and Healthy at {rev}",
+                    argocd::NAMESPACE,
+                    argocd::APP
+                ));
+                out.revision = Some(rev);
+            }
+            Err(e) => {
+                step.failed("Application not Synced and Healthy");
+                return Err(kube_err(e));
+            }
+        }
+        progress.info(admin_password_hint());
+        step.done(&synced(name, &out, &count));
+        return Ok(serde_json::to_value(&out).unwrap_or_default());
+    }
     let step = progress.step("gitops", "waiting for GitRepository and Kustomization");
     for kind in ["GitRepository", "Kustomization"] {
         match source::wait_ready(&applier, kind, TIMEOUT).await {
@@ -100,18 +121,32 @@ pub async fn run(
             }
         }
     }
-    step.done(&format!(
-        "Flux {} synced {} ({} requests, {} writes)",
+    step.done(&synced(name, &out, &count));
+    Ok(serde_json::to_value(&out).unwrap_or_default())
+}
+
+/// The end of a successful run: what synced and what it cost.
+fn synced(name: &str, out: &GitopsOutputs, count: &crate::kube::client::RequestCount) -> String {
+    format!(
+        "{name} {} synced {} ({} requests, {} writes)",
         out.version,
         out.revision.as_deref().unwrap_or("?"),
         count.requests(),
         count.writes()
-    ));
-    Ok(serde_json::to_value(&out).unwrap_or_default())
+    )
 }
 
-/// Everything before the Ready wait: the manifests, the staged install with pruning, the
-/// postgres Secrets and Flux's source objects.
+/// Where Argo CD's first admin password is, never the password itself.
+pub fn admin_password_hint() -> String {
+    format!(
+        "gitops: Argo CD's initial admin password is in Secret {ns}/{secret}, key `password` (`kubectl -n {ns} get secret {secret} -o jsonpath='{{.data.password}}' | base64 -d`); change it and delete the Secret",
+        ns = argocd::NAMESPACE,
+        secret = argocd::ADMIN_SECRET
+    )
+}
+
+/// Everything before the wait: the manifests, the staged install with pruning, the
+/// postgres Secrets and the controller's source objects.
 pub async fn bootstrap(
     config: &Config,
     applier: &mut Applier,
@@ -124,17 +159,40 @@ pub async fn bootstrap(
     // Credentials and the Secrets' inputs are settled before anything is applied.
     let (creds, generated) = source::credentials(config)?;
     let pg_secrets = postgres::objects(config, infra)?;
-    let m = manifests::flux(g, cache)
+    let m = manifests::fetch(g, cache)
         .await
         .map_err(|e| Error::Failed(e.to_string()))?;
-    let objs = crate::kube::apply::parse(&m.text, &m.source).map_err(kube_err)?;
+    let mut objs = crate::kube::apply::parse(&m.text, &m.source).map_err(kube_err)?;
+    let name = manifests::Kind::of(g).0.name;
+    if g.controller == Controller::Argocd {
+        let known_hosts = match &creds {
+            source::Credentials::Ssh { known_hosts, .. } => Some(known_hosts.as_str()),
+            _ => None,
+        };
+        objs = argocd::prepare(objs, &g.interval, known_hosts)?;
+    }
     let step = progress.step(
         "gitops",
-        &format!("installing Flux ({} objects from {})", objs.len(), m.source),
+        &format!(
+            "installing {name} ({} objects from {})",
+            objs.len(),
+            m.source
+        ),
     );
     let p = progress.clone();
+    // Argo CD reads argocd-cm's interval when it starts: a changed argocd-cm restarts it.
+    let argocd_cm_changed = std::sync::atomic::AtomicBool::new(false);
+    let cm_flag = &argocd_cm_changed;
     let on = move |e: Event<'_>| match e {
-        Event::Applied(r, o) => p.info(format!("gitops: {r} {o}")),
+        Event::Applied(r, o) => {
+            if r.kind == "ConfigMap"
+                && r.name == "argocd-cm"
+                && o == crate::kube::apply::Outcome::Configured
+            {
+                cm_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            p.info(format!("gitops: {r} {o}"));
+        }
         Event::Established(n) => p.info(format!("gitops: CRD {n} Established")),
         Event::Deleted(r) => p.info(format!("gitops: {r} deleted (no longer in the manifests)")),
         Event::Available(r) => p.info(format!("gitops: {r} Available")),
@@ -143,12 +201,19 @@ pub async fn bootstrap(
     {
         Ok(i) => i,
         Err(e) => {
-            step.failed("Flux install failed");
+            step.failed(&format!("{name} install failed"));
             return Err(kube_err(e));
         }
     };
+    if argocd_cm_changed.load(std::sync::atomic::Ordering::Relaxed) {
+        for r in argocd::restart(applier).await.map_err(kube_err)? {
+            progress.info(format!(
+                "gitops: {r} restarted (argocd-cm changed; Argo CD reads it when it starts)"
+            ));
+        }
+    }
     step.done(&format!(
-        "Flux installed: {} created, {} configured, {} unchanged, {} deleted",
+        "{name} installed: {} created, {} configured, {} unchanged, {} deleted",
         installed.created, installed.configured, installed.unchanged, installed.deleted
     ));
     postgres::ensure_namespaces(applier, &pg_secrets)
@@ -165,24 +230,29 @@ pub async fn bootstrap(
     let secrets_deleted = install::prune(applier, &previous.postgres_secrets, &secret_refs, &on)
         .await
         .map_err(kube_err)?;
-    let (flux_objs, info) = source::objects(config, &creds)?;
+    let (controller_objs, info) = match g.controller {
+        Controller::Argocd => argocd::objects(config, &creds)?,
+        _ => source::objects(config, &creds)?,
+    };
     if generated && let Some(key) = &info.deploy_key {
         progress.warn(format!(
             "gitops: add this read-only deploy key to {} (then run `platform up` again if the source is not Ready): {key}",
             info.url
         ));
     }
-    for obj in &flux_objs {
+    let mut controller_writes = 0;
+    for obj in &controller_objs {
         let (r, o) = applier.apply(obj).await.map_err(kube_err)?;
-        source_writes += usize::from(o != crate::kube::apply::Outcome::Unchanged);
+        controller_writes += usize::from(o != crate::kube::apply::Outcome::Unchanged);
         on(Event::Applied(&r, o));
     }
+    source_writes += controller_writes;
     let outputs = GitopsOutputs {
-        controller: "flux".into(),
+        controller: source::controller(config).into(),
         version: if g.manifests.is_some() {
             "manifests".into()
         } else {
-            g.flux.version.clone()
+            manifests::Kind::of(g).1.version.clone()
         },
         manifests_sha256: m.sha256,
         inventory: installed.inventory.clone(),
@@ -194,6 +264,7 @@ pub async fn bootstrap(
         outputs,
         installed,
         source_writes,
+        controller_writes,
         secrets_deleted,
     })
 }

@@ -59,9 +59,21 @@ pub fn flux_url(repo: &str) -> String {
     }
 }
 
-/// The deploy key's path in the secrets directory.
-fn deploy_key_path(config: &Config) -> std::path::PathBuf {
-    config.paths().secrets_dir().join("flux-deploy-key")
+/// The deploy key's path in the secrets directory: `flux-deploy-key` or
+/// `argocd-deploy-key`, so switching controllers never hands one the other's key.
+pub fn deploy_key_path(config: &Config) -> std::path::PathBuf {
+    config
+        .paths()
+        .secrets_dir()
+        .join(format!("{}-deploy-key", controller(config)))
+}
+
+/// The configured controller as the state and file names spell it.
+pub fn controller(config: &Config) -> &'static str {
+    match config.gitops.controller {
+        crate::config::Controller::Argocd => "argocd",
+        _ => "flux",
+    }
 }
 
 /// The credentials the config asks for; generates the deploy key on first use (`generated`
@@ -103,7 +115,7 @@ pub fn credentials(config: &Config) -> Result<(Credentials, bool), Error> {
 /// The deploy key pair, generated once into the secrets directory (private half 0600).
 fn deploy_key(config: &Config) -> Result<(Secret, String, bool), Error> {
     let path = deploy_key_path(config);
-    let enc = |e: ssh_key::Error| Error::Failed(format!("the Flux deploy key: {e}"));
+    let enc = |e: ssh_key::Error| Error::Failed(format!("the deploy key: {e}"));
     if path.is_file() {
         let text = crate::fsutil::read_capped(&path, crate::fsutil::caps::CONFIG)?;
         let key = ssh_key::PrivateKey::from_openssh(&text).map_err(enc)?;
@@ -114,7 +126,7 @@ fn deploy_key(config: &Config) -> Result<(Secret, String, bool), Error> {
     let mut key =
         ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
             .map_err(enc)?;
-    key.set_comment(format!("flux-{}", config.cluster));
+    key.set_comment(format!("{}-{}", controller(config), config.cluster));
     let private = key.to_openssh(ssh_key::LineEnding::LF).map_err(enc)?;
     let public = key.public_key().to_openssh().map_err(enc)?;
     write_atomic(&path, private.as_bytes())?;

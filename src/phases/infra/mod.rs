@@ -2,6 +2,7 @@
 //! graph, and `down`'s teardown. Resource bodies come from `crate::azure::resources`; this
 //! module maps the config to them, runs the engine, and shapes the state outputs.
 
+pub mod ca;
 pub mod engine;
 pub mod outputs;
 pub mod secrets;
@@ -91,11 +92,18 @@ pub fn desired(config: &Config, create_secrets: bool) -> Result<Vec<DesiredResou
 
 /// `plan` for infra: one GET per resource, nothing written.
 pub async fn plan(config: &Config) -> Result<Vec<Outcome>, Error> {
+    observe(config).await.map(|(outcomes, _)| outcomes)
+}
+
+/// One GET per resource and the Postgres server's CA bundle, over one connection (a local
+/// cloud's CA comes with it).
+async fn observe(config: &Config) -> Result<(Vec<Outcome>, Option<ca::CaBundle>), Error> {
     let desired = desired(config, false)?;
     let conn = CloudConn::connect(config).await?;
+    let bundle = ca::bundle(config, conn.local_ca.as_deref())?;
     let out = engine::plan(&conn.client, &config.cluster, &desired).await;
     conn.close().await;
-    Ok(out)
+    Ok((out, bundle))
 }
 
 /// The live check before a skip: one GET per resource (concurrently, as `plan` does). It
@@ -103,7 +111,7 @@ pub async fn plan(config: &Config) -> Result<Vec<Outcome>, Error> {
 /// equal the recorded ones.
 pub async fn verify(config: &Config, recorded: &Value) -> crate::runner::Verification {
     use crate::runner::Verification;
-    let outcomes = match plan(config).await {
+    let (outcomes, bundle) = match observe(config).await {
         Ok(o) => o,
         Err(e) => return Verification::Failed(e.to_string()),
     };
@@ -122,9 +130,14 @@ pub async fn verify(config: &Config, recorded: &Value) -> crate::runner::Verific
     if !pending.is_empty() {
         return Verification::Differs(pending.join(", "));
     }
-    let live = InfraOutputs::from_outcomes(config, &outcomes);
+    let live = InfraOutputs::from_outcomes(config, &outcomes, bundle);
     match InfraOutputs::from_value(recorded) {
         Some(r) if r == live => Verification::Matches,
+        // A state from before the bundle was recorded, a rotated local CA, an edited file.
+        Some(r) if r.postgres_ca() != live.postgres_ca() => Verification::Differs(
+            "the Postgres server's CA bundle is not the recorded one (changed, or not recorded yet)"
+                .into(),
+        ),
         _ => Verification::Differs("the recorded outputs differ from the cloud's".into()),
     }
 }
@@ -133,6 +146,8 @@ pub async fn verify(config: &Config, recorded: &Value) -> crate::runner::Verific
 pub async fn run(config: &Config, progress: &Progress) -> Result<Value, Error> {
     let desired = desired(config, true)?;
     let conn = CloudConn::connect(config).await?;
+    // Read before any write: a CA file that went bad fails the run with nothing touched.
+    let bundle = ca::bundle(config, conn.local_ca.as_deref())?;
     let poll = conn.poll_interval(config);
     let outcomes = engine::apply(&conn.client, &config.cluster, desired, poll, progress).await;
     let stats = conn.client.stats();
@@ -180,7 +195,7 @@ pub async fn run(config: &Config, progress: &Progress) -> Result<Value, Error> {
             lines.join("\n  ")
         )));
     }
-    Ok(InfraOutputs::from_outcomes(config, &outcomes).to_value())
+    Ok(InfraOutputs::from_outcomes(config, &outcomes, bundle).to_value())
 }
 
 fn summarize(outcomes: &[Outcome], progress: &Progress) {

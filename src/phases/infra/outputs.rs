@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::ca::CaBundle;
 use super::engine::{Action, Outcome};
 use crate::azure::resources::ResourceKey;
 use crate::config::Config;
@@ -63,6 +64,10 @@ pub struct PostgresOutputs {
     pub fqdn: Option<String>,
     pub admin_user: String,
     pub databases: Vec<String>,
+    /// The CA certificates that sign the server's certificate (the Secrets' `ca.crt`); absent
+    /// in a state written before platform recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundle>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,8 +82,12 @@ pub struct ResourceRecord {
 pub const API_PORT: u16 = 6443;
 
 impl InfraOutputs {
-    /// The outputs of a run from its outcomes.
-    pub fn from_outcomes(config: &Config, outcomes: &[Outcome]) -> InfraOutputs {
+    /// The outputs of a run from its outcomes and the Postgres server's CA bundle.
+    pub fn from_outcomes(
+        config: &Config,
+        outcomes: &[Outcome],
+        ca_bundle: Option<CaBundle>,
+    ) -> InfraOutputs {
         let find = |key: &ResourceKey| outcomes.iter().find(|o| &o.key == key);
         let body_str = |key: ResourceKey, pointer: &str| {
             find(&key)
@@ -128,6 +137,7 @@ impl InfraOutputs {
                 ),
                 admin_user: config.postgres.admin_user.clone(),
                 databases: config.postgres.databases.clone(),
+                ca_bundle,
             }),
             resources,
         }))
@@ -143,11 +153,46 @@ impl InfraOutputs {
         serde_json::to_value(self).unwrap_or_default()
     }
 
+    /// The Postgres server's CA bundle, when one was recorded.
+    pub fn postgres_ca(&self) -> Option<&CaBundle> {
+        match self {
+            InfraOutputs::Provisioned(p) => p.postgres.as_ref()?.ca_bundle.as_ref(),
+            InfraOutputs::Skipped { .. } => None,
+        }
+    }
+
     /// Every recorded resource id.
     pub fn resource_ids(&self) -> Vec<String> {
         match self {
             InfraOutputs::Provisioned(p) => p.resources.values().map(|r| r.id.clone()).collect(),
             InfraOutputs::Skipped { .. } => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runner_knows_the_key_of_the_ca_bundle_and_old_states_read() {
+        let pg = PostgresOutputs {
+            server: "demo-pg".into(),
+            fqdn: Some("demo-pg.postgres.database.azure.com".into()),
+            admin_user: "platformadmin".into(),
+            databases: vec!["app".into()],
+            ca_bundle: Some(super::super::ca::azure().unwrap()),
+        };
+        let v = serde_json::to_value(&pg).unwrap();
+        // The runner drops exactly this key from the fingerprints of inventory and nodes.
+        assert!(v.get(crate::runner::INFRA_CA_BUNDLE).is_some(), "{v}");
+        // A state written before the field existed reads, without a bundle.
+        let mut old = v.clone();
+        old.as_object_mut()
+            .unwrap()
+            .shift_remove(crate::runner::INFRA_CA_BUNDLE);
+        let read: PostgresOutputs = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(read.ca_bundle, None);
+        assert_eq!(serde_json::to_value(&read).unwrap(), old);
     }
 }

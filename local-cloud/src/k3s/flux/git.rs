@@ -224,8 +224,18 @@ pub async fn remote_head(
     url: &str,
     branch: &str,
 ) -> Result<Option<String>, String> {
-    let refname = format!("refs/heads/{branch}");
-    let out = run(dir, auth, &["ls-remote", "--", url, &refname]).await?;
+    remote_ref(dir, auth, url, &format!("refs/heads/{branch}")).await
+}
+
+/// The commit `refname` (`refs/heads/main`, `HEAD`) points to at `url` (`None`: no such
+/// ref), by `git ls-remote`.
+pub async fn remote_ref(
+    dir: &Path,
+    auth: &Auth,
+    url: &str,
+    refname: &str,
+) -> Result<Option<String>, String> {
+    let out = run(dir, auth, &["ls-remote", "--", url, refname]).await?;
     Ok(out
         .lines()
         .filter_map(|l| l.split_once('\t'))
@@ -236,14 +246,24 @@ pub async fn remote_head(
 /// Fetches the tip of `branch` (depth 1) into the cache and keeps it under
 /// `refs/artifact/<sha>`; its commit.
 pub async fn fetch(dir: &Path, auth: &Auth, url: &str, branch: &str) -> Result<String, String> {
-    let refname = format!("refs/heads/{branch}");
-    let shallow = ["fetch", "--depth", "1", "--no-tags", "--", url, &refname];
+    fetch_ref(dir, auth, url, &format!("refs/heads/{branch}")).await
+}
+
+/// Fetches `refname` (depth 1) into the cache and keeps it under `refs/artifact/<sha>`; its
+/// commit.
+pub async fn fetch_ref(
+    dir: &Path,
+    auth: &Auth,
+    url: &str,
+    refname: &str,
+) -> Result<String, String> {
+    let shallow = ["fetch", "--depth", "1", "--no-tags", "--", url, refname];
     if let Err(e) = run(dir, auth, &shallow).await {
         // The dumb HTTP transport (a static file server) cannot fetch shallow.
         if !e.contains("does not support shallow") {
             return Err(e);
         }
-        run(dir, auth, &["fetch", "--no-tags", "--", url, &refname]).await?;
+        run(dir, auth, &["fetch", "--no-tags", "--", url, refname]).await?;
     }
     let sha = run(dir, auth, &["rev-parse", "FETCH_HEAD"])
         .await?

@@ -68,7 +68,7 @@ fn entry_id(ns: &str, name: &str, group: &str, kind: &str) -> String {
 }
 
 /// Kinds applied before the others (Flux's staged apply: CRDs and Namespaces first).
-fn stage(obj: &Value) -> u8 {
+pub(crate) fn stage(obj: &Value) -> u8 {
     match obj["kind"].as_str() {
         Some("CustomResourceDefinition") => 0,
         Some("Namespace") => 1,
@@ -77,10 +77,10 @@ fn stage(obj: &Value) -> u8 {
 }
 
 /// Resolves kinds once per reconcile.
-struct Kinds(HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>);
+pub(crate) struct Kinds(pub HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>);
 
 impl Kinds {
-    async fn api(
+    pub async fn api(
         &mut self,
         client: &kube::Client,
         gvk: &GroupVersionKind,
@@ -100,7 +100,7 @@ impl Kinds {
     }
 }
 
-fn gvk_of(obj: &Value) -> Result<GroupVersionKind, String> {
+pub(crate) fn gvk_of(obj: &Value) -> Result<GroupVersionKind, String> {
     let api_version = obj["apiVersion"].as_str().unwrap_or_default();
     let kind = obj["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));

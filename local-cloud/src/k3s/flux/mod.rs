@@ -3,11 +3,12 @@
 //! (`source.toolkit.fluxcd.io/v1`) and `Kustomization` (`kustomize.toolkit.fluxcd.io/v1`)
 //! objects itself, once their CRDs are installed, with real `git` from its host and the
 //! status Flux writes. Leader-elected with the other controllers; documented as a stand-in
-//! in the crate's README (what it does not do is listed there).
+//! in the crate's README (what it does not do is listed there). The same loop drives the
+//! Argo CD stand-in (`super::argocd`), which reuses this module's `git` and manifest reader.
 
-mod git;
-mod kustomize;
-mod manifests;
+pub(crate) mod git;
+pub(crate) mod kustomize;
+pub(crate) mod manifests;
 mod source;
 
 use std::collections::HashMap;
@@ -61,7 +62,7 @@ pub fn interval(obj: &Value, timing: &Timing) -> Duration {
 }
 
 /// Seconds of a Go duration string (`1h2m3.5s`, `500ms`).
-fn go_duration(text: &str) -> Option<f64> {
+pub(crate) fn go_duration(text: &str) -> Option<f64> {
     let (mut total, mut rest) = (0.0, text);
     if rest.is_empty() {
         return None;
@@ -146,7 +147,7 @@ async fn write_status(api: &Api<DynamicObject>, obj: &Value, mut status: Value) 
 
 /// The objects of `ar` in every namespace, as JSON; `None` when the kind is not served
 /// (its CRD is not installed).
-async fn list(client: &kube::Client, ar: &ApiResource) -> Option<Vec<Value>> {
+pub(crate) async fn list(client: &kube::Client, ar: &ApiResource) -> Option<Vec<Value>> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
     let items = api.list(&ListParams::default()).await.ok()?.items;
     Some(
@@ -160,11 +161,16 @@ async fn list(client: &kube::Client, ar: &ApiResource) -> Option<Vec<Value>> {
 /// Reconciles the Flux objects while this server leads, until the process ends.
 pub async fn run(mut f: Flux) {
     let (mut sources, mut syncs) = (Seen::new(), Seen::new());
+    let mut apps = super::argocd::Seen::default();
     loop {
         let leads = *f.leads.borrow_and_update();
         if !leads {
             sources.clear();
             syncs.clear();
+            apps.clear();
+        }
+        if leads {
+            super::argocd::pass(&f, &mut apps).await;
         }
         if leads && let Some(repos) = list(&f.client, &git_repositories()).await {
             for repo in &repos {
