@@ -238,7 +238,7 @@ fi
 say "platform status: the GitRepository and Kustomization Ready at $revision"
 "$bin" status | tee "$log"
 for kind in GitRepository Kustomization; do
-  if ! grep -qF "$kind flux-system: Ready=True $revision" "$log"; then
+  if ! grep -qF "$kind flux-system/flux-system: Ready=True $revision" "$log"; then
     say "platform status does not show $kind Ready at $revision"
     exit 1
   fi

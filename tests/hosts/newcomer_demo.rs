@@ -161,7 +161,7 @@ fn assert_flux_synced(stdout: &str, said: &[&str]) {
     assert!(revision.starts_with("main@sha1:"), "{revision}");
     assert_eq!(revision.len(), "main@sha1:".len() + 40, "{revision}");
     for kind in ["GitRepository", "Kustomization"] {
-        let line = format!("{kind} flux-system: Ready=True {revision}");
+        let line = format!("{kind} flux-system/flux-system: Ready=True {revision}");
         assert!(stdout.contains(&line), "{line} not in:\n{stdout}");
     }
     if support::require::command("kubectl").is_some() {
