@@ -13,7 +13,8 @@
 # runs Debian's sshd), sudo, iproute2 (network namespaces, bridges), the tools a host is
 # made with (util-linux's unshare, mount, coreutils' chroot and mknod, hostname), and
 # etcd-server (the k3s stand-in's servers run a real etcd member with embedded etcd; also
-# what kube-standin's etcd store tests run).
+# what kube-standin's etcd store tests run), and git (the stand-in's Flux reconcilers fetch
+# with it from the server hosts; the demo serves its fleet repository with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +38,7 @@ need_apt=()
 # command:package; sshd is looked for where Debian puts it (root's PATH may lack /usr/sbin).
 for pair in ssh:openssh-client sshd:openssh-server sudo:sudo ip:iproute2 \
   unshare:util-linux mount:mount chroot:coreutils mknod:coreutils hostname:hostname \
-  etcd:etcd-server; do
+  etcd:etcd-server git:git; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
     case " ${need_apt[*]} " in *" $pkg "*) ;; *) need_apt+=("$pkg") ;; esac

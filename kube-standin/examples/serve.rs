@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 
-use kube_standin::ServerConfig;
 use kube_standin::pki::DevPki;
 use kube_standin::store::memory::MemoryStore;
 
@@ -26,12 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "kube-standin.kubeconfig".into());
     let pki = DevPki::generate(&[])?;
-    let mut config = ServerConfig::new(
-        ([127, 0, 0, 1], port).into(),
-        pki.serving.cert_pem.clone(),
-        pki.serving.key_pem.clone(),
-    );
-    config.client_ca_pem = Some(pki.client_ca.cert_pem().to_string());
+    let config = pki.server_config(([127, 0, 0, 1], port).into());
     let server = kube_standin::start(config, Arc::new(MemoryStore::new(1000))).await?;
     std::fs::write(&path, pki.admin_kubeconfig(&server.url()))?;
     println!("serving {} ; kubeconfig: {path}", server.url());

@@ -219,6 +219,18 @@ impl DevPki {
     pub fn admin_kubeconfig(&self, server_url: &str) -> String {
         kubeconfig(server_url, self.server_ca.cert_pem(), &self.admin)
     }
+
+    /// A server configuration on `listen` with this set's serving certificate, trusting its
+    /// client CA (so the admin kubeconfig authenticates); k3s's defaults otherwise.
+    pub fn server_config(&self, listen: std::net::SocketAddr) -> crate::ServerConfig {
+        let mut config = crate::ServerConfig::new(
+            listen,
+            self.serving.cert_pem.clone(),
+            self.serving.key_pem.clone(),
+        );
+        config.client_ca_pem = Some(self.client_ca.cert_pem().to_string());
+        config
+    }
 }
 
 /// A key pair and a certificate signing request for it (DER), for a client that asks a CA

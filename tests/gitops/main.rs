@@ -39,12 +39,7 @@ impl ApiServer {
     pub async fn start() -> ApiServer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let pki = DevPki::generate(&[]).unwrap();
-        let mut config = kube_standin::ServerConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            pki.serving.cert_pem.clone(),
-            pki.serving.key_pem.clone(),
-        );
-        config.client_ca_pem = Some(pki.client_ca.cert_pem().to_string());
+        let mut config = pki.server_config("127.0.0.1:0".parse().unwrap());
         config.workload_ready_delay = Duration::from_millis(50);
         let store = Arc::new(MemoryStore::new(1000));
         let server = kube_standin::start(config, store).await.unwrap();

@@ -1,8 +1,9 @@
-//! A newcomer's first ten minutes (issue 9), the demo: `scripts/demo.sh`, with the binary
-//! under test, runs every phase on real local-cloud hosts through k3s and `kubectl get
-//! nodes`, and leaves no process, network
-//! namespace or mount of its local cloud behind: after a clean run, after Ctrl-C in the
-//! middle and after a failure in the middle. Root only (`support::require`); the tests run
+//! A newcomer's first ten minutes (issues 9 and 12), the demo: `scripts/demo.sh`, with the
+//! binary under test, runs every phase on real local-cloud hosts through k3s and `kubectl get
+//! nodes`, then bootstraps Flux from a repository served by one of the cluster's hosts until
+//! the repository's ConfigMap is in the cluster, and leaves no process, network namespace or
+//! mount of its local cloud behind: after a clean run, after Ctrl-C in the middle and after a
+//! failure in the middle. Root only (`support::require`); the tests run
 //! one at a time, since each demo picks the machine's first free address space.
 
 use std::io::{BufRead, BufReader};
@@ -144,8 +145,43 @@ fn demo_runs_every_built_phase_on_real_hosts_and_leaves_nothing_running() {
     }
     // The command on every node reached all five real hosts.
     assert!(r.stdout.contains("5 hosts: 5 ok"), "{}", r.stdout);
+    assert_flux_synced(&r.stdout, &said);
     assert_eq!(said.last(), Some(&"demo: done: nothing left running"));
     assert_nothing_left(dir);
+}
+
+/// The demo's Flux part: `up` synced the commit it pushed, `platform status` shows the
+/// GitRepository and Kustomization Ready at that revision, and kubectl (when installed) found
+/// the repository's ConfigMap in the cluster, labelled by Flux's Kustomization.
+fn assert_flux_synced(stdout: &str, said: &[&str]) {
+    let revision = said
+        .iter()
+        .find_map(|l| l.strip_prefix("demo: gitops: Flux synced "))
+        .unwrap_or_else(|| panic!("no sync reported: {said:#?}"));
+    assert!(revision.starts_with("main@sha1:"), "{revision}");
+    assert_eq!(revision.len(), "main@sha1:".len() + 40, "{revision}");
+    for kind in ["GitRepository", "Kustomization"] {
+        let line = format!("{kind} flux-system/flux-system: Ready=True {revision}");
+        assert!(stdout.contains(&line), "{line} not in:\n{stdout}");
+    }
+    if support::require::command("kubectl").is_some() {
+        // `kubectl get configmap hello -n hello -L kustomize.toolkit.fluxcd.io/name`'s row:
+        // NAME DATA AGE NAME-label.
+        let row = stdout.lines().find(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() == 4 && f[0] == "hello" && f[1] == "1" && f[3] == "flux-system"
+        });
+        assert!(
+            row.is_some(),
+            "no ConfigMap hello applied by Flux in:\n{stdout}"
+        );
+        assert!(
+            said.contains(
+                &"demo: from the repository, in the cluster: ConfigMap hello/hello greeting=hello from Git"
+            ),
+            "{said:#?}"
+        );
+    }
 }
 
 /// A `platform` for the demo that is the real one, except that `platform run` (reached once
