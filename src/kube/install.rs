@@ -175,6 +175,9 @@ async fn wait_served(
     timeout: Duration,
 ) -> Result<(), KubeError> {
     let mut pause = Duration::from_millis(100);
+    // The CRDs are Established by now: discovery usually serves them at once, so the first
+    // refresh comes without a pause.
+    let mut first = true;
     loop {
         let missing: Vec<String> = wanted
             .iter()
@@ -185,6 +188,10 @@ async fn wait_served(
             .collect();
         if missing.is_empty() {
             return Ok(());
+        }
+        if std::mem::take(&mut first) {
+            applier.refresh().await?;
+            continue;
         }
         if Instant::now() + pause > deadline {
             return Err(KubeError::Timeout {
