@@ -71,7 +71,7 @@ async fn bench(rounds: usize, delay: Duration) {
     );
     let config = platform::config::Config::from_str(&text, work.path(), None).unwrap();
     // Flux's source objects exactly as platform applies them, for kubectl's second file.
-    let (creds, _) = source::credentials(&config).unwrap();
+    let (creds, _, _) = source::credentials(&config).await.unwrap();
     let (sync, _) = source::objects(&config, &creds).unwrap();
     let sync_file = work.path().join("flux-sync.yaml");
     let docs: Vec<String> = sync
