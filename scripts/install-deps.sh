@@ -13,7 +13,8 @@
 # runs Debian's sshd), sudo, iproute2 (network namespaces, bridges), the tools a host is
 # made with (util-linux's unshare, mount, coreutils' chroot and mknod, hostname), and
 # etcd-server (the k3s stand-in's servers run a real etcd member with embedded etcd; also
-# what kube-standin's etcd store tests run).
+# what kube-standin's etcd store tests run), and postgresql (the local cloud's Flexible
+# Servers are Debian's PostgreSQL, run as its `postgres` user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,10 @@ for pair in ssh:openssh-client sshd:openssh-server sudo:sudo ip:iproute2 \
     case " ${need_apt[*]} " in *" $pkg "*) ;; *) need_apt+=("$pkg") ;; esac
   fi
 done
+# The server is not on PATH: Debian installs each major version under /usr/lib/postgresql.
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || ! id postgres >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if is_root && command -v apt-get >/dev/null; then
     apt_install "${need_apt[@]}"

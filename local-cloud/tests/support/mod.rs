@@ -60,38 +60,7 @@ impl Cloud {
 
     /// Like `start`, on an existing data dir (a restart keeps the hosts' disks).
     pub async fn start_in(data: tempfile::TempDir, net: u8) -> Cloud {
-        let mut opts = LocalCloudOptions::new(data.path());
-        opts.latency = LatencyModel {
-            retry_after_secs: Some(0),
-            ..LatencyModel::scaled(0.001)
-        };
-        opts.realize_hosts = true;
-        opts.host_exe = Some(env!("CARGO_BIN_EXE_local-cloud-host").into());
-        let handle = local_cloud::start(opts)
-            .await
-            .expect("local cloud with hosts starts");
-        let ca = reqwest::Certificate::from_pem(handle.ca_pem.as_bytes()).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .build()
-            .unwrap();
-        let client = tempfile::tempdir().unwrap();
-        let key = ssh_key::PrivateKey::random(
-            &mut ssh_key::rand_core::OsRng,
-            ssh_key::Algorithm::Ed25519,
-        )
-        .unwrap();
-        key.write_openssh_file(&client.path().join("id"), ssh_key::LineEnding::LF)
-            .unwrap();
-        let public_key = key.public_key().to_openssh().unwrap();
-        let cloud = Cloud {
-            handle,
-            http,
-            net,
-            data,
-            client,
-            public_key,
-        };
+        let cloud = Self::open(data, net).await;
         let group = format!("/subscriptions/{SUB}/resourceGroups/rg");
         cloud
             .put(
@@ -111,6 +80,73 @@ impl Cloud {
             )
             .await;
         cloud
+    }
+
+    /// A cloud with hosts started on `data` as it is (no group or VNet PUT): what a restart
+    /// after a crash does. The client is new.
+    pub async fn open(data: tempfile::TempDir, net: u8) -> Cloud {
+        let handle = Self::serve(data.path()).await;
+        let client = tempfile::tempdir().unwrap();
+        let key = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        key.write_openssh_file(&client.path().join("id"), ssh_key::LineEnding::LF)
+            .unwrap();
+        Cloud {
+            http: Self::http(&handle),
+            handle,
+            net,
+            data,
+            client,
+            public_key: key.public_key().to_openssh().unwrap(),
+        }
+    }
+
+    /// Shuts the cloud down and starts it again on the same data dir, as a restart of the
+    /// machine's local cloud would; the client (its SSH key) stays.
+    pub async fn restart(self) -> Cloud {
+        let Cloud {
+            handle,
+            net,
+            data,
+            client,
+            public_key,
+            ..
+        } = self;
+        handle.shutdown().await;
+        let handle = Self::serve(data.path()).await;
+        Cloud {
+            http: Self::http(&handle),
+            handle,
+            net,
+            data,
+            client,
+            public_key,
+        }
+    }
+
+    fn http(handle: &LocalCloudHandle) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(handle.ca_pem.as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap()
+    }
+
+    /// A local cloud with hosts on `data` (fast operations), as the tests run it.
+    pub async fn serve(data: &Path) -> LocalCloudHandle {
+        let mut opts = LocalCloudOptions::new(data);
+        opts.latency = LatencyModel {
+            retry_after_secs: Some(0),
+            ..LatencyModel::scaled(0.001)
+        };
+        opts.realize_hosts = true;
+        opts.host_exe = Some(env!("CARGO_BIN_EXE_local-cloud-host").into());
+        local_cloud::start(opts)
+            .await
+            .expect("local cloud with hosts starts")
     }
 
     /// The resource group's id.
