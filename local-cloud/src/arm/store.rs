@@ -259,6 +259,7 @@ impl Store {
                 let held = self.resources.get(rid).is_some_and(|r| {
                     GATED.iter().any(|t| r.rtype.eq_ignore_ascii_case(t))
                         && r.pending_op.as_deref() == Some(id.as_str())
+                        && self.realized(r)
                 });
                 if held {
                     match gate.hold(rid, &id) {
@@ -276,6 +277,20 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Whether something outside the store makes `r`: a VM always (its host), a
+    /// PostgreSQL server or database only when its server has an address of the local
+    /// cloud (`properties.localCloud`, VNet-integrated with hosts on).
+    fn realized(&self, r: &Res) -> bool {
+        if !r.rtype.starts_with("Microsoft.DBforPostgreSQL/") {
+            return true;
+        }
+        let key = r.key();
+        let server = key.split("/databases/").next().unwrap_or(&key);
+        self.resources
+            .get(server)
+            .is_some_and(|s| s.body.pointer("/properties/localCloud/address").is_some())
     }
 
     fn apply(&mut self, op: &Operation) {

@@ -32,7 +32,7 @@ const MANAGED: &str = "databases";
 /// What the realizer wants of a server.
 #[derive(Debug, Clone)]
 pub(super) enum PgWant {
-    Run(PgSpec),
+    Run(Box<PgSpec>),
     /// Stop, keep the data (cloud shutdown).
     Down,
     /// Stop and delete the data (server deleted).

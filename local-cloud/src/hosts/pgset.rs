@@ -73,9 +73,9 @@ impl PgServers {
             match entries.get(&spec.key) {
                 Some(e) => {
                     e.tx.send_if_modified(|cur| {
-                        let changed = !matches!(cur, PgWant::Run(s) if *s == spec);
+                        let changed = !matches!(cur, PgWant::Run(s) if **s == spec);
                         if changed {
-                            *cur = PgWant::Run(spec.clone());
+                            *cur = PgWant::Run(Box::new(spec.clone()));
                         }
                         changed
                     });
@@ -92,7 +92,7 @@ impl PgServers {
                         dir: pg::server_dir(&inner.data_dir, &spec.name),
                     };
                     let key = spec.key.clone();
-                    let (tx, rx) = watch::channel(PgWant::Run(spec));
+                    let (tx, rx) = watch::channel(PgWant::Run(Box::new(spec)));
                     let task = tokio::spawn(actor.run(rx));
                     entries.insert(key, Entry { tx, state, task });
                 }
