@@ -102,6 +102,9 @@ pub(super) struct PgActor {
     pub netns: String,
     pub veth: String,
     pub dir: PathBuf,
+    /// Held for the actor's whole life: a server re-created under the same name (same
+    /// directory and namespace) waits until the deleted one is gone.
+    pub life: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The running server: its postmaster and what its namespace was made for.
@@ -112,6 +115,7 @@ struct Running {
 
 impl PgActor {
     pub async fn run(self, mut rx: watch::Receiver<PgWant>) {
+        let _life = self.life.clone().lock_owned().await;
         let mut running: Option<Running> = None;
         loop {
             let want = rx.borrow_and_update().clone();

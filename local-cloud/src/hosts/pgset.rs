@@ -29,6 +29,8 @@ pub(super) struct PgServers {
     /// The machine's PostgreSQL installations, found once.
     installs: Arc<Vec<Install>>,
     next_veth: AtomicU32,
+    /// One lock per server name, held by its actor (`PgActor::life`).
+    lives: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Whether the directories of servers deleted while the cloud was down are gone.
     swept: AtomicBool,
 }
@@ -40,6 +42,7 @@ impl PgServers {
             retiring: Mutex::default(),
             installs: Arc::new(pgserver::installed()),
             next_veth: AtomicU32::new(0),
+            lives: Mutex::default(),
             swept: AtomicBool::new(false),
         }
     }
@@ -90,6 +93,10 @@ impl PgServers {
                         netns: format!("{}-pg-{}", inner.prefix, spec.name),
                         veth: format!("{}p{n}", inner.prefix),
                         dir: pg::server_dir(&inner.data_dir, &spec.name),
+                        life: lock(&self.lives)
+                            .entry(spec.name.clone())
+                            .or_default()
+                            .clone(),
                     };
                     let key = spec.key.clone();
                     let (tx, rx) = watch::channel(PgWant::Run(Box::new(spec)));
