@@ -229,20 +229,7 @@ async fn a_flexible_server_is_a_real_postgresql_on_its_vnet() {
     let route = String::from_utf8_lossy(&route.stdout).into_owned();
     assert!(!route.contains(&format!("{}br", prefix.trim())), "{route}");
     // Through the server's own namespace, the server answers.
-    let inside = std::process::Command::new("ip")
-        .args(["netns", "exec", &netns, "psql", "-X", "-A", "-t", "-c", "SELECT 1"])
-        .arg(format!(
-            "host={FQDN} hostaddr={ip} dbname=postgres user={ADMIN} sslmode=verify-full sslrootcert={}",
-            cloud.handle.ca_path.display()
-        ))
-        .env("PGPASSWORD", FIRST)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&inside.stdout).trim(),
-        "1",
-        "{inside:?}"
-    );
+    login_in_netns(&cloud, &netns, FQDN, &ip);
 
     // A database DELETE drops it.
     cloud.delete(&format!("{id}/databases/scratch"), DB).await;
@@ -284,6 +271,21 @@ async fn a_flexible_server_is_a_real_postgresql_on_its_vnet() {
         "{netns} left"
     );
     cloud.handle.shutdown().await;
+}
+
+/// A login with `FIRST` to the server at `fqdn` (`ip`) from inside its namespace `netns`,
+/// TLS verified against the cloud's CA; it must work.
+fn login_in_netns(cloud: &Cloud, netns: &str, fqdn: &str, ip: &str) {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", netns, "psql", "-X", "-A", "-t", "-c", "SELECT 1"])
+        .arg(format!(
+            "host={fqdn} hostaddr={ip} dbname=postgres user={ADMIN} sslmode=verify-full sslrootcert={}",
+            cloud.handle.ca_path.display()
+        ))
+        .env("PGPASSWORD", FIRST)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{out:?}");
 }
 
 fn psql_ok(host: &Host, db: &str, password: &str, sql: &str) {
@@ -341,30 +343,9 @@ async fn raw_put(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if let (true, Some(op)) = (wait, op) {
-        until_async(&http, &op, token.trim()).await;
+        support::follow(&http, token.trim(), &op, path).await;
     }
     status
-}
-
-/// Polls operation `op` until it succeeds (bounded).
-async fn until_async(http: &reqwest::Client, op: &str, token: &str) {
-    for _ in 0..1200 {
-        let s: Value = http
-            .get(op)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        match s["status"].as_str() {
-            Some("InProgress") => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            Some("Succeeded") => return,
-            other => panic!("operation ended {other:?}: {s}"),
-        }
-    }
-    panic!("operation {op} never ended");
 }
 
 /// The first cloud's process, killed when the test ends however it ends (it holds the
@@ -493,19 +474,11 @@ async fn a_crash_during_a_create_converges() {
     let ip = record["properties"]["localCloud"]["address"]
         .as_str()
         .unwrap();
-    let login = std::process::Command::new("ip")
-        .args(["netns", "exec", &netns, "psql", "-X", "-A", "-t", "-c", "SELECT 1"])
-        .arg(format!(
-            "host={name}.postgres.database.azure.com hostaddr={ip} dbname=postgres user={ADMIN} sslmode=verify-full sslrootcert={}",
-            cloud.handle.ca_path.display()
-        ))
-        .env("PGPASSWORD", FIRST)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&login.stdout).trim(),
-        "1",
-        "{login:?}"
+    login_in_netns(
+        &cloud,
+        &netns,
+        &format!("{name}.postgres.database.azure.com"),
+        ip,
     );
     cloud.handle.shutdown().await;
     assert!(

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use super::HostError;
+use super::host::log_tail;
 
 /// Where Debian installs each major version (`<major>/bin/postgres`).
 const INSTALL_ROOT: &str = "/usr/lib/postgresql";
@@ -242,16 +243,7 @@ impl Server {
         // Nothing of an earlier run is alive in the namespace (the caller emptied it).
         let _ = std::fs::remove_file(self.dir.join("data/postmaster.pid"));
         let log_path = self.dir.join(LOG);
-        let io = |source| HostError::Io {
-            path: log_path.display().to_string(),
-            source,
-        };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(io)?;
-        let log2 = log.try_clone().map_err(io)?;
+        let (log, log2) = super::sys::append_log(&log_path)?;
         let settings = [
             format!("listen_addresses={ip}"),
             "port=5432".into(),
@@ -390,12 +382,6 @@ pub fn owned_dir(dir: &Path) -> Result<(), HostError> {
 fn write_owned(path: &Path, text: &str, mode: u32) -> Result<(), HostError> {
     super::rootfs::write(path, text, mode)?;
     chown(path)
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(5)..].join(" | ")
 }
 
 #[cfg(test)]

@@ -94,14 +94,8 @@ impl Cloud {
         .unwrap();
         key.write_openssh_file(&client.path().join("id"), ssh_key::LineEnding::LF)
             .unwrap();
-        Cloud {
-            http: Self::http(&handle),
-            handle,
-            net,
-            data,
-            client,
-            public_key: key.public_key().to_openssh().unwrap(),
-        }
+        let public_key = key.public_key().to_openssh().unwrap();
+        Self::assemble(handle, net, data, client, public_key)
     }
 
     /// Shuts the cloud down and starts it again on the same data dir, as a restart of the
@@ -117,22 +111,29 @@ impl Cloud {
         } = self;
         handle.shutdown().await;
         let handle = Self::serve(data.path()).await;
+        Self::assemble(handle, net, data, client, public_key)
+    }
+
+    fn assemble(
+        handle: LocalCloudHandle,
+        net: u8,
+        data: tempfile::TempDir,
+        client: tempfile::TempDir,
+        public_key: String,
+    ) -> Cloud {
+        let ca = reqwest::Certificate::from_pem(handle.ca_pem.as_bytes()).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap();
         Cloud {
-            http: Self::http(&handle),
+            http,
             handle,
             net,
             data,
             client,
             public_key,
         }
-    }
-
-    fn http(handle: &LocalCloudHandle) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(handle.ca_pem.as_bytes()).unwrap();
-        reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .build()
-            .unwrap()
     }
 
     /// A local cloud with hosts on `data` (fast operations), as the tests run it.
@@ -245,30 +246,7 @@ impl Cloud {
         else {
             return; // synchronous
         };
-        let op = op.to_string();
-        let start = Instant::now();
-        loop {
-            let s: Value = self
-                .http
-                .get(&op)
-                .bearer_auth(self.handle.token())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            match s["status"].as_str() {
-                Some("InProgress") => {}
-                Some("Succeeded") => return,
-                other => panic!("PUT {path} ended {other:?}: {s}"),
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "PUT {path} never finished"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        follow(&self.http, self.handle.token(), op, path).await;
     }
 
     /// Creates (or resizes) scale set `name` with `count` VMs; returns their hosts, running.
@@ -414,6 +392,33 @@ impl Host {
             self.key.display(),
             self.known_hosts.display()
         )
+    }
+}
+
+/// Follows operation `op` (its `Azure-AsyncOperation` URL) until it is over; panics unless
+/// it succeeds within 120 s (`what` names it).
+pub async fn follow(http: &reqwest::Client, token: &str, op: &str, what: &str) {
+    let start = Instant::now();
+    loop {
+        let s: Value = http
+            .get(op)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match s["status"].as_str() {
+            Some("InProgress") => {}
+            Some("Succeeded") => return,
+            other => panic!("PUT {what} ended {other:?}: {s}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "PUT {what} never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
