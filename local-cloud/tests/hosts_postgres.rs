@@ -118,18 +118,19 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     found
 }
 
-/// Sum of the resident memory (kB) of every process in network namespace `netns`.
-fn rss_kb(netns: &str) -> u64 {
+/// Sums over every process in network namespace `netns` of a field of
+/// `/proc/<pid>/smaps_rollup` (kB): `Rss`, `Pss`.
+fn memory_kb(netns: &str, field: &str) -> u64 {
     let out = std::process::Command::new("ip")
         .args(["netns", "pids", netns])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
         .filter_map(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(&format!("{field}:")))
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         })
         .sum()
@@ -151,8 +152,9 @@ async fn a_flexible_server_is_a_real_postgresql_on_its_vnet() {
     let prefix = std::fs::read_to_string(cloud.data.path().join("hosts/.instance")).unwrap();
     let netns = format!("{}-pg-{NAME}", prefix.trim());
     eprintln!(
-        "server ready in {ready:?}; its processes' RSS: {} kB",
-        rss_kb(&netns)
+        "server ready in {ready:?}; its processes: RSS {} kB, PSS {} kB",
+        memory_kb(&netns, "Rss"),
+        memory_kb(&netns, "Pss")
     );
     cloud
         .put(
