@@ -200,7 +200,14 @@ impl PgActor {
                     sql_ident(&spec.admin),
                     sql_literal(&pw)
                 );
-                server.sql(&spec.admin, &stmt).await?;
+                // psql may quote the statement back in an error: never the password.
+                server
+                    .sql(&spec.admin, &stmt)
+                    .await
+                    .map_err(|e| HostError::Command {
+                        cmd: "ALTER ROLE ... PASSWORD".into(),
+                        detail: e.to_string().replace(&pw, "***"),
+                    })?;
             }
             server.login(&spec.fqdn, spec.ip, &spec.admin, &pw).await?;
             // Only a password that works is forgotten; a PUT of the same one comes later.
