@@ -13,8 +13,10 @@
 # runs Debian's sshd), sudo, iproute2 (network namespaces, bridges), the tools a host is
 # made with (util-linux's unshare, mount, coreutils' chroot and mknod, hostname), and
 # etcd-server (the k3s stand-in's servers run a real etcd member with embedded etcd; also
-# what kube-standin's etcd store tests run), and git (the stand-in's Flux reconcilers fetch
-# with it from the server hosts; the demo serves its fleet repository with it).
+# what kube-standin's etcd store tests run), git (the stand-in's Flux reconcilers fetch
+# with it from the server hosts; the demo serves its fleet repository with it), and
+# postgresql (the local cloud's Flexible Servers are Debian's PostgreSQL, run as its
+# `postgres` user; kube-standin's PostgreSQL store tests start one too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,10 @@ for pair in ssh:openssh-client sshd:openssh-server sudo:sudo ip:iproute2 \
     case " ${need_apt[*]} " in *" $pkg "*) ;; *) need_apt+=("$pkg") ;; esac
   fi
 done
+# The server is not on PATH: Debian installs each major version under /usr/lib/postgresql.
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || ! id postgres >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if is_root && command -v apt-get >/dev/null; then
     apt_install "${need_apt[@]}"

@@ -82,7 +82,7 @@ impl Cloud {
         let Some(realizer) = &self.hosts else {
             return;
         };
-        let (specs, lbs, public) = {
+        let (specs, pg, lbs, public) = {
             let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             if settle
                 && store.settle(arm::ops::now_ms())
@@ -92,11 +92,13 @@ impl Cloud {
             }
             (
                 hosts::specs(&store),
+                hosts::pg_specs(&store),
                 hosts::lb_specs(&store),
                 hosts::public_addresses(&store),
             )
         };
         realizer.sync(specs);
+        realizer.sync_postgres(pg);
         realizer.sync_network(lbs, &public);
     }
 

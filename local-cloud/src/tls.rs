@@ -96,6 +96,32 @@ pub fn prepare(data_dir: &Path) -> Result<TlsMaterial, LocalCloudError> {
     })
 }
 
+/// A server certificate for `dns_name` (and `ip`) signed by the CA of `data_dir` (which
+/// `prepare` made): (certificate PEM, PKCS#8 key PEM). For the local cloud's PostgreSQL
+/// servers, so clients verify them against `ca.pem` as they verify the ARM endpoint.
+#[cfg(feature = "hosts")]
+pub fn issue_server_cert(
+    data_dir: &Path,
+    dns_name: &str,
+    ip: std::net::Ipv4Addr,
+) -> Result<(String, String), LocalCloudError> {
+    let key_path = data_dir.join(CA_KEY_FILE);
+    let key = std::fs::read_to_string(&key_path).map_err(|e| LocalCloudError::io(&key_path, e))?;
+    let ca_key = KeyPair::from_pem(&key)?;
+    let issuer = Issuer::new(ca_params()?, ca_key);
+    let mut leaf = CertificateParams::new(vec![dns_name.to_string()])?;
+    leaf.subject_alt_names.push(SanType::IpAddress(ip.into()));
+    leaf.distinguished_name = DistinguishedName::new();
+    leaf.distinguished_name.push(DnType::CommonName, dns_name);
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    leaf.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let leaf_key = KeyPair::generate()?;
+    let cert = leaf.signed_by(&leaf_key, &issuer)?;
+    Ok((cert.pem(), leaf_key.serialize_pem()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,10 +166,29 @@ pub(super) fn put(
         existing: existing.as_ref(),
         parent: parent.as_ref(),
     };
-    let prepared = match (inline, &parent) {
+    let mut prepared = match (inline, &parent) {
         (Some(_), Some(p)) => types::prepare_inline(&ctx, p, &input)?.0,
         _ => types::prepare(&ctx, &input)?,
     };
+    if t.spec.rtype == types::PG_SERVER
+        && let Some(hosts) = &cloud.hosts
+    {
+        let version = prepared["properties"]["version"]
+            .as_str()
+            .unwrap_or_default();
+        let running = hosts.postgres_version(version);
+        types::postgres_realized(store, &id, &mut prepared, running)?;
+        // The password goes to the server only: never into the store or a log.
+        if prepared.pointer("/properties/localCloud").is_some()
+            && let Some(pw) = input
+                .pointer("/properties/administratorLoginPassword")
+                .and_then(Value::as_str)
+        {
+            hosts
+                .stash_password(t.name, pw)
+                .map_err(|e| ArmError::internal(e.to_string()))?;
+        }
+    }
     let failure = (cloud.faults.lock().unwrap_or_else(|p| p.into_inner())).failure_for(
         t.spec.rtype,
         t.name,

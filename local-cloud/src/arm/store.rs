@@ -119,12 +119,20 @@ impl Phase {
     }
 }
 
-/// Whether an operation may complete: something outside the store (a VM's host booting)
-/// can hold it past its clock, or fail it.
+/// Whether an operation may complete: something outside the store (a VM's host booting, a
+/// PostgreSQL server starting) can hold it past its clock, or fail it.
 pub trait OpGate: Send + Sync + std::fmt::Debug {
-    /// Readiness of the VM with this lower-case id.
-    fn hold(&self, vm_key: &str) -> Hold;
+    /// Readiness of the resource with this lower-case id (a VM, a PostgreSQL server or
+    /// database: see `GATED`) for operation `op`.
+    fn hold(&self, key: &str, op: &str) -> Hold;
 }
+
+/// The types whose create/update operations an `OpGate` holds.
+const GATED: [&str; 3] = [
+    "Microsoft.Compute/virtualMachines",
+    "Microsoft.DBforPostgreSQL/flexibleServers",
+    "Microsoft.DBforPostgreSQL/flexibleServers/databases",
+];
 
 /// Claims public addresses for this cloud, machine-wide (hosts enabled only: two clouds
 /// with hosts on one machine must not forward the same address).
@@ -163,7 +171,8 @@ pub struct Store {
     pub ops: BTreeMap<String, Operation>,
     #[serde(default)]
     pub next_seq: u64,
-    /// Holds VM create/update operations until their hosts are up (hosts enabled only).
+    /// Holds VM and PostgreSQL create/update operations until what they made is up (hosts
+    /// enabled only).
     #[serde(skip)]
     pub gate: Option<Arc<dyn OpGate>>,
     /// Claims public addresses machine-wide before they are handed out (hosts enabled only).
@@ -226,7 +235,7 @@ impl Store {
         true
     }
 
-    /// Due create/update operations whose new VMs are not ready yet are postponed (so the
+    /// Due create/update operations whose new VMs or servers are not ready yet are postponed (so the
     /// status polls and `provisioningState` stay consistent: both follow `done_at_ms`);
     /// those with a failed VM fail.
     fn apply_gate(&mut self, gate: &dyn OpGate, now_ms: u64) {
@@ -248,11 +257,12 @@ impl Store {
             let (mut wait, mut fail) = (false, None);
             for rid in std::iter::once(&op.target).chain(op.also.iter()) {
                 let held = self.resources.get(rid).is_some_and(|r| {
-                    r.rtype == "Microsoft.Compute/virtualMachines"
+                    GATED.iter().any(|t| r.rtype.eq_ignore_ascii_case(t))
                         && r.pending_op.as_deref() == Some(id.as_str())
+                        && self.realized(r)
                 });
                 if held {
-                    match gate.hold(rid) {
+                    match gate.hold(rid, &id) {
                         Hold::Ready => {}
                         Hold::Wait => wait = true,
                         Hold::Failed(d) => fail = Some(d),
@@ -267,6 +277,20 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Whether something outside the store makes `r`: a VM always (its host), a
+    /// PostgreSQL server or database only when its server has an address of the local
+    /// cloud (`properties.localCloud`, VNet-integrated with hosts on).
+    fn realized(&self, r: &Res) -> bool {
+        if !r.rtype.starts_with("Microsoft.DBforPostgreSQL/") {
+            return true;
+        }
+        let key = r.key();
+        let server = key.split("/databases/").next().unwrap_or(&key);
+        self.resources
+            .get(server)
+            .is_some_and(|s| s.body.pointer("/properties/localCloud/address").is_some())
     }
 
     fn apply(&mut self, op: &Operation) {
@@ -590,7 +614,7 @@ mod tests {
     #[derive(Debug)]
     struct Gate(std::sync::Mutex<Hold>);
     impl OpGate for Gate {
-        fn hold(&self, _vm: &str) -> Hold {
+        fn hold(&self, _vm: &str, _op: &str) -> Hold {
             self.0.lock().unwrap().clone()
         }
     }

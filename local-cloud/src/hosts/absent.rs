@@ -47,10 +47,22 @@ impl Realizer {
     pub async fn shutdown(&self) {
         match *self {}
     }
+
+    pub fn sync_postgres(&self, _specs: Vec<super::pgspec::PgSpec>) {
+        match *self {}
+    }
+
+    pub fn stash_password(&self, _name: &str, _password: &str) -> Result<(), HostError> {
+        match *self {}
+    }
+
+    pub fn postgres_version(&self, _requested: &str) -> Option<String> {
+        match *self {}
+    }
 }
 
 impl OpGate for Realizer {
-    fn hold(&self, _vm_key: &str) -> Hold {
+    fn hold(&self, _key: &str, _op: &str) -> Hold {
         match *self {}
     }
 }

@@ -29,6 +29,8 @@ impl Actor {
         let netns = lock(&self.info).netns.clone();
         let mut booted: Option<host::Booted> = None;
         let mut failed = false;
+        // The routes and names the running host has (they follow the VNet without a reboot).
+        let mut applied: Option<HostSpec> = None;
         loop {
             let want = rx.borrow_and_update().clone();
             match want {
@@ -39,6 +41,7 @@ impl Actor {
                             tracing::debug!(vm = %spec.name, "host running");
                             self.set(HostState::Running, None, b.sshd_pid());
                             booted = Some(b);
+                            applied = Some(spec);
                         }
                         Err(e) => {
                             tracing::warn!(vm = %spec.name, error = %e, "host failed");
@@ -47,7 +50,23 @@ impl Actor {
                         }
                     }
                 }
-                Want::Run(_) => {}
+                Want::Run(spec) => {
+                    if let Some(old) = applied.as_mut().filter(|_| booted.is_some())
+                        && (old.routes != spec.routes || old.names != spec.names)
+                    {
+                        let upper = self.dir.join("upper");
+                        let done = match net::set_routes(&netns, &old.routes, &spec.routes).await {
+                            Ok(()) => super::image::write_names(&upper, &spec.names),
+                            Err(e) => Err(e),
+                        };
+                        match done {
+                            Ok(()) => *old = spec,
+                            Err(e) => {
+                                tracing::warn!(vm = %spec.name, error = %e, "host network not updated")
+                            }
+                        }
+                    }
+                }
                 Want::Stop(_) => {
                     if let Some(b) = booted.take() {
                         b.halt(&netns).await;
@@ -91,16 +110,23 @@ impl Actor {
             i.host_public_key = Some(public);
             i.host_key_fingerprint = Some(fp);
         }
-        rootfs::prepare(
+        let upper = rootfs::prepare(
             &self.dir,
             spec,
             &self.inner.config_name,
             self.inner.time_factor,
         )?;
+        super::image::write_names(&upper, &spec.names)?;
+        rootfs::write(
+            &upper.join(super::HOST_CA.trim_start_matches('/')),
+            &self.inner.ca_pem,
+            0o644,
+        )?;
         if !net::netns_exists(netns) {
             let bridge = self.inner.bridge.lock().await.name.clone();
-            net::create_netns(netns, &self.veth, &bridge, spec.ip, spec.subnet).await?;
+            net::create_netns(netns, &self.veth, &bridge, (spec.ip, spec.subnet), true).await?;
         }
+        net::set_routes(netns, &[], &spec.routes).await?;
         let plan = host::BootPlan {
             dir: &self.dir,
             data_dir: &self.inner.data_dir,

@@ -98,16 +98,7 @@ fn script(plan: &BootPlan<'_>, hostname: &str) -> Result<String, HostError> {
 pub async fn boot(plan: &BootPlan<'_>, spec: &HostSpec) -> Result<Booted, HostError> {
     let script = script(plan, &spec.hostname)?;
     let log_path = plan.dir.join(LOG);
-    let io = |source| HostError::Io {
-        path: log_path.display().to_string(),
-        source,
-    };
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(io)?;
-    let log2 = log.try_clone().map_err(io)?;
+    let (log, log2) = super::sys::append_log(&log_path)?;
     let mut child = tokio::process::Command::new("unshare")
         .args(["--mount", "--uts", "--ipc", "--pid", "--fork"])
         .args(["--kill-child=SIGKILL", "--propagation", "private"])
@@ -166,7 +157,8 @@ async fn banner(ip: Ipv4Addr) -> bool {
     )
 }
 
-fn log_tail(path: &Path) -> String {
+/// The last lines of a log, for an error message.
+pub(super) fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join(" | ")

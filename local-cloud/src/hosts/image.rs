@@ -91,6 +91,50 @@ pub fn per_boot(upper: &Path, spec: &HostSpec, time_factor: f64) -> Result<(), H
     Ok(())
 }
 
+/// First and last line of the block of `/etc/hosts` the local cloud keeps up to date.
+const NAMES_BEGIN: &str = "# Private DNS records of this VNet, kept by the platform local cloud:";
+const NAMES_END: &str = "# End of the local cloud's private DNS records.";
+
+/// Rewrites the private DNS block of the host's `/etc/hosts` (`spec.names`; what Azure's
+/// DNS answers a VM for the private DNS zones linked to its VNet), in place: the file is
+/// the overlay's upper copy, which a running host reads through its root. Lines the VM
+/// wrote itself stay; a host that removed its `/etc/hosts` is left without one.
+pub fn write_names(upper: &Path, names: &[(std::net::Ipv4Addr, String)]) -> Result<(), HostError> {
+    let path = upper.join("etc/hosts");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        match line {
+            NAMES_BEGIN => inside = true,
+            NAMES_END if inside => inside = false,
+            _ if !inside => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    if !names.is_empty() {
+        out.push_str(NAMES_BEGIN);
+        out.push('\n');
+        for (ip, name) in names {
+            out.push_str(&format!("{ip} {name}\n"));
+        }
+        out.push_str(NAMES_END);
+        out.push('\n');
+    }
+    if out != text {
+        std::fs::write(&path, out).map_err(|source| HostError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// `host.json`: the VM's name and the cloud's time factor, for the host's programs.
 fn host_info(spec: &HostSpec, time_factor: f64) -> String {
     let v = serde_json::json!({"vm": spec.name, "time_factor": time_factor});
@@ -124,6 +168,8 @@ mod tests {
             ssh_keys: vec![],
             ip: "10.0.1.4".parse().unwrap(),
             subnet: "10.0.1.0/24".parse().unwrap(),
+            routes: vec![],
+            names: vec![],
             running: true,
             problem: None,
         }
@@ -136,6 +182,31 @@ mod tests {
         assert_eq!(lines[0], "127.0.0.1 localhost");
         assert_eq!(lines[1], "10.0.1.4 agent000001");
         assert!(text.contains("::1 ip6-localhost"));
+    }
+
+    #[test]
+    fn the_private_dns_block_is_replaced_and_the_vms_own_lines_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("etc/hosts"), &hosts_file(&spec()), 0o644).unwrap();
+        let one = vec![(
+            "10.0.2.4".parse().unwrap(),
+            "pg.postgres.database.azure.com".to_string(),
+        )];
+        write_names(dir.path(), &one).unwrap();
+        let mut text = std::fs::read_to_string(dir.path().join("etc/hosts")).unwrap();
+        assert!(
+            text.contains("\n10.0.2.4 pg.postgres.database.azure.com\n"),
+            "{text}"
+        );
+        text.push_str("10.9.9.9 mine\n");
+        std::fs::write(dir.path().join("etc/hosts"), &text).unwrap();
+        write_names(dir.path(), &[]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("etc/hosts")).unwrap();
+        assert!(!text.contains("pg.postgres"), "{text}");
+        assert!(
+            text.contains("10.9.9.9 mine") && text.contains("10.0.1.4 agent000001"),
+            "{text}"
+        );
     }
 
     #[test]

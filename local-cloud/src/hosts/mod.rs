@@ -39,6 +39,13 @@ mod lbspec;
 #[cfg(feature = "hosts")]
 mod net;
 #[cfg(feature = "hosts")]
+mod pg;
+#[cfg(feature = "hosts")]
+mod pgserver;
+#[cfg(feature = "hosts")]
+mod pgset;
+mod pgspec;
+#[cfg(feature = "hosts")]
 mod realizer;
 #[cfg(feature = "hosts")]
 mod rootfs;
@@ -54,6 +61,7 @@ use serde::Serialize;
 #[cfg(not(feature = "hosts"))]
 pub use absent::{Realizer, preflight};
 pub use lbspec::{lb_specs, public_addresses};
+pub use pgspec::pg_specs;
 #[cfg(feature = "hosts")]
 pub use realizer::Realizer;
 pub use spec::specs;
@@ -65,6 +73,11 @@ pub use sys::preflight;
 /// scales its delays by: it has no flag for it, as unknown k3s flags must fail).
 #[cfg(any(feature = "hosts", feature = "k3s"))]
 pub const HOST_INFO: &str = "/etc/local-cloud/host.json";
+
+/// The local cloud's CA certificate on every host (what its PostgreSQL servers' and ARM
+/// endpoint's certificates chain to), for clients such as `psql sslrootcert=`.
+#[cfg(feature = "hosts")]
+pub const HOST_CA: &str = "/etc/local-cloud/ca.pem";
 
 /// Why a host could not be realized, or hosts cannot be realized at all.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +146,11 @@ pub struct HostSpec {
     pub ssh_keys: Vec<String>,
     pub ip: Ipv4Addr,
     pub subnet: Ipv4Net,
+    /// The other subnets of the VM's VNet, routed on-link (Azure routes inside a VNet).
+    pub routes: Vec<Ipv4Net>,
+    /// `(address, names)` lines for `/etc/hosts`: the private DNS records the VM's VNet
+    /// resolves (`pgspec::private_names`).
+    pub names: Vec<(Ipv4Addr, String)>,
     /// false when the VM is stopped or deallocated.
     pub running: bool,
     /// Set when the record cannot be realized (the host fails with this).

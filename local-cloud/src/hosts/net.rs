@@ -1,7 +1,8 @@
 //! Host networking: one bridge per local cloud instance holding each subnet's gateway
 //! address (`.1`) with its services (`gateway`), and per host a network namespace joined to
 //! it by a veth pair. The bridge has no uplink and nothing forwards or NATs, so host
-//! addresses are reachable from this machine only.
+//! addresses are reachable from this machine only; the subnets of one VNet reach each
+//! other on-link (`set_routes`).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -125,13 +126,15 @@ async fn check_free(bridge: &str, subnet: Ipv4Net) -> Result<(), HostError> {
 }
 
 /// Creates namespace `netns` (replacing a stale one) with `eth0` = `ip`/`subnet` on the
-/// bridge through veth `veth`, loopback up, and a default route via the gateway.
+/// bridge through veth `veth`, loopback up, and with `default_route` a default route via
+/// the gateway (a PostgreSQL server's namespace has none: its delegated subnet has no
+/// gateway on this machine, so this machine cannot reach it).
 pub async fn create_netns(
     netns: &str,
     veth: &str,
     bridge: &str,
-    ip: Ipv4Addr,
-    subnet: Ipv4Net,
+    (ip, subnet): (Ipv4Addr, Ipv4Net),
+    default_route: bool,
 ) -> Result<(), HostError> {
     remove_netns(netns, veth).await;
     run("ip", &["netns", "add", netns]).await?;
@@ -147,8 +150,48 @@ pub async fn create_netns(
     run("ip", &["-n", netns, "addr", "add", &addr, "dev", "eth0"]).await?;
     run("ip", &["-n", netns, "link", "set", "eth0", "up"]).await?;
     run("ip", &["-n", netns, "link", "set", "lo", "up"]).await?;
-    let gw = gateway(subnet).to_string();
-    run("ip", &["-n", netns, "route", "add", "default", "via", &gw]).await?;
+    if default_route {
+        let gw = gateway(subnet).to_string();
+        run("ip", &["-n", netns, "route", "add", "default", "via", &gw]).await?;
+    }
+    Ok(())
+}
+
+/// Routes each of `new` on-link through `eth0` of `netns` and removes the routes of `old`
+/// no longer in `new`. The instance's hosts share one bridge, so a VNet's subnets reach
+/// each other on-link without a router, and a VNet without such a route to another (no
+/// peering) sends through its gateway on this machine, which forwards nothing.
+pub async fn set_routes(netns: &str, old: &[Ipv4Net], new: &[Ipv4Net]) -> Result<(), HostError> {
+    for gone in old.iter().filter(|p| !new.contains(p)) {
+        run_quiet(
+            "ip",
+            &[
+                "-n",
+                netns,
+                "route",
+                "del",
+                &gone.to_string(),
+                "dev",
+                "eth0",
+            ],
+        )
+        .await;
+    }
+    for p in new {
+        run(
+            "ip",
+            &[
+                "-n",
+                netns,
+                "route",
+                "replace",
+                &p.to_string(),
+                "dev",
+                "eth0",
+            ],
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The host realizer: follows the store's VM records and keeps one actor task per VM in
-//! line with it (running, stopped, or gone). A VM's create operation is held (see
-//! `store::OpGate`) until its sshd answers, so `Succeeded` means reachable.
+//! line with it (running, stopped, or gone), and the PostgreSQL servers' actors
+//! (`pgset`). A VM's create operation is held (see `store::OpGate`) until its sshd
+//! answers, a server's until it accepts a login, so `Succeeded` means reachable.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,8 @@ use tokio::sync::watch;
 use super::claim::Claims;
 use super::forward::Forwarders;
 use super::lbspec::LbSpec;
+use super::pgset::PgServers;
+use super::pgspec::PgSpec;
 use super::{HostError, HostInfo, HostSpec, HostState, actor, cleanup, exe, net, sys};
 use crate::arm::store::{AddressClaims, Hold, OpGate};
 use crate::error::ErrorDetail;
@@ -53,6 +56,8 @@ pub(super) struct Inner {
     pub(super) time_factor: f64,
     /// The public addresses this cloud holds on the machine.
     pub(super) claims: Arc<Claims>,
+    /// The cloud's CA certificate (PEM), given to every host and PostgreSQL server.
+    pub(super) ca_pem: String,
 }
 
 /// The task that keeps the load balancers' forwarders in line with the store.
@@ -65,6 +70,7 @@ pub struct Realizer {
     entries: Mutex<HashMap<String, Entry>>,
     retiring: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     lbs: Mutex<Option<LbTask>>,
+    pg: PgServers,
     /// Set by `shutdown`; otherwise dropping tears the hosts down synchronously.
     shut: std::sync::atomic::AtomicBool,
 }
@@ -107,6 +113,11 @@ impl Realizer {
         })?;
         let prefix = instance_prefix(&dir)?;
         let config_name = format!("sshd_config.{prefix}");
+        let ca_path = data_dir.join(crate::tls::CA_FILE);
+        let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| HostError::Io {
+            path: ca_path.display().to_string(),
+            source,
+        })?;
         cleanup::leftovers(&prefix, &config_name, &dir, live).await;
         let inner = Inner {
             bridge: tokio::sync::Mutex::new(net::Bridge::new(format!("{prefix}br"))),
@@ -118,6 +129,7 @@ impl Realizer {
             host_exe,
             time_factor,
             claims: Arc::default(),
+            ca_pem,
         };
         let inner = Arc::new(inner);
         let (tx, rx) = watch::channel(Vec::new());
@@ -127,6 +139,7 @@ impl Realizer {
             entries: Mutex::new(HashMap::new()),
             retiring: Mutex::new(Vec::new()),
             lbs: Mutex::new(Some((tx, task))),
+            pg: PgServers::new(),
             shut: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -199,6 +212,23 @@ impl Realizer {
         Entry { tx, info, task }
     }
 
+    /// Brings the PostgreSQL servers in line with the flexible server records.
+    pub fn sync_postgres(&self, specs: Vec<PgSpec>) {
+        self.pg.sync(&self.inner, specs);
+    }
+
+    /// Keeps a PUT's administrator password for server `name` until its server has it
+    /// (`pg::stash_password`).
+    pub fn stash_password(&self, name: &str, password: &str) -> Result<(), HostError> {
+        super::pg::stash_password(&self.inner.data_dir, name, password)
+    }
+
+    /// The PostgreSQL version (`15.18`) that runs a server asking for major `requested`:
+    /// that major if this machine has it, else its newest; `None` without PostgreSQL.
+    pub fn postgres_version(&self, requested: &str) -> Option<String> {
+        self.pg.version_for(requested)
+    }
+
     /// Brings the network in line with the store: the public addresses this cloud holds
     /// (`public`, every public IP resource's) and the load balancers' forwarders.
     pub fn sync_network(&self, lbs: Vec<LbSpec>, public: &HashSet<std::net::Ipv4Addr>) {
@@ -257,13 +287,17 @@ impl Realizer {
                 tracing::warn!(error = %e, "host task failed");
             }
         }
+        self.pg.shutdown().await;
         self.inner.bridge.lock().await.remove().await;
         self.shut.store(true, Ordering::SeqCst);
     }
 }
 
 impl OpGate for Realizer {
-    fn hold(&self, vm_key: &str) -> Hold {
+    fn hold(&self, vm_key: &str, op: &str) -> Hold {
+        if vm_key.contains("/providers/microsoft.dbforpostgresql/") {
+            return self.pg.hold(vm_key, op);
+        }
         let entries = lock(&self.entries);
         let Some(e) = entries.get(vm_key) else {
             return Hold::Wait; // not seen by `sync` yet

@@ -1,5 +1,6 @@
 //! From the store's VM records to host specs: name, admin user and keys from the VM's
-//! `osProfile`, address and subnet from its primary NIC.
+//! `osProfile`, address and subnet from its primary NIC, routes and private DNS names from
+//! its VNet (`pgspec`).
 
 use std::net::Ipv4Addr;
 
@@ -43,7 +44,7 @@ fn primary(items: &[Value]) -> Option<&Value> {
         .or_else(|| items.first())
 }
 
-fn address(store: &Store, vm: &Res) -> Result<(Ipv4Addr, Ipv4Net), String> {
+fn address(store: &Store, vm: &Res) -> Result<(Ipv4Addr, Ipv4Net, String), String> {
     let nics = vm
         .body
         .pointer("/properties/networkProfile/networkInterfaces")
@@ -69,7 +70,7 @@ fn address(store: &Store, vm: &Res) -> Result<(Ipv4Addr, Ipv4Net), String> {
         .inline_child(&sid)
         .and_then(crate::arm::types::subnet_prefix)
         .ok_or_else(|| format!("subnet {sid} not found or without an IPv4 prefix"))?;
-    Ok((ip, subnet.trunc()))
+    Ok((ip, subnet.trunc(), sid))
 }
 
 fn spec(store: &Store, vm: &Res) -> HostSpec {
@@ -92,13 +93,14 @@ fn spec(store: &Store, vm: &Res) -> HostSpec {
     } else if ssh_keys.is_empty() || ssh_keys.iter().any(|k| k.contains('\n')) {
         problem = Some("the VM needs SSH public keys, one per line".into());
     }
-    let (ip, subnet) = match address(store, vm) {
+    let (ip, subnet, sid) = match address(store, vm) {
         Ok(a) => a,
         Err(e) => {
             problem.get_or_insert(e);
-            (Ipv4Addr::UNSPECIFIED, Ipv4Net::default())
+            (Ipv4Addr::UNSPECIFIED, Ipv4Net::default(), String::new())
         }
     };
+    let vnet = super::pgspec::vnet_of(&sid);
     let running = !matches!(
         vm.power_state.as_deref(),
         Some("stopped" | "stopping" | "deallocated" | "deallocating")
@@ -111,6 +113,8 @@ fn spec(store: &Store, vm: &Res) -> HostSpec {
         ssh_keys,
         ip,
         subnet,
+        routes: super::pgspec::vnet_routes(store, vnet, subnet),
+        names: super::pgspec::private_names(store, vnet),
         running,
         problem,
     }

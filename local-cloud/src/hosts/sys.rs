@@ -155,6 +155,21 @@ pub async fn kill_netns(netns: &str) {
     kill(&netns_pids(netns).await, "KILL").await;
 }
 
+/// `path` opened for appending (created if needed) twice, for a child's stdout and stderr.
+pub fn append_log(path: &Path) -> Result<(std::fs::File, std::fs::File), HostError> {
+    let io = |source| HostError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    let log2 = log.try_clone().map_err(io)?;
+    Ok((log, log2))
+}
+
 /// Mount points at or below `dir` in this mount namespace (deepest first).
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {

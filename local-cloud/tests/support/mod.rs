@@ -60,38 +60,7 @@ impl Cloud {
 
     /// Like `start`, on an existing data dir (a restart keeps the hosts' disks).
     pub async fn start_in(data: tempfile::TempDir, net: u8) -> Cloud {
-        let mut opts = LocalCloudOptions::new(data.path());
-        opts.latency = LatencyModel {
-            retry_after_secs: Some(0),
-            ..LatencyModel::scaled(0.001)
-        };
-        opts.realize_hosts = true;
-        opts.host_exe = Some(env!("CARGO_BIN_EXE_local-cloud-host").into());
-        let handle = local_cloud::start(opts)
-            .await
-            .expect("local cloud with hosts starts");
-        let ca = reqwest::Certificate::from_pem(handle.ca_pem.as_bytes()).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .build()
-            .unwrap();
-        let client = tempfile::tempdir().unwrap();
-        let key = ssh_key::PrivateKey::random(
-            &mut ssh_key::rand_core::OsRng,
-            ssh_key::Algorithm::Ed25519,
-        )
-        .unwrap();
-        key.write_openssh_file(&client.path().join("id"), ssh_key::LineEnding::LF)
-            .unwrap();
-        let public_key = key.public_key().to_openssh().unwrap();
-        let cloud = Cloud {
-            handle,
-            http,
-            net,
-            data,
-            client,
-            public_key,
-        };
+        let cloud = Self::open(data, net).await;
         let group = format!("/subscriptions/{SUB}/resourceGroups/rg");
         cloud
             .put(
@@ -111,6 +80,74 @@ impl Cloud {
             )
             .await;
         cloud
+    }
+
+    /// A cloud with hosts started on `data` as it is (no group or VNet PUT): what a restart
+    /// after a crash does. The client is new.
+    pub async fn open(data: tempfile::TempDir, net: u8) -> Cloud {
+        let handle = Self::serve(data.path()).await;
+        let client = tempfile::tempdir().unwrap();
+        let key = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        key.write_openssh_file(&client.path().join("id"), ssh_key::LineEnding::LF)
+            .unwrap();
+        let public_key = key.public_key().to_openssh().unwrap();
+        Self::assemble(handle, net, data, client, public_key)
+    }
+
+    /// Shuts the cloud down and starts it again on the same data dir, as a restart of the
+    /// machine's local cloud would; the client (its SSH key) stays.
+    pub async fn restart(self) -> Cloud {
+        let Cloud {
+            handle,
+            net,
+            data,
+            client,
+            public_key,
+            ..
+        } = self;
+        handle.shutdown().await;
+        let handle = Self::serve(data.path()).await;
+        Self::assemble(handle, net, data, client, public_key)
+    }
+
+    fn assemble(
+        handle: LocalCloudHandle,
+        net: u8,
+        data: tempfile::TempDir,
+        client: tempfile::TempDir,
+        public_key: String,
+    ) -> Cloud {
+        let ca = reqwest::Certificate::from_pem(handle.ca_pem.as_bytes()).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap();
+        Cloud {
+            http,
+            handle,
+            net,
+            data,
+            client,
+            public_key,
+        }
+    }
+
+    /// A local cloud with hosts on `data` (fast operations), as the tests run it.
+    pub async fn serve(data: &Path) -> LocalCloudHandle {
+        let mut opts = LocalCloudOptions::new(data);
+        opts.latency = LatencyModel {
+            retry_after_secs: Some(0),
+            ..LatencyModel::scaled(0.001)
+        };
+        opts.realize_hosts = true;
+        opts.host_exe = Some(env!("CARGO_BIN_EXE_local-cloud-host").into());
+        local_cloud::start(opts)
+            .await
+            .expect("local cloud with hosts starts")
     }
 
     /// The resource group's id.
@@ -209,30 +246,7 @@ impl Cloud {
         else {
             return; // synchronous
         };
-        let op = op.to_string();
-        let start = Instant::now();
-        loop {
-            let s: Value = self
-                .http
-                .get(&op)
-                .bearer_auth(self.handle.token())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            match s["status"].as_str() {
-                Some("InProgress") => {}
-                Some("Succeeded") => return,
-                other => panic!("PUT {path} ended {other:?}: {s}"),
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "PUT {path} never finished"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        follow(&self.http, self.handle.token(), op, path).await;
     }
 
     /// Creates (or resizes) scale set `name` with `count` VMs; returns their hosts, running.
@@ -378,6 +392,33 @@ impl Host {
             self.key.display(),
             self.known_hosts.display()
         )
+    }
+}
+
+/// Follows operation `op` (its `Azure-AsyncOperation` URL) until it is over; panics unless
+/// it succeeds within 120 s (`what` names it).
+pub async fn follow(http: &reqwest::Client, token: &str, op: &str, what: &str) {
+    let start = Instant::now();
+    loop {
+        let s: Value = http
+            .get(op)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match s["status"].as_str() {
+            Some("InProgress") => {}
+            Some("Succeeded") => return,
+            other => panic!("PUT {what} ended {other:?}: {s}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "PUT {what} never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -15,9 +15,12 @@ use crate::error::ArmError;
 
 pub use compute::{instance_view, reconcile_scale_set, vm_matches_filter};
 pub use ipam::subnet_prefix;
+pub use postgres::realized as postgres_realized;
 
 /// Canonical type of resource groups.
 pub const RESOURCE_GROUP: &str = "Microsoft.Resources/resourceGroups";
+/// Flexible servers: realized as PostgreSQL servers when hosts are on.
+pub const PG_SERVER: &str = "Microsoft.DBforPostgreSQL/flexibleServers";
 
 /// How a PUT of a type answers (ARM async-api-reference plus each type's spec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

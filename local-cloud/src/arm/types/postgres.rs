@@ -63,6 +63,14 @@ pub fn server(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
     }
     let props = super::props_of(body.get_mut("properties"))?;
     props.remove("resourceGuid");
+    // Only the local cloud writes it (`realized`), from what it runs.
+    props.remove("localCloud");
+    if let Some(lc) = ctx
+        .existing
+        .and_then(|e| e.body.pointer("/properties/localCloud"))
+    {
+        props.insert("localCloud".into(), lc.clone());
+    }
     let existing_props = ctx.existing.map(|e| &e.body["properties"]);
     let login = props
         .get("administratorLogin")
@@ -191,6 +199,60 @@ pub fn server(ctx: &PutCtx, input: &Value) -> Result<Value, ArmError> {
         .into(),
     );
     Ok(body)
+}
+
+/// With real servers (hosts on), `properties.localCloud` says where and what runs:
+/// `address`, the server's address in its delegated subnet (kept once given: the first
+/// free from `.4`, as Azure reserves the first four), and `runningVersion`, the
+/// PostgreSQL this machine runs for it (`None`: none installed), which may differ from the
+/// `version` asked for. A server without a delegated subnet is not realized.
+pub fn realized(
+    store: &super::super::store::Store,
+    id: &str,
+    body: &mut Value,
+    running_version: Option<String>,
+) -> Result<(), ArmError> {
+    let Some(sid) = str_at(body, "/properties/network/delegatedSubnetResourceId") else {
+        return Ok(());
+    };
+    let mut lc = body
+        .pointer("/properties/localCloud")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if lc.get("address").is_none() {
+        let (_, subnet) = find_subnet(store, sid, "properties.network.delegatedSubnetResourceId")?;
+        let prefix = super::subnet_prefix(subnet).ok_or_else(|| {
+            invalid(
+                "InvalidParameterValue",
+                format!("Subnet {sid} has no IPv4 prefix."),
+            )
+        })?;
+        let taken: Vec<&str> = store
+            .of_type("Microsoft.DBforPostgreSQL/flexibleServers")
+            .chain(store.resources.values().filter(|r| r.hidden))
+            .filter(|r| !r.id.eq_ignore_ascii_case(id))
+            .filter_map(|r| str_at(&r.body, "/properties/localCloud/address"))
+            .collect();
+        let used = super::ipam::used_private(store, sid, id);
+        let free = prefix
+            .hosts()
+            .skip(3)
+            .take_while(|a| *a != prefix.broadcast())
+            .find(|a| !used.contains(a) && !taken.contains(&a.to_string().as_str()))
+            .ok_or_else(|| {
+                invalid(
+                    "SubnetIsFull",
+                    format!("Subnet {sid} has no free address left."),
+                )
+            })?;
+        lc["address"] = free.to_string().into();
+    }
+    match running_version {
+        Some(v) => lc["runningVersion"] = v.into(),
+        None => lc["runningVersion"] = Value::Null,
+    }
+    body["properties"]["localCloud"] = lc;
+    Ok(())
 }
 
 /// Server `state` follows the operation: Ready when it succeeds.
