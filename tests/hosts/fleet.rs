@@ -230,3 +230,43 @@ pub fn cluster_with_fleet(
     let fleet = Fleet::new(&c, &git_host, files);
     (c, git_host, fleet)
 }
+
+/// Logs in from `node` with the values of a `postgres.secrets` Secret (`kubectl get -o
+/// json`): host, port, database, username and password as they are, `sslmode` with the
+/// Secret's `ca.crt` as the root; the password in a 0600 `.pgpass`, never on a command
+/// line. Returns what `SELECT current_database()` answers.
+pub fn login_with_secret(c: &Cluster, node: &NodeHost, secret: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    let get = |k: &str| {
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(
+                secret["data"][k]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{k} in {secret}")),
+            )
+            .unwrap();
+        String::from_utf8(b).unwrap()
+    };
+    let quote = |s: &str| s.replace('\'', "'\\''");
+    c.ssh_ok(
+        node,
+        &format!(
+            "umask 077 && printf '%s' '{}' > ~/secret-ca.pem && printf '%s\\n' '*:*:*:*:{}' > ~/.pgpass",
+            quote(&get("ca.crt")),
+            quote(&get("password").replace('\\', "\\\\").replace(':', "\\:"))
+        ),
+    );
+    c.ssh_ok(
+        node,
+        &format!(
+            "psql -X -A -t -c 'SELECT current_database()' 'host={} port={} dbname={} user={} sslmode={} sslrootcert=/home/azureuser/secret-ca.pem connect_timeout=10'",
+            get("host"),
+            get("port"),
+            get("database"),
+            get("username"),
+            get("sslmode")
+        ),
+    )
+    .trim()
+    .to_owned()
+}

@@ -14,8 +14,8 @@ use serde_json::Value;
 use support::{Need, require};
 
 use super::fleet::{
-    Fleet, authorize, cluster_with_fleet, configmap, deploy_key, has, kubectl, pin, reconfigure,
-    recreate, set_branch, wait_for,
+    Fleet, authorize, cluster_with_fleet, configmap, deploy_key, has, kubectl, login_with_secret,
+    pin, reconfigure, recreate, set_branch, wait_for,
 };
 
 /// The `gitops` section for `branch`.
@@ -40,7 +40,7 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
     }
     let (c, git_host, fleet) = cluster_with_fleet(
         "argoup",
-        236,
+        228,
         &[("clusters/argoup/hello.yaml", configmap("hello"))],
     );
     let git_host = &git_host;
@@ -93,6 +93,9 @@ fn argocd_syncs_a_repository_on_a_host_and_follows_its_commits() {
     ] {
         assert!(secret["data"][key].is_string(), "{key} in {secret}");
     }
+    // The Flexible Server is a real PostgreSQL: a node connects with the Secret's values
+    // (by the FQDN, TLS verified against its ca.crt), as an application would.
+    assert_eq!(login_with_secret(&c, git_host, &secret), "kong");
     let app: Value = serde_json::from_str(
         &kubectl(
             &c,

@@ -24,6 +24,7 @@ mod nodes_e2e;
 mod nodes_k3s;
 mod nodes_k3s_ansible;
 mod nodes_k3s_kill;
+mod nodes_k3s_postgres;
 mod nodes_k3s_sources;
 mod nodes_k3s_token;
 mod nodes_static;

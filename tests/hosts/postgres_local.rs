@@ -24,6 +24,27 @@ fn a_node_logs_in_to_the_platforms_postgres_by_its_fqdn() {
     let user = pg["admin_user"].as_str().unwrap();
     let password =
         std::fs::read_to_string(c.state_dir().join("secrets/postgres-admin-password")).unwrap();
+    // The password is in no output of the run and in no file but its own secret: not the
+    // state, not the inventories, not the local cloud's records and logs.
+    let secret = password.trim();
+    assert!(!up.stdout.contains(secret) && !up.stderr.contains(secret));
+    let own = c.state_dir().join("secrets/postgres-admin-password");
+    let mut stack = vec![c.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let (p, t) = (e.path(), e.file_type().unwrap());
+            if t.is_dir() {
+                stack.push(p);
+            } else if t.is_file() && p != own {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "the password is in {}",
+                    p.display()
+                );
+            }
+        }
+    }
     let node = &c.hosts()[0];
     // Without the nodes phase nothing pinned the node's key yet: pin it from its disk.
     let key = std::process::Command::new("ssh-keygen")
