@@ -127,7 +127,7 @@ async fn k3s_server_yml_runs_on_a_namespace_host_up_to_the_unit_start() {
         .await
         .unwrap();
     let st: Vec<Status> = r.results.iter().map(|t| t.status).collect();
-    assert_eq!(st, [C, S, C, S, S, C, S, C, C, O, C], "{:?}", r.results);
+    assert_eq!(st, [C, S, C, S, S, C, S, S, C, C, O, C], "{:?}", r.results);
     let start = &r.results.last().unwrap().data;
     assert_eq!(
         (&start["enabled"], &start["state"]),
@@ -165,8 +165,8 @@ async fn k3s_server_yml_runs_on_a_namespace_host_up_to_the_unit_start() {
         .await
         .unwrap();
     let st: Vec<Status> = r.results.iter().map(|t| t.status).collect();
-    assert_eq!(st, [O, S, O, S, S, O, S, O, O, O, O], "{:?}", r.results);
-    assert_eq!(r.results[10].data["state"], "started");
+    assert_eq!(st, [O, S, O, S, S, O, S, S, O, O, O, O], "{:?}", r.results);
+    assert_eq!(r.results[11].data["state"], "started");
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn ansible_playbook_runs_k3s_server_yml_to_the_same_files() {
         .await;
     assert_eq!(status, 0, "{stdout}");
     assert!(
-        stdout.contains("ok=7    changed=6    unreachable=0    failed=0    skipped=4"),
+        stdout.contains("ok=7    changed=6    unreachable=0    failed=0    skipped=5"),
         "{stdout}"
     );
     assert!(!stdout.contains(TOKEN), "{stdout}");
@@ -219,7 +219,7 @@ async fn ansible_playbook_runs_k3s_server_yml_to_the_same_files() {
     let recap = &r.hosts[0];
     assert_eq!(
         (recap.ok, recap.changed, recap.failed, recap.skipped),
-        (7, 6, 0, 4),
+        (7, 6, 0, 5),
         "{:?}",
         r.results
     );
