@@ -251,11 +251,11 @@ pub fn login_with_secret(c: &Cluster, node: &NodeHost, secret: &serde_json::Valu
     c.ssh_ok(
         node,
         &format!(
-            "umask 077 && printf '%s' '{}' > ~/secret-ca.pem && printf '%s\\n' '*:*:*:*:{}' > ~/.pgpass",
-            quote(&get("ca.crt")),
-            quote(&get("password").replace('\\', "\\\\").replace(':', "\\:"))
+            "umask 077 && printf '%s' '{}' > ~/secret-ca.pem",
+            quote(&get("ca.crt"))
         ),
     );
+    c.write_pgpass(node, &get("password"));
     c.ssh_ok(
         node,
         &format!(

@@ -82,17 +82,7 @@ fn k3s_keeps_the_cluster_in_the_flexible_server() {
     );
     let password =
         std::fs::read_to_string(c.state_dir().join("secrets/postgres-admin-password")).unwrap();
-    c.ssh_ok(
-        servers[0],
-        &format!(
-            "umask 077 && printf '%s\\n' '*:*:*:*:{}' > ~/.pgpass",
-            password
-                .trim()
-                .replace('\\', "\\\\")
-                .replace(':', "\\:")
-                .replace('\'', "'\\''")
-        ),
-    );
+    c.write_pgpass(servers[0], &password);
     let rows = c.ssh_ok(
         servers[0],
         &format!(

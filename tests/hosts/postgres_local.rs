@@ -57,17 +57,7 @@ fn a_node_logs_in_to_the_platforms_postgres_by_its_fqdn() {
     let key = String::from_utf8(key.stdout).unwrap();
     c.ssh_client().pin(&node.ip, key.trim());
     // The password reaches the node in a 0600 .pgpass, not on a command line there.
-    c.ssh_ok(
-        node,
-        &format!(
-            "umask 077 && printf '%s\\n' '*:*:*:*:{}' > ~/.pgpass",
-            password
-                .trim()
-                .replace('\\', "\\\\")
-                .replace(':', "\\:")
-                .replace('\'', "'\\''")
-        ),
-    );
+    c.write_pgpass(node, &password);
     let list = c.ssh_ok(
         node,
         &format!(

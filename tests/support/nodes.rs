@@ -236,6 +236,20 @@ pub fn count(recap: &[(String, u64)], key: &str) -> u64 {
 }
 
 impl Cluster {
+    /// Writes `password` for every PostgreSQL server into `host`'s `~/.pgpass` (0600), so
+    /// `psql` there logs in without the password on a command line.
+    pub fn write_pgpass(&self, host: &NodeHost, password: &str) {
+        let entry = password
+            .trim()
+            .replace('\\', "\\\\")
+            .replace(':', "\\:")
+            .replace('\'', "'\\''");
+        self.ssh_ok(
+            host,
+            &format!("umask 077 && printf '%s\\n' '*:*:*:*:{entry}' > ~/.pgpass"),
+        );
+    }
+
     /// `kubectl get nodes -o json`, the real `kubectl` through the cluster's own kubeconfig
     /// (`<state_dir>/kubeconfig`).
     pub fn kubectl_nodes(&self) -> Value {
