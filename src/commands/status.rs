@@ -172,12 +172,13 @@ async fn live_infra(config: &Config, state: &crate::state::State) -> Option<serd
         }
     });
     let results = futures::future::join_all(checks).await;
-    conn.close().await;
-    let unlisted = crate::phases::infra::unlisted_databases(config)
+    // On the same connection (a second one would mean a second token and TLS handshake).
+    let unlisted = crate::phases::infra::unlisted_databases_on(&conn.client, config)
         .await
         .ok()
         .flatten()
         .unwrap_or_default();
+    conn.close().await;
     Some(serde_json::json!({"resources": results, "unlisted_databases": unlisted}))
 }
 

@@ -97,11 +97,24 @@ pub async fn unlisted_databases(config: &Config) -> Result<Option<Vec<String>>, 
     if !config.postgres.enabled || config.cloud.kind == crate::config::CloudKind::Static {
         return Ok(None);
     }
-    let desired = desired(config, false)?;
     let conn = CloudConn::connect(config).await?;
-    let found = databases::unlisted(&conn.client, config, &desired).await;
+    let found = unlisted_databases_on(&conn.client, config).await;
     conn.close().await;
-    found.map_err(Error::from)
+    found
+}
+
+/// [`unlisted_databases`] over a connection the caller already holds.
+pub async fn unlisted_databases_on(
+    client: &crate::azure::ArmClient,
+    config: &Config,
+) -> Result<Option<Vec<String>>, Error> {
+    if !config.postgres.enabled || config.cloud.kind == crate::config::CloudKind::Static {
+        return Ok(None);
+    }
+    let desired = desired(config, false)?;
+    databases::unlisted(client, config, &desired)
+        .await
+        .map_err(Error::from)
 }
 
 /// `plan` for infra: one GET per resource, nothing written.

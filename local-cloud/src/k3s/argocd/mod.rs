@@ -38,14 +38,19 @@ pub fn projects() -> ApiResource {
 /// The annotation `argocd app get --refresh` sets; removed once the refresh is done.
 pub const REFRESH: &str = "argocd.argoproj.io/refresh";
 
-/// When each Application was last reconciled, and the spec it had then.
+/// When each Application was last reconciled and the spec it had then, and the namespaces
+/// whose first-start objects are done (so they are not read again every pass).
 #[derive(Default)]
-pub struct Seen(HashMap<(String, String), (Instant, Value)>);
+pub struct Seen(
+    HashMap<(String, String), (Instant, Value)>,
+    std::collections::HashSet<String>,
+);
 
 impl Seen {
     /// Forgets everything (this server lost or gained the lease).
     pub fn clear(&mut self) {
         self.0.clear();
+        self.1.clear();
     }
 }
 
@@ -96,7 +101,9 @@ pub async fn pass(f: &Flux, seen: &mut Seen) {
     for app in &apps {
         let ns = app["metadata"]["namespace"].as_str().unwrap_or_default();
         if !periods.contains_key(ns) {
-            first_start(&f.client, ns).await;
+            if !seen.1.contains(ns) && first_start(&f.client, ns).await {
+                seen.1.insert(ns.to_owned());
+            }
             periods.insert(ns.to_owned(), period(&f.client, ns, &f.timing).await);
         }
         if !due(seen, app, periods[ns]) || !app["metadata"]["deletionTimestamp"].is_null() {
@@ -110,8 +117,9 @@ pub async fn pass(f: &Flux, seen: &mut Seen) {
 
 /// What argocd-server and the application controller create when they first start in `ns`:
 /// the `default` AppProject (any source, any destination) and, while `argocd-secret` has no
-/// admin password, a random one in `argocd-initial-admin-secret` (key `password`).
-async fn first_start(client: &kube::Client, ns: &str) {
+/// admin password, a random one in `argocd-initial-admin-secret` (key `password`). Whether
+/// both are settled (false while `argocd-secret` does not exist yet: tried again next pass).
+async fn first_start(client: &kube::Client, ns: &str) -> bool {
     let projects: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &projects());
     if let Ok(None) = projects.get_opt("default").await {
         let default: Result<DynamicObject, _> = serde_json::from_value(json!({
@@ -126,14 +134,14 @@ async fn first_start(client: &kube::Client, ns: &str) {
     }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let Ok(Some(main)) = secrets.get_opt("argocd-secret").await else {
-        return;
+        return false;
     };
     if main
         .data
         .as_ref()
         .is_some_and(|d| d.contains_key("admin.passwordMtime"))
     {
-        return;
+        return true;
     }
     let password = random_password();
     let initial: Result<Secret, _> = serde_json::from_value(json!({
@@ -141,25 +149,26 @@ async fn first_start(client: &kube::Client, ns: &str) {
         "metadata": {"name": "argocd-initial-admin-secret", "namespace": ns},
         "type": "Opaque", "stringData": {"password": password},
     }));
-    let Ok(initial) = initial else { return };
+    let Ok(initial) = initial else { return false };
     match secrets.create(&PostParams::default(), &initial).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => {
             super::log::warn(format!("argocd stand-in: the initial admin secret: {e}"));
-            return;
+            return false;
         }
     }
     // argocd-server keeps a bcrypt hash under admin.password; the stand-in serves no login,
     // so it records only when the password was set (the marker that it exists).
     let mark = json!({"stringData": {"admin.passwordMtime": super::kubelet::now(false)}});
-    let _ = secrets
+    secrets
         .patch(
             "argocd-secret",
             &PatchParams::default(),
             &Patch::Merge(&mark),
         )
-        .await;
+        .await
+        .is_ok()
 }
 
 /// 16 random letters and digits, like argocd-server's initial password.
